@@ -1,0 +1,222 @@
+"""The `pow-registry` command (also `flask --app pow_registry ...`). See contract.md.
+
+Exit status 0 on success, non-zero on any error with the reason on stderr.
+"""
+
+from __future__ import annotations
+
+import getpass
+import ipaddress
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from pow_registry import config
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+def _session():  # type: ignore[no-untyped-def]
+    from pow_registry import db
+
+    return db.session()
+
+
+@click.command("init-db")
+@with_appcontext
+def init_db_command() -> None:
+    """Create or migrate the database to the current schema."""
+    from pow_registry.migrations_runner import upgrade
+
+    upgrade(current_app.config["DATABASE_URL"])
+    click.echo("Database is at the current schema.")
+
+
+@click.command("demo-data")
+@with_appcontext
+def demo_data_command() -> None:
+    """Load the fictitious demo data set (idempotent) and print the demo logins."""
+    from pow_registry.demo import DEMO_PASSWORD, load_demo_data
+
+    summary = load_demo_data(session=_session(), audit_key=current_app.config["AUDIT_KEY_BYTES"],
+                             passwords=current_app.extensions["pow_registry.passwords"])
+    click.echo(f"Demo data: {summary.persons} persons, {summary.reports} capture reports, "
+               f"{summary.evidence} evidence items (all fictitious).")
+    click.echo("Demo logins (password for each: %s):" % DEMO_PASSWORD)
+    for email, roles in summary.accounts:
+        click.echo(f"  {email:<32} {roles}")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@with_appcontext
+def serve_command(host: str, port: int, threads: int) -> None:
+    """Run the app under a production WSGI server (waitress)."""
+    import waitress
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # noqa: SLF001
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if loopback and "POW_REGISTRY_SESSION_COOKIE_SECURE" not in __import__("os").environ:
+        # Plain http on this machine only: a Secure cookie would never be sent back.
+        app.config["SESSION_COOKIE_SECURE"] = False
+        app.config["REMEMBER_COOKIE_SECURE"] = False
+    click.echo(f"pow_registry is serving on http://{host}:{port}/  (Ctrl+C stops it)")
+    waitress.serve(app, host=host, port=port, threads=threads, ident="pow_registry")
+
+
+@click.group("users")
+def users_group() -> None:
+    """Manage accounts."""
+
+
+@users_group.command("create")
+@click.argument("email")
+@click.option("--role", "roles", multiple=True, required=True,
+              type=click.Choice(["admin", "researcher", "staff"]), help="Repeat for several roles.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--name", default="", help="Display name.")
+@with_appcontext
+def users_create_command(email: str, roles: tuple[str, ...], password_stdin: bool, name: str) -> None:
+    """Add an account."""
+    from pow_registry.services import accounts
+    from pow_registry.services.errors import FieldErrors
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            _fail("The passwords differ.")
+    else:
+        _fail("Give --password-stdin, or run this in a terminal to be asked for the password.")
+    try:
+        accounts.create_user(session=_session(), actor=None, audit_key=current_app.config["AUDIT_KEY_BYTES"],
+                             passwords=current_app.extensions["pow_registry.passwords"],
+                             policy=accounts.PasswordPolicy(current_app.config["PASSWORD_MIN_LENGTH"],
+                                                            current_app.config["PASSWORD_MAX_LENGTH"]),
+                             email=email, password=password, roles=list(roles), display_name=name)
+    except FieldErrors as exc:
+        _fail("; ".join(f"{k}: {v}" for k, v in exc.errors.items()))
+    click.echo(f"Created {accounts.normalise_email(email)} ({', '.join(sorted(roles))}).")
+
+
+@click.group("tokens")
+def tokens_group() -> None:
+    """API tokens."""
+
+
+@tokens_group.command("create")
+@click.argument("email")
+@with_appcontext
+def tokens_create_command(email: str) -> None:
+    """Print a new API token for that account (the previous one stops working)."""
+    from pow_registry.services import accounts
+
+    user = accounts.get_by_email(_session(), email)
+    if user is None or not user.is_active:
+        _fail(f"No active account {email}.")
+    assert user is not None
+    click.echo(accounts.issue_api_token(session=_session(), actor=None,
+                                        audit_key=current_app.config["AUDIT_KEY_BYTES"], user=user))
+
+
+@click.group("import")
+def import_group() -> None:
+    """Import spreadsheets (all or nothing)."""
+
+
+@import_group.command("captures")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Validate and report, write nothing.")
+@click.option("--user", "user_email", default=None, help="Attribute the import to this researcher account.")
+@with_appcontext
+def import_captures_command(file: Path, dry_run: bool, user_email: str | None) -> None:
+    """Import persons, capture reports and evidence from .xlsx or .csv."""
+    from pow_registry.services import accounts, imports
+
+    session = _session()
+    key = current_app.config["AUDIT_KEY_BYTES"]
+    if user_email:
+        actor = accounts.get_by_email(session, user_email)
+        if actor is None:
+            _fail(f"No account {user_email}.")
+    else:
+        actor = imports.system_actor(session, audit_key=key)
+    assert actor is not None
+    max_bytes = current_app.config["IMPORT_MAX_BYTES"]
+    if file.stat().st_size > max_bytes:
+        _fail(f"{file}: the file is too large (at most {max_bytes // 1_000_000} MB).")
+    report = imports.import_captures(session=session, actor=actor, audit_key=key, data=file.read_bytes(),
+                                     filename=file.name, dry_run=dry_run, max_bytes=max_bytes)
+    print_import_report(report)
+    if not report.ok:
+        sys.exit(1)
+
+
+def print_import_report(report) -> None:  # type: ignore[no-untyped-def]
+    for error in report.errors:
+        where = f"row {error.row}" if error.row else "file"
+        column = f", column {error.column}" if error.column else ""
+        click.echo(f"{where}{column}: {error.text()}", err=True)
+    if report.errors:
+        click.echo(f"Nothing was imported: {len(report.errors)} problem(s) found.", err=True)
+        return
+    verb = "would be imported" if report.dry_run else "imported"
+    click.echo(f"{report.rows_created} row(s) {verb} ({report.persons_created} persons, "
+               f"{report.evidence_created} evidence items); {report.rows_skipped} already imported, skipped.")
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The audit log."""
+
+
+@audit_group.command("verify")
+@with_appcontext
+def audit_verify_command() -> None:
+    """Check the audit chain; exit non-zero on a break."""
+    from pow_registry.services import audit
+
+    result = audit.verify_chain(_session(), key=current_app.config["AUDIT_KEY_BYTES"])
+    if not result.ok:
+        _fail(f"Audit chain BROKEN at event {result.first_bad_event_id}: {result.problem} "
+              f"({result.events_checked} events checked before it).", 2)
+    click.echo(f"Audit chain intact: {result.events_checked} events.")
+
+
+COMMANDS = [init_db_command, demo_data_command, serve_command, users_group, tokens_group, import_group, audit_group]
+
+
+def init_app(app: Flask) -> None:
+    for command in COMMANDS:
+        app.cli.add_command(command)
+
+
+def _create_app():  # type: ignore[no-untyped-def]
+    from pow_registry.app import create_app
+
+    try:
+        return create_app()
+    except config.ConfigError as exc:
+        _fail(str(exc))
+
+
+def main() -> None:
+    # The first `init-db` writes a random secret key when none is configured anywhere.
+    if len(sys.argv) > 1 and sys.argv[1] == "init-db":
+        if config.ensure_instance_secret(config.default_instance_path()):
+            click.echo(f"Wrote a new random SECRET_KEY to {config.default_instance_path() / 'config.py'}.")
+    group = FlaskGroup(create_app=_create_app, add_default_commands=False, add_version_option=False,
+                       load_dotenv=False, set_debug_flag=False, name="pow-registry")
+    group.main(prog_name="pow-registry")

@@ -1,0 +1,112 @@
+"""Configuration: defaults, then instance/config.py, then POW_REGISTRY_* environment, then tests.
+
+The environment wins over the file so that a deployment can override a checked-in config.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "POW_REGISTRY_"
+
+# Secrets that must never run a real deployment.
+WEAK_SECRETS = {"", "dev", "change-me", "changeme", "secret", "development", "test"}
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(RuntimeError):
+    """The app refuses to start with this configuration."""
+
+
+def default_instance_path() -> Path:
+    env = os.environ.get(ENV_PREFIX + "INSTANCE_PATH")
+    if env:
+        return Path(env).resolve()
+    return (Path(__file__).resolve().parent.parent / "instance").resolve()
+
+
+def defaults(instance_path: Path) -> dict[str, Any]:
+    return {
+        "SECRET_KEY": None,
+        "DATABASE_URL": f"sqlite:///{instance_path / 'pow_registry.sqlite3'}",
+        # Keys derived from SECRET_KEY unless set: the audit chain's HMAC key.
+        "AUDIT_KEY": None,
+        "EVIDENCE_DIR": str(instance_path / "evidence"),
+        "EVIDENCE_MAX_BYTES": 50 * 1024 * 1024,
+        "IMPORT_MAX_BYTES": 20 * 1024 * 1024,
+        "MAX_CONTENT_LENGTH": 60 * 1024 * 1024,
+        # Number of reverse proxies in front of the app whose X-Forwarded-* we trust (0 = none).
+        "TRUSTED_PROXIES": 0,
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "RATELIMIT_HEADERS_ENABLED": False,
+        "LOGIN_RATE_LIMIT_PER_ACCOUNT": "10 per 15 minutes",
+        "LOGIN_RATE_LIMIT_PER_ADDRESS": "30 per 15 minutes",
+        "SESSION_COOKIE_SECURE": True,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": True,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "PERMANENT_SESSION_LIFETIME": 60 * 60 * 8,
+        "SESSION_INACTIVITY_SECONDS": 60 * 30,
+        "WTF_CSRF_TIME_LIMIT": None,  # tied to the session, which itself expires
+        "BABEL_DEFAULT_LOCALE": "ru",
+        "LANGUAGES": ["ru", "uk", "en"],
+        "PAGE_SIZE": 25,
+        "ARGON2_TIME_COST": 3,
+        "ARGON2_MEMORY_COST": 64 * 1024,
+        "ARGON2_PARALLELISM": 2,
+        "PASSWORD_MIN_LENGTH": 12,
+        "PASSWORD_MAX_LENGTH": 256,
+    }
+
+
+def _coerce(current: Any, raw: str) -> Any:
+    """Environment values are strings; give them the type of the default."""
+    if isinstance(current, bool):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(current, int):
+        return int(raw)
+    if isinstance(current, list):
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    return raw
+
+
+def from_environment(config: dict[str, Any]) -> dict[str, Any]:
+    updates: dict[str, Any] = {}
+    for name, raw in os.environ.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "INSTANCE_PATH":
+            continue
+        key = name[len(ENV_PREFIX):]
+        updates[key] = _coerce(config.get(key), raw)
+    return updates
+
+
+def check_secret(config: dict[str, Any]) -> None:
+    if config.get("TESTING"):
+        return
+    secret = config.get("SECRET_KEY") or ""
+    if secret in WEAK_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            "SECRET_KEY is missing or weak. Run `pow-registry init-db` to write a random one into "
+            "instance/config.py, or set POW_REGISTRY_SECRET_KEY (at least 32 characters)."
+        )
+
+
+def ensure_instance_secret(instance_path: Path) -> bool:
+    """Write a random SECRET_KEY into instance/config.py when none is configured anywhere.
+
+    Returns True when a key was written.
+    """
+    if os.environ.get(ENV_PREFIX + "SECRET_KEY"):
+        return False
+    instance_path.mkdir(parents=True, exist_ok=True)
+    config_file = instance_path / "config.py"
+    if config_file.exists() and "SECRET_KEY" in config_file.read_text(encoding="utf-8"):
+        return False
+    with config_file.open("a", encoding="utf-8") as fh:
+        fh.write(f"SECRET_KEY = {secrets.token_urlsafe(48)!r}\n")
+    config_file.chmod(0o600)
+    return True

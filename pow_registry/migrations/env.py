@@ -1,0 +1,26 @@
+"""Alembic environment: the models' metadata, batch mode so SQLite can alter tables."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import pow_registry.models  # noqa: F401 - registers the tables
+from pow_registry.db import make_engine
+
+config = context.config
+target_metadata = SQLModel.metadata
+
+
+def run_migrations_online() -> None:
+    url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=target_metadata,
+                          render_as_batch=True, compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+run_migrations_online()

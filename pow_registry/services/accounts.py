@@ -1,0 +1,222 @@
+"""Accounts: argon2id passwords, roles, session tokens that end every session when rotated."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from pow_registry.models import Role, User, utcnow
+from pow_registry.services import audit
+from pow_registry.services.errors import N_, Conflict, FieldErrors, NotFound
+
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+
+
+@dataclass
+class PasswordPolicy:
+    min_length: int = 12
+    max_length: int = 256
+
+
+class Passwords:
+    """argon2id hashing with a dummy check for unknown accounts (no timing oracle)."""
+
+    def __init__(self, time_cost: int = 3, memory_cost: int = 65536, parallelism: int = 2) -> None:
+        self.hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
+        self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
+
+    def hash(self, password: str) -> str:
+        return self.hasher.hash(password)
+
+    def verify(self, stored: str | None, password: str) -> bool:
+        try:
+            return self.hasher.verify(stored or self._dummy, password) and stored is not None
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, stored: str) -> bool:
+        return self.hasher.check_needs_rehash(stored)
+
+
+def new_session_token() -> str:
+    return secrets.token_hex(32)
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _check_password(password: str, policy: PasswordPolicy) -> str | None:
+    if len(password) < policy.min_length:
+        return N_("The password must be at least %(n)d characters long.") % {"n": policy.min_length}
+    if len(password) > policy.max_length:
+        return N_("The password must be at most %(n)d characters long.") % {"n": policy.max_length}
+    return None
+
+
+def parse_roles(values: list[str]) -> list[Role]:
+    roles = []
+    for value in values:
+        try:
+            roles.append(Role(value))
+        except ValueError:
+            raise FieldErrors({"roles": N_("Unknown role.")}) from None
+    if not roles:
+        raise FieldErrors({"roles": N_("Choose at least one role.")})
+    return sorted(set(roles), key=lambda r: r.value)
+
+
+def get_by_email(session: Session, email: str) -> User | None:
+    return session.exec(select(User).where(func.lower(User.email) == normalise_email(email))).first()
+
+
+def create_user(
+    *,
+    session: Session,
+    actor: User | None,
+    audit_key: bytes,
+    passwords: Passwords,
+    policy: PasswordPolicy,
+    email: str,
+    password: str,
+    roles: list[str],
+    display_name: str = "",
+    preferred_language: str = "ru",
+) -> User:
+    errors: dict[str, str] = {}
+    email = normalise_email(email)
+    if not EMAIL_RE.match(email) or len(email) > 254:
+        errors["email"] = N_("Enter a valid email address.")
+    elif get_by_email(session, email):
+        errors["email"] = N_("An account with this email already exists.")
+    problem = _check_password(password, policy)
+    if problem:
+        errors["password"] = problem
+    try:
+        role_list = parse_roles(roles)
+    except FieldErrors as exc:
+        errors.update(exc.errors)
+        role_list = []
+    if errors:
+        raise FieldErrors(errors)
+    user = User(
+        email=email,
+        display_name=display_name.strip()[:200],
+        password_hash=passwords.hash(password),
+        roles=",".join(r.value for r in role_list),
+        session_token=new_session_token(),
+        preferred_language=preferred_language if preferred_language in {"ru", "uk", "en"} else "ru",
+    )
+    session.add(user)
+    session.flush()
+    audit.record(session, key=audit_key, actor=actor or user, action="user.create", entity_type="user",
+                 entity_id=user.id, changes={"email": [None, email], "roles": [None, user.roles]})
+    session.commit()
+    return user
+
+
+def authenticate(*, session: Session, passwords: Passwords, email: str, password: str) -> User | None:
+    """The same work whether the account exists or not; None on any failure."""
+    user = get_by_email(session, email) if len(password) <= 1024 else None
+    ok = passwords.verify(user.password_hash if user else None, password[:1024])
+    if not ok or user is None or not user.is_active:
+        return None
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash(password)
+    user.last_login_at = utcnow()
+    session.add(user)
+    session.commit()
+    return user
+
+
+def rotate_session_token(*, session: Session, user: User) -> None:
+    user.session_token = new_session_token()
+    session.add(user)
+    session.commit()
+
+
+def change_password(
+    *,
+    session: Session,
+    actor: User,
+    audit_key: bytes,
+    passwords: Passwords,
+    policy: PasswordPolicy,
+    user: User,
+    current_password: str | None,
+    new_password: str,
+) -> None:
+    """Self-service needs the current password; an admin resetting someone else's does not."""
+    if current_password is not None and not passwords.verify(user.password_hash, current_password):
+        raise FieldErrors({"current_password": N_("The current password is not correct.")})
+    problem = _check_password(new_password, policy)
+    if problem:
+        raise FieldErrors({"new_password": problem})
+    user.password_hash = passwords.hash(new_password)
+    user.session_token = new_session_token()
+    session.add(user)
+    audit.record(session, key=audit_key, actor=actor, action="user.password_change",
+                 entity_type="user", entity_id=user.id)
+    session.commit()
+
+
+def update_user(
+    *,
+    session: Session,
+    actor: User,
+    audit_key: bytes,
+    user_id: int,
+    version: int,
+    roles: list[str],
+    is_active: bool,
+    display_name: str,
+) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound()
+    if user.version != version:
+        raise Conflict()
+    role_list = parse_roles(roles)
+    if user.id == actor.id and (Role.admin not in role_list or not is_active):
+        raise FieldErrors({"roles": N_("You cannot remove your own admin role or deactivate yourself.")})
+    before = {"roles": user.roles, "is_active": user.is_active, "display_name": user.display_name}
+    user.roles = ",".join(r.value for r in role_list)
+    user.display_name = display_name.strip()[:200]
+    if user.is_active and not is_active:
+        user.session_token = new_session_token()
+    user.is_active = is_active
+    after = {"roles": user.roles, "is_active": user.is_active, "display_name": user.display_name}
+    session.add(user)
+    audit.record(session, key=audit_key, actor=actor, action="user.update", entity_type="user",
+                 entity_id=user.id, changes=audit.diff(before, after))
+    session.commit()
+    return user
+
+
+def set_language(*, session: Session, user: User, language: str) -> None:
+    if language in {"ru", "uk", "en"} and user.preferred_language != language:
+        user.preferred_language = language
+        session.add(user)
+        session.commit()
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.exec(select(User).order_by(col(User.email))).all())
+
+
+def issue_api_token(*, session: Session, actor: User | None, audit_key: bytes, user: User) -> str:
+    """A new bearer token; only its SHA-256 is stored (random tokens need no slow hash)."""
+    token = "pow_" + secrets.token_urlsafe(32)
+    user.api_token_hash = hashlib.sha256(token.encode()).hexdigest()
+    session.add(user)
+    audit.record(session, key=audit_key, actor=actor or user, action="user.api_token",
+                 entity_type="user", entity_id=user.id)
+    session.commit()
+    return token

@@ -1,0 +1,155 @@
+"""The append-only audit log, chained with a keyed hash.
+
+Each event's HMAC covers its own content and the previous event's HMAC, so deleting, inserting
+or editing an event (even by someone with database access but without the key) breaks the chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import Enum
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from pow_registry.models import AuditEvent, AuditHead, User
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    """Changed fields as {field: [old, new]}."""
+    changed: dict[str, list[Any]] = {}
+    for key in sorted(set(before) | set(after)):
+        old, new = _jsonable(before.get(key)), _jsonable(after.get(key))
+        if old != new:
+            changed[key] = [old, new]
+    return changed
+
+
+def snapshot(obj: Any, fields: list[str] | None = None) -> dict[str, Any]:
+    data = obj.model_dump()
+    data.pop("version", None)
+    if fields is not None:
+        data = {k: data[k] for k in fields if k in data}
+    return {k: _jsonable(v) for k, v in data.items()}
+
+
+def _digest(key: bytes, prev_hash: str, event: AuditEvent) -> str:
+    payload = json.dumps(
+        [prev_hash, event.at.isoformat(), event.actor_id, event.actor_email, event.action,
+         event.entity_type, event.entity_id, event.changes],
+        ensure_ascii=False, separators=(",", ":"),
+    )
+    return hmac.new(key, payload.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def record(
+    session: Session,
+    *,
+    key: bytes,
+    actor: User | None,
+    action: str,
+    entity_type: str,
+    entity_id: int | None,
+    changes: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event inside the caller's transaction (the caller commits)."""
+    head = session.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).first()
+    if head is None:
+        head = AuditHead(id=1, last_hash="")
+        session.add(head)
+        session.flush()
+    event = AuditEvent(
+        actor_id=actor.id if actor else None,
+        actor_email=actor.email if actor else "",
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        changes=json.dumps(changes or {}, ensure_ascii=False, sort_keys=True, default=str),
+        prev_hash=head.last_hash,
+        hash="",
+    )
+    event.hash = _digest(key, head.last_hash, event)
+    session.add(event)
+    session.flush()
+    head.last_event_id = event.id
+    head.last_hash = event.hash
+    session.add(head)
+    return event
+
+
+@dataclass
+class ChainReport:
+    ok: bool
+    events_checked: int
+    first_bad_event_id: int | None = None
+    problem: str = ""
+
+
+def verify_chain(session: Session, *, key: bytes, batch: int = 5000) -> ChainReport:
+    """Walk the whole log in id order and recompute every link."""
+    prev_hash = ""
+    checked = 0
+    last_id = 0
+    last_seen_id: int | None = None
+    while True:
+        events = session.exec(
+            select(AuditEvent).where(col(AuditEvent.id) > last_id).order_by(col(AuditEvent.id)).limit(batch)
+        ).all()
+        if not events:
+            break
+        for event in events:
+            if event.prev_hash != prev_hash:
+                return ChainReport(False, checked, event.id, "an event is missing or out of order before this one")
+            if not hmac.compare_digest(event.hash, _digest(key, prev_hash, event)):
+                return ChainReport(False, checked, event.id, "this event was altered")
+            prev_hash = event.hash
+            checked += 1
+            last_id = event.id or last_id
+            last_seen_id = event.id
+        session.expunge_all()
+    head = session.get(AuditHead, 1)
+    if head is not None and (head.last_hash != prev_hash or head.last_event_id != last_seen_id):
+        return ChainReport(False, checked, last_seen_id, "events after this one were removed")
+    if head is None and checked:
+        return ChainReport(False, checked, last_seen_id, "the chain head is missing")
+    return ChainReport(True, checked)
+
+
+def search(
+    session: Session,
+    *,
+    action: str | None = None,
+    entity_type: str | None = None,
+    entity_id: int | None = None,
+    actor_email: str | None = None,
+    page: int = 1,
+    page_size: int = 50,
+) -> tuple[list[AuditEvent], int]:
+    from sqlalchemy import func
+
+    query = select(AuditEvent)
+    if action:
+        query = query.where(AuditEvent.action == action)
+    if entity_type:
+        query = query.where(AuditEvent.entity_type == entity_type)
+    if entity_id is not None:
+        query = query.where(AuditEvent.entity_id == entity_id)
+    if actor_email:
+        query = query.where(func.lower(AuditEvent.actor_email) == actor_email.strip().lower())
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = session.exec(
+        query.order_by(col(AuditEvent.id).desc()).offset((page - 1) * page_size).limit(page_size)
+    ).all()
+    return list(rows), int(total)

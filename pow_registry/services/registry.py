@@ -1,0 +1,743 @@
+"""The capture registry: persons, capture reports, evidence, status, conflicts, merges, search.
+
+Every function validates all input first (FieldErrors names each bad field and nothing is
+written), checks the form's version against the row (Conflict, never a silent overwrite), writes
+one audit event per change and commits once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_
+from sqlmodel import Session, col, select
+
+from pow_registry.domain.dates import InvalidDate, PartialDate, parse_optional
+from pow_registry.domain.names import clean_name, mixed_script_words, name_skeleton
+from pow_registry.domain.units import unit_number
+from pow_registry.domain.urls import InvalidURL, url_hostname, validate_evidence_url
+from pow_registry.models import (
+    CONFIRMING_KINDS,
+    MANUAL_STATUSES,
+    AuditEvent,
+    CaptureReport,
+    Evidence,
+    EvidenceKind,
+    Health,
+    Person,
+    PersonMerge,
+    PersonStatus,
+    ReportClaim,
+    Role,
+    ServiceCategory,
+    StatusChange,
+    User,
+    Verification,
+    utcnow,
+)
+from pow_registry.services import audit
+from pow_registry.services.archive import EvidenceStore
+from pow_registry.services.errors import N_, Conflict, FieldErrors, Forbidden, NotFound
+
+# ---------------------------------------------------------------------------------------------
+# Input parsing: strings in (from a form, an import row or the API), typed values out.
+
+PERSON_TEXT_FIELDS = {
+    "place_of_birth": 300, "rank": 100, "unit": 300, "personal_number": 50,
+    "home_region": 200, "person_to_inform": 500,
+}
+PERSON_NAME_FIELDS = {"surname": 200, "given_name": 200, "patronymic": 200,
+                      "father_name": 200, "mother_maiden_name": 200}
+PERSON_FIELDS = [*PERSON_NAME_FIELDS, "date_of_birth", *PERSON_TEXT_FIELDS,
+                 "service_category", "health", "notes"]
+REPORT_FIELDS = ["claim", "capture_date", "capture_place", "reported_unit", "circumstances", "source_ref"]
+EVIDENCE_FIELDS = ["url", "kind", "publisher", "published_at", "source_reliability",
+                   "info_credibility", "notes"]
+NOTES_MAX = 10_000
+
+
+def _text(data: Mapping[str, Any], name: str) -> str:
+    value = data.get(name)
+    return "" if value is None else str(value)
+
+
+def _plain(value: str, limit: int, name: str, errors: dict[str, str]) -> str:
+    value = clean_name(value)
+    if len(value) > limit:
+        errors[name] = N_("Too long (at most %(n)d characters).") % {"n": limit}
+    return value
+
+
+def _partial_date(value: str, name: str, errors: dict[str, str]) -> str | None:
+    try:
+        parsed = parse_optional(value)
+    except InvalidDate:
+        errors[name] = N_("Enter a date as YYYY-MM-DD, DD.MM.YYYY, YYYY-MM or YYYY.")
+        return None
+    return str(parsed) if parsed else None
+
+
+def _enum(enum_cls: Any, value: str, name: str, errors: dict[str, str], *, default: Any = None) -> Any:
+    value = value.strip()
+    if not value:
+        return default
+    try:
+        return enum_cls(value)
+    except ValueError:
+        errors[name] = N_("Choose one of the listed values.")
+        return default
+
+
+def parse_person(data: Mapping[str, Any]) -> dict[str, Any]:
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for name, limit in PERSON_NAME_FIELDS.items():
+        values[name] = _plain(_text(data, name), limit, name, errors)
+    if not values["surname"]:
+        errors["surname"] = N_("The surname is required.")
+    for name, limit in PERSON_TEXT_FIELDS.items():
+        values[name] = _plain(_text(data, name), limit, name, errors)
+    values["date_of_birth"] = _partial_date(_text(data, "date_of_birth"), "date_of_birth", errors)
+    values["service_category"] = _enum(ServiceCategory, _text(data, "service_category"), "service_category", errors)
+    values["health"] = _enum(Health, _text(data, "health"), "health", errors, default=Health.unknown)
+    values["notes"] = _text(data, "notes").strip()
+    if len(values["notes"]) > NOTES_MAX:
+        errors["notes"] = N_("Too long (at most %(n)d characters).") % {"n": NOTES_MAX}
+    if errors:
+        raise FieldErrors(errors)
+    return values
+
+
+def parse_report(data: Mapping[str, Any]) -> dict[str, Any]:
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {
+        "claim": _enum(ReportClaim, _text(data, "claim"), "claim", errors, default=ReportClaim.captured),
+        "capture_date": _partial_date(_text(data, "capture_date"), "capture_date", errors),
+        "capture_place": _plain(_text(data, "capture_place"), 300, "capture_place", errors),
+        "reported_unit": _plain(_text(data, "reported_unit"), 300, "reported_unit", errors),
+        "circumstances": _text(data, "circumstances").strip(),
+        "source_ref": _plain(_text(data, "source_ref"), 200, "source_ref", errors) or None,
+    }
+    if len(values["circumstances"]) > NOTES_MAX:
+        errors["circumstances"] = N_("Too long (at most %(n)d characters).") % {"n": NOTES_MAX}
+    if errors:
+        raise FieldErrors(errors)
+    return values
+
+
+def parse_evidence(data: Mapping[str, Any]) -> dict[str, Any]:
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    try:
+        values["url"] = validate_evidence_url(_text(data, "url"))
+    except InvalidURL:
+        errors["url"] = N_("Enter a full http:// or https:// link to a real site.")
+    values["kind"] = _enum(EvidenceKind, _text(data, "kind"), "kind", errors, default=EvidenceKind.other)
+    values["publisher"] = _plain(_text(data, "publisher"), 300, "publisher", errors)
+    values["published_at"] = _partial_date(_text(data, "published_at"), "published_at", errors)
+    reliability = _text(data, "source_reliability").strip().upper() or "F"
+    if reliability not in {"A", "B", "C", "D", "E", "F"}:
+        errors["source_reliability"] = N_("Source reliability is a letter from A to F.")
+    values["source_reliability"] = reliability
+    credibility = _text(data, "info_credibility").strip() or "6"
+    if credibility not in {"1", "2", "3", "4", "5", "6"}:
+        errors["info_credibility"] = N_("Information credibility is a number from 1 to 6.")
+        values["info_credibility"] = 6
+    else:
+        values["info_credibility"] = int(credibility)
+    values["notes"] = _text(data, "notes").strip()
+    if len(values["notes"]) > NOTES_MAX:
+        errors["notes"] = N_("Too long (at most %(n)d characters).") % {"n": NOTES_MAX}
+    if errors:
+        raise FieldErrors(errors)
+    return values
+
+
+def _apply_person(person: Person, values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        setattr(person, key, value)
+    person.surname_key = name_skeleton(person.surname)
+    person.given_name_key = name_skeleton(person.given_name)
+    person.patronymic_key = name_skeleton(person.patronymic)
+    person.name_needs_review = bool(
+        mixed_script_words(" ".join([person.surname, person.given_name, person.patronymic]))
+    )
+    person.birth_year = int(person.date_of_birth[:4]) if person.date_of_birth else None
+    person.unit_number = unit_number(person.unit)
+    person.updated_at = utcnow()
+
+
+def _apply_report(report: CaptureReport, values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        setattr(report, key, value)
+    report.capture_place_key = name_skeleton(report.capture_place)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading with checks
+
+
+def get_person(session: Session, person_id: int) -> Person:
+    person = session.get(Person, person_id)
+    if person is None:
+        raise NotFound()
+    return person
+
+
+def _check_version(row: Any, version: int | str | None) -> None:
+    try:
+        expected = int(version) if version is not None else None
+    except (TypeError, ValueError):
+        expected = None
+    if expected is None or row.version != expected:
+        raise Conflict()
+
+
+def _require_researcher(actor: User) -> None:
+    if not actor.has_role(Role.researcher):
+        raise Forbidden()
+
+
+def _live_person(session: Session, person_id: int) -> Person:
+    person = get_person(session, person_id)
+    if person.merged_into_id is not None:
+        raise FieldErrors({"person": N_("This record was merged into another one; edit that one instead.")})
+    return person
+
+
+# ---------------------------------------------------------------------------------------------
+# Persons and capture reports
+
+
+def create_person(
+    *,
+    session: Session,
+    actor: User,
+    audit_key: bytes,
+    person: Mapping[str, Any],
+    report: Mapping[str, Any] | None = None,
+    commit: bool = True,
+) -> Person:
+    """A new person, usually with the first capture report that made us aware of him."""
+    _require_researcher(actor)
+    errors: dict[str, str] = {}
+    try:
+        person_values = parse_person(person)
+    except FieldErrors as exc:
+        errors.update(exc.errors)
+    report_values = None
+    if report is not None:
+        try:
+            report_values = parse_report(report)
+        except FieldErrors as exc:
+            errors.update({f"report_{k}": v for k, v in exc.errors.items()})
+    if errors:
+        raise FieldErrors(errors)
+    row = Person(created_by_id=actor.id)
+    _apply_person(row, person_values)
+    session.add(row)
+    session.flush()
+    session.add(StatusChange(person_id=row.id or 0, new_status=row.status, reason=row.status_basis,
+                             actor_id=actor.id))
+    audit.record(session, key=audit_key, actor=actor, action="person.create", entity_type="person",
+                 entity_id=row.id, changes=audit.diff({}, audit.snapshot(row, PERSON_FIELDS)))
+    if report_values is not None:
+        _insert_report(session, actor=actor, audit_key=audit_key, person=row, values=report_values)
+    refresh_person(session, person=row, actor=actor, audit_key=audit_key)
+    if commit:
+        session.commit()
+    return row
+
+
+def update_person(
+    *,
+    session: Session,
+    actor: User,
+    audit_key: bytes,
+    person_id: int,
+    version: int | str | None,
+    person: Mapping[str, Any],
+) -> Person:
+    _require_researcher(actor)
+    row = _live_person(session, person_id)
+    _check_version(row, version)
+    values = parse_person(person)
+    before = audit.snapshot(row, PERSON_FIELDS)
+    _apply_person(row, values)
+    changes = audit.diff(before, audit.snapshot(row, PERSON_FIELDS))
+    if changes:
+        session.add(row)
+        audit.record(session, key=audit_key, actor=actor, action="person.update", entity_type="person",
+                     entity_id=row.id, changes=changes)
+        refresh_person(session, person=row, actor=actor, audit_key=audit_key)
+        session.commit()
+    return row
+
+
+def _insert_report(session: Session, *, actor: User, audit_key: bytes, person: Person,
+                   values: dict[str, Any]) -> CaptureReport:
+    if values.get("source_ref") and session.exec(
+        select(CaptureReport.id).where(CaptureReport.source_ref == values["source_ref"])
+    ).first():
+        raise FieldErrors({"source_ref": N_("A capture report with this source reference already exists.")})
+    report = CaptureReport(person_id=person.id or 0, created_by_id=actor.id)
+    _apply_report(report, values)
+    session.add(report)
+    session.flush()
+    audit.record(session, key=audit_key, actor=actor, action="report.create", entity_type="capture_report",
+                 entity_id=report.id, changes={"person_id": [None, person.id],
+                                               **audit.diff({}, audit.snapshot(report, REPORT_FIELDS))})
+    return report
+
+
+def add_capture_report(
+    *, session: Session, actor: User, audit_key: bytes, person_id: int, report: Mapping[str, Any],
+) -> CaptureReport:
+    _require_researcher(actor)
+    person = _live_person(session, person_id)
+    row = _insert_report(session, actor=actor, audit_key=audit_key, person=person, values=parse_report(report))
+    refresh_person(session, person=person, actor=actor, audit_key=audit_key)
+    session.commit()
+    return row
+
+
+def update_capture_report(
+    *, session: Session, actor: User, audit_key: bytes, report_id: int, version: int | str | None,
+    report: Mapping[str, Any],
+) -> CaptureReport:
+    _require_researcher(actor)
+    row = session.get(CaptureReport, report_id)
+    if row is None:
+        raise NotFound()
+    _check_version(row, version)
+    values = parse_report(report)
+    if values.get("source_ref") and values["source_ref"] != row.source_ref and session.exec(
+        select(CaptureReport.id).where(CaptureReport.source_ref == values["source_ref"])
+    ).first():
+        raise FieldErrors({"source_ref": N_("A capture report with this source reference already exists.")})
+    before = audit.snapshot(row, REPORT_FIELDS)
+    _apply_report(row, values)
+    changes = audit.diff(before, audit.snapshot(row, REPORT_FIELDS))
+    if changes:
+        session.add(row)
+        audit.record(session, key=audit_key, actor=actor, action="report.update",
+                     entity_type="capture_report", entity_id=row.id, changes=changes)
+        refresh_person(session, person=get_person(session, row.person_id), actor=actor, audit_key=audit_key)
+        session.commit()
+    return row
+
+
+# ---------------------------------------------------------------------------------------------
+# Evidence
+
+
+def add_evidence(
+    *,
+    session: Session,
+    actor: User,
+    audit_key: bytes,
+    report_id: int,
+    evidence: Mapping[str, Any],
+    archive: tuple[bytes, str] | None = None,
+    store: EvidenceStore | None = None,
+    commit: bool = True,
+) -> Evidence:
+    _require_researcher(actor)
+    report = session.get(CaptureReport, report_id)
+    if report is None:
+        raise NotFound()
+    values = parse_evidence(evidence)
+    row = Evidence(capture_report_id=report_id, created_by_id=actor.id, **values)
+    if archive is not None and archive[0]:
+        if store is None:
+            raise FieldErrors({"archive": N_("Archived copies cannot be stored here.")})
+        stored = store.save(*archive)
+        row.archive_sha256 = stored.sha256
+        row.archive_filename = stored.filename
+        row.archive_media_type = stored.media_type
+        row.archive_size = stored.size
+        row.archived_at = utcnow()
+    session.add(row)
+    session.flush()
+    audit.record(session, key=audit_key, actor=actor, action="evidence.create", entity_type="evidence",
+                 entity_id=row.id, changes={"capture_report_id": [None, report_id],
+                                            **audit.diff({}, audit.snapshot(row, [*EVIDENCE_FIELDS, "archive_sha256"]))})
+    if commit:
+        session.commit()
+    return row
+
+
+def verify_evidence(
+    *,
+    session: Session,
+    actor: User,
+    audit_key: bytes,
+    evidence_id: int,
+    version: int | str | None,
+    decision: str,
+    note: str = "",
+) -> Evidence:
+    """A second researcher checks the evidence; its author never can."""
+    _require_researcher(actor)
+    row = session.get(Evidence, evidence_id)
+    if row is None:
+        raise NotFound()
+    _check_version(row, version)
+    if row.created_by_id == actor.id:
+        raise Forbidden(N_("You entered this evidence: another researcher must verify it."))
+    try:
+        verdict = Verification(decision)
+    except ValueError:
+        raise FieldErrors({"decision": N_("Choose one of the listed values.")}) from None
+    note = note.strip()
+    if len(note) > 1000:
+        raise FieldErrors({"note": N_("Too long (at most %(n)d characters).") % {"n": 1000}})
+    if verdict == Verification.rejected and not note:
+        raise FieldErrors({"note": N_("Say why the evidence is rejected.")})
+    before = audit.snapshot(row, ["verification", "verification_note", "verified_by_id"])
+    row.verification = verdict
+    row.verification_note = note
+    row.verified_by_id = actor.id if verdict != Verification.unverified else None
+    row.verified_at = utcnow() if verdict != Verification.unverified else None
+    session.add(row)
+    audit.record(session, key=audit_key, actor=actor, action="evidence.verify", entity_type="evidence",
+                 entity_id=row.id, changes=audit.diff(before, audit.snapshot(row, ["verification", "verification_note", "verified_by_id"])))
+    report = session.get(CaptureReport, row.capture_report_id)
+    assert report is not None
+    refresh_person(session, person=get_person(session, report.person_id), actor=actor, audit_key=audit_key)
+    session.commit()
+    return row
+
+
+# ---------------------------------------------------------------------------------------------
+# Status and conflicts
+
+
+@dataclass
+class DerivedStatus:
+    status: PersonStatus
+    basis: str  # a code the templates explain; see STATUS_BASIS in web/registry.py
+
+
+def _independent_sources(items: list[Evidence]) -> set[str]:
+    """Two items are independent when published by different publishers (else different sites)."""
+    sources = set()
+    for item in items:
+        publisher = name_skeleton(item.publisher)
+        sources.add("p:" + publisher if publisher else "h:" + url_hostname(item.url))
+    return sources
+
+
+def derive_status(evidence: list[Evidence]) -> DerivedStatus:
+    verified = [e for e in evidence if e.verification == Verification.verified]
+    confirming = [e for e in verified if e.kind in CONFIRMING_KINDS]
+    if confirming:
+        return DerivedStatus(PersonStatus.confirmed_captured, "confirmation:" + confirming[0].kind.value)
+    sources = _independent_sources(verified)
+    if len(sources) >= 2:
+        return DerivedStatus(PersonStatus.confirmed_captured, f"independent_sources:{len(sources)}")
+    if verified:
+        return DerivedStatus(PersonStatus.probable, "one_verified_source")
+    return DerivedStatus(PersonStatus.reported, "no_verified_evidence")
+
+
+def find_conflicts(person: Person, reports: list[CaptureReport]) -> list[str]:
+    """Contradicting claims across reports, as short English sentences (kept in the conflict note)."""
+    found: list[str] = []
+    claims = {r.claim for r in reports}
+    if len(claims) > 1:
+        found.append("Reports disagree: captured vs killed.")
+    dates = sorted({r.capture_date for r in reports if r.capture_date})
+    parsed = [PartialDate.parse(d) for d in dates]
+    for i, a in enumerate(parsed):
+        for b in parsed[i + 1:]:
+            gap = (max(a.earliest(), b.earliest()) - min(a.latest(), b.latest())).days
+            if gap > 7:
+                found.append(f"Capture dates disagree: {a} vs {b}.")
+    units = {unit_number(r.reported_unit) for r in reports if r.reported_unit} - {None}
+    if person.unit_number:
+        units.add(person.unit_number)
+    if len(units) > 1:
+        found.append("Units disagree: " + ", ".join(sorted(u for u in units if u)) + ".")
+    return found
+
+
+def refresh_person(session: Session, *, person: Person, actor: User | None, audit_key: bytes) -> None:
+    """Re-derive status and conflicts after any change to the person, a report or evidence."""
+    session.flush()
+    reports = list(session.exec(select(CaptureReport).where(CaptureReport.person_id == person.id)).all())
+    report_ids = [r.id for r in reports]
+    evidence = list(session.exec(select(Evidence).where(col(Evidence.capture_report_id).in_(report_ids))).all()) if report_ids else []
+    conflicts = find_conflicts(person, reports)
+    signature = hashlib.sha256("\n".join(conflicts).encode()).hexdigest() if conflicts else ""
+    flag = bool(conflicts) and signature != person.conflict_resolved_signature
+    if flag != person.conflict or (flag and person.conflict_note != "\n".join(conflicts)):
+        before = {"conflict": person.conflict, "conflict_note": person.conflict_note}
+        person.conflict = flag
+        person.conflict_note = "\n".join(conflicts) if flag else person.conflict_note
+        audit.record(session, key=audit_key, actor=actor, action="person.conflict", entity_type="person",
+                     entity_id=person.id, changes=audit.diff(before, {"conflict": person.conflict, "conflict_note": person.conflict_note}))
+    if person.status not in MANUAL_STATUSES:
+        derived = derive_status(evidence)
+        if derived.status != person.status or derived.basis != person.status_basis:
+            _change_status(session, person=person, actor=actor, audit_key=audit_key,
+                           new_status=derived.status, basis=derived.basis, reason="")
+    session.add(person)
+
+
+def _change_status(session: Session, *, person: Person, actor: User | None, audit_key: bytes,
+                   new_status: PersonStatus, basis: str, reason: str) -> None:
+    old = person.status
+    person.status = new_status
+    person.status_basis = basis
+    person.status_reason = reason
+    session.add(StatusChange(person_id=person.id or 0, old_status=old, new_status=new_status,
+                             reason=reason or basis, actor_id=actor.id if actor else None))
+    audit.record(session, key=audit_key, actor=actor, action="person.status", entity_type="person",
+                 entity_id=person.id, changes={"status": [old.value, new_status.value], "basis": basis, "reason": reason})
+
+
+def set_manual_status(
+    *, session: Session, actor: User, audit_key: bytes, person_id: int, version: int | str | None,
+    status: str, reason: str,
+) -> Person:
+    """Deceased, disputed, exchanged, released: stated by a researcher with a reason; or back to derived."""
+    _require_researcher(actor)
+    person = _live_person(session, person_id)
+    _check_version(person, version)
+    reason = reason.strip()
+    if not reason:
+        raise FieldErrors({"reason": N_("Say why the status changes.")})
+    if len(reason) > 1000:
+        raise FieldErrors({"reason": N_("Too long (at most %(n)d characters).") % {"n": 1000}})
+    if status == "derived":
+        person.status = PersonStatus.reported  # re-derived just below
+        person.status_basis = ""
+        session.add(person)
+        refresh_person(session, person=person, actor=actor, audit_key=audit_key)
+        person.status_reason = reason
+    else:
+        try:
+            new_status = PersonStatus(status)
+        except ValueError:
+            raise FieldErrors({"status": N_("Choose one of the listed values.")}) from None
+        if new_status not in MANUAL_STATUSES:
+            raise FieldErrors({"status": N_("This status follows from the evidence and cannot be set by hand.")})
+        _change_status(session, person=person, actor=actor, audit_key=audit_key,
+                       new_status=new_status, basis="manual", reason=reason)
+    session.add(person)
+    session.commit()
+    return person
+
+
+def resolve_conflict(
+    *, session: Session, actor: User, audit_key: bytes, person_id: int, version: int | str | None, note: str,
+) -> Person:
+    _require_researcher(actor)
+    person = _live_person(session, person_id)
+    _check_version(person, version)
+    note = note.strip()
+    if not note:
+        raise FieldErrors({"note": N_("Say how the conflict was resolved.")})
+    if not person.conflict:
+        raise FieldErrors({"note": N_("There is no open conflict on this record.")})
+    reports = list(session.exec(select(CaptureReport).where(CaptureReport.person_id == person.id)).all())
+    conflicts = find_conflicts(person, reports)
+    before = {"conflict": True, "conflict_note": person.conflict_note}
+    person.conflict = False
+    person.conflict_resolved_signature = hashlib.sha256("\n".join(conflicts).encode()).hexdigest() if conflicts else ""
+    person.conflict_note = person.conflict_note + "\n" + "Resolved: " + note
+    session.add(person)
+    audit.record(session, key=audit_key, actor=actor, action="person.conflict_resolve", entity_type="person",
+                 entity_id=person.id, changes=audit.diff(before, {"conflict": False, "conflict_note": person.conflict_note}))
+    session.commit()
+    return person
+
+
+# ---------------------------------------------------------------------------------------------
+# Merge and undo
+
+
+def merge_persons(
+    *, session: Session, actor: User, audit_key: bytes, keep_id: int, merge_id: int,
+    keep_version: int | str | None, merge_version: int | str | None, reason: str,
+) -> PersonMerge:
+    """The same man reported twice: move every report (and so its evidence) to the kept record."""
+    _require_researcher(actor)
+    if keep_id == merge_id:
+        raise FieldErrors({"merge_id": N_("Choose two different records.")})
+    keep = _live_person(session, keep_id)
+    other = _live_person(session, merge_id)
+    _check_version(keep, keep_version)
+    _check_version(other, merge_version)
+    reason = reason.strip()
+    if not reason:
+        raise FieldErrors({"reason": N_("Say why these records are the same man.")})
+    reports = list(session.exec(select(CaptureReport).where(CaptureReport.person_id == other.id)).all())
+    for report in reports:
+        report.person_id = keep.id or 0
+        session.add(report)
+    other.merged_into_id = keep.id
+    session.add(other)
+    merge = PersonMerge(kept_person_id=keep.id or 0, merged_person_id=other.id or 0,
+                        moved_report_ids=json.dumps([r.id for r in reports]), reason=reason[:1000],
+                        actor_id=actor.id)
+    session.add(merge)
+    session.flush()
+    audit.record(session, key=audit_key, actor=actor, action="person.merge", entity_type="person",
+                 entity_id=keep.id, changes={"merged_person_id": [None, other.id],
+                                             "moved_report_ids": [None, [r.id for r in reports]], "reason": reason})
+    refresh_person(session, person=keep, actor=actor, audit_key=audit_key)
+    session.commit()
+    return merge
+
+
+def undo_merge(*, session: Session, actor: User, audit_key: bytes, merge_id: int) -> PersonMerge:
+    """Admins only: move the reports back and bring the merged record back to life."""
+    if not actor.has_role(Role.admin):
+        raise Forbidden()
+    merge = session.get(PersonMerge, merge_id)
+    if merge is None:
+        raise NotFound()
+    if merge.undone_at is not None:
+        raise FieldErrors({"merge": N_("This merge was already undone.")})
+    keep = get_person(session, merge.kept_person_id)
+    other = get_person(session, merge.merged_person_id)
+    moved = json.loads(merge.moved_report_ids or "[]")
+    for report in session.exec(select(CaptureReport).where(col(CaptureReport.id).in_(moved))).all():
+        if report.person_id == keep.id:
+            report.person_id = other.id or 0
+            session.add(report)
+    other.merged_into_id = None
+    session.add(other)
+    merge.undone_at = utcnow()
+    merge.undone_by_id = actor.id
+    session.add(merge)
+    audit.record(session, key=audit_key, actor=actor, action="person.merge_undo", entity_type="person",
+                 entity_id=keep.id, changes={"merged_person_id": [other.id, None], "merge_id": merge.id})
+    refresh_person(session, person=keep, actor=actor, audit_key=audit_key)
+    refresh_person(session, person=other, actor=actor, audit_key=audit_key)
+    session.commit()
+    return merge
+
+
+# ---------------------------------------------------------------------------------------------
+# Search and the person page
+
+
+@dataclass
+class PersonQuery:
+    text: str = ""
+    date_of_birth: str = ""
+    unit: str = ""
+    place: str = ""
+    status: str = ""
+    conflict_only: bool = False
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search_persons(session: Session, query: PersonQuery, *, page: int = 1, page_size: int = 25) -> tuple[list[Person], int]:
+    """Names in any script (script-blind keys), date of birth, unit, place; merged records hidden."""
+    errors: dict[str, str] = {}
+    conditions: list[Any] = [col(Person.merged_into_id).is_(None)]
+    for token in query.text.replace(",", " ").split():
+        key = name_skeleton(token)
+        if not key:
+            continue
+        like = _escape_like(key) + "%"
+        conditions.append(or_(
+            Person.given_name_key == key,
+            Person.patronymic_key == key,
+            col(Person.surname_key).like(like, escape="\\") if len(key) >= 3 else Person.surname_key == key,
+        ))
+    if query.date_of_birth.strip():
+        try:
+            dob = PartialDate.parse(query.date_of_birth)
+        except InvalidDate:
+            errors["date_of_birth"] = N_("Enter a date as YYYY-MM-DD, DD.MM.YYYY, YYYY-MM or YYYY.")
+        else:
+            text = str(dob)
+            prefixes = {text[:4], text[:7], text}
+            conditions.append(or_(col(Person.date_of_birth).like(_escape_like(text) + "%", escape="\\"),
+                                  col(Person.date_of_birth).in_(prefixes)))
+    if query.unit.strip():
+        number = unit_number(query.unit)
+        if number:
+            conditions.append(Person.unit_number == number)
+        else:
+            conditions.append(func.lower(Person.unit).like("%" + _escape_like(query.unit.strip().lower()) + "%", escape="\\"))
+    if query.place.strip():
+        key = name_skeleton(query.place)
+        if key:
+            pattern = "%" + _escape_like(key) + "%"
+            conditions.append(or_(
+                exists().where(and_(CaptureReport.person_id == Person.id,
+                                    col(CaptureReport.capture_place_key).like(pattern, escape="\\"))),
+                func.lower(Person.place_of_birth).like("%" + _escape_like(query.place.strip().lower()) + "%", escape="\\"),
+            ))
+    if query.status:
+        try:
+            conditions.append(Person.status == PersonStatus(query.status))
+        except ValueError:
+            errors["status"] = N_("Choose one of the listed values.")
+    if query.conflict_only:
+        conditions.append(col(Person.conflict).is_(True))
+    if errors:
+        raise FieldErrors(errors)
+    base = select(Person).where(and_(*conditions))
+    total = session.exec(select(func.count()).select_from(base.subquery())).one()
+    rows = session.exec(
+        base.order_by(col(Person.surname_key), col(Person.given_name_key), col(Person.id))
+        .offset((max(page, 1) - 1) * page_size).limit(page_size)
+    ).all()
+    return list(rows), int(total)
+
+
+@dataclass
+class ReportView:
+    report: CaptureReport
+    evidence: list[Evidence] = field(default_factory=list)
+
+
+@dataclass
+class PersonDetail:
+    person: Person
+    reports: list[ReportView]
+    status_history: list[StatusChange]
+    audit_events: list[AuditEvent]
+    merges: list[PersonMerge]
+    users: dict[int, User]
+
+
+def person_detail(session: Session, person_id: int) -> PersonDetail:
+    person = get_person(session, person_id)
+    reports = list(session.exec(select(CaptureReport).where(CaptureReport.person_id == person_id)
+                                .order_by(col(CaptureReport.id))).all())
+    ids = [r.id for r in reports]
+    evidence = list(session.exec(select(Evidence).where(col(Evidence.capture_report_id).in_(ids))
+                                 .order_by(col(Evidence.id))).all()) if ids else []
+    views = [ReportView(r, [e for e in evidence if e.capture_report_id == r.id]) for r in reports]
+    history = list(session.exec(select(StatusChange).where(StatusChange.person_id == person_id)
+                                .order_by(col(StatusChange.id).desc())).all())
+    entity_filters = [and_(AuditEvent.entity_type == "person", AuditEvent.entity_id == person_id)]
+    if ids:
+        entity_filters.append(and_(AuditEvent.entity_type == "capture_report", col(AuditEvent.entity_id).in_(ids)))
+    ev_ids = [e.id for e in evidence]
+    if ev_ids:
+        entity_filters.append(and_(AuditEvent.entity_type == "evidence", col(AuditEvent.entity_id).in_(ev_ids)))
+    events = list(session.exec(select(AuditEvent).where(or_(*entity_filters))
+                               .order_by(col(AuditEvent.id).desc()).limit(200)).all())
+    merges = list(session.exec(select(PersonMerge).where(or_(PersonMerge.kept_person_id == person_id,
+                                                             PersonMerge.merged_person_id == person_id))
+                               .order_by(col(PersonMerge.id).desc())).all())
+    user_ids = {e.created_by_id for e in evidence} | {e.verified_by_id for e in evidence} | {r.created_by_id for r in reports} | {h.actor_id for h in history}
+    user_ids.discard(None)
+    users = {u.id: u for u in session.exec(select(User).where(col(User.id).in_(user_ids))).all()} if user_ids else {}
+    return PersonDetail(person, views, history, events, merges, users)  # type: ignore[arg-type]

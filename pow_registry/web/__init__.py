@@ -1,0 +1,87 @@
+"""THE one list of blueprints and who may use them. Anything not listed is refused.
+
+Every request passes `_enforce_access`: a public endpoint needs nothing, any other needs a
+logged-in user with one of its blueprint's roles, narrowed further by `auth.roles_required`
+on single endpoints (writes in the registry are for researchers only, for example).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, abort, current_app, render_template, request
+from flask_login import current_user
+
+from pow_registry.models import Role
+
+# Endpoints anyone may reach: logging in, the health check, choosing a language, static files.
+PUBLIC_ENDPOINTS = {"static", "public.index", "public.healthz", "auth.login", "auth.language"}
+
+# blueprint name → roles that may use it (None: any logged-in user).
+BLUEPRINT_ROLES: dict[str, set[Role] | None] = {
+    "auth": None,
+    "registry": {Role.researcher, Role.staff},
+    "admin": {Role.admin},
+}
+
+
+def required_roles(endpoint: str) -> set[Role] | None:
+    """The roles an endpoint needs; raises LookupError for an endpoint nobody listed."""
+    blueprint = endpoint.rsplit(".", 1)[0] if "." in endpoint else ""
+    if blueprint not in BLUEPRINT_ROLES:
+        raise LookupError(endpoint)
+    view = current_app.view_functions[endpoint]
+    narrowed = getattr(view, "required_roles", None)
+    return narrowed if narrowed is not None else BLUEPRINT_ROLES[blueprint]
+
+
+def _enforce_access() -> Any:
+    endpoint = request.endpoint
+    if endpoint is None:
+        return None  # 404 or 405 follows
+    if endpoint in PUBLIC_ENDPOINTS:
+        return None
+    try:
+        roles = required_roles(endpoint)
+    except LookupError:
+        abort(403)
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+    if roles is not None and not current_user.has_role(*roles):
+        abort(403)
+    return None
+
+
+def init_app(app: Flask) -> None:
+    from pow_registry.web import admin, auth_views, public, registry
+
+    for module in (public, auth_views, registry, admin):
+        app.register_blueprint(module.bp)
+    app.before_request(_enforce_access)
+
+    from pow_registry.web import helpers
+
+    helpers.init_app(app)
+
+    @app.errorhandler(403)
+    def _forbidden(_e: Exception) -> Any:
+        return render_template("error.html", code=403), 403
+
+    @app.errorhandler(404)
+    def _not_found(_e: Exception) -> Any:
+        return render_template("error.html", code=404), 404
+
+    @app.errorhandler(413)
+    def _too_large(_e: Exception) -> Any:
+        return render_template("error.html", code=413), 413
+
+    @app.errorhandler(429)
+    def _too_many(_e: Exception) -> Any:
+        return render_template("error.html", code=429), 429
+
+    from flask_wtf.csrf import CSRFError
+
+    @app.errorhandler(CSRFError)
+    def _csrf(_e: Exception) -> Any:
+        return render_template("error.html", code=400, csrf=True), 400
+

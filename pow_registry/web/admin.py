@@ -1,0 +1,120 @@
+"""Administration: accounts and roles, the audit log, undoing merges."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from sqlmodel import col, select
+
+from pow_registry import auth, db
+from pow_registry.i18n import gettext as _
+from pow_registry.models import PersonMerge, User
+from pow_registry.services import accounts, audit, registry
+from pow_registry.services.errors import FieldErrors, ServiceError
+from pow_registry.web.forms import AdminPasswordForm, EmptyForm, UserEditForm, UserForm
+from pow_registry.web.helpers import apply_errors, flash_error, page_number
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.get("/users")
+def users() -> str:
+    return render_template("admin/users.html", users=accounts.list_users(db.session()))
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+def user_new() -> Response | str:
+    form = UserForm()
+    if form.validate_on_submit():
+        try:
+            accounts.create_user(session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(),
+                                 passwords=auth.passwords(), policy=auth.password_policy(),
+                                 email=form.email.data or "", password=form.password.data or "",
+                                 roles=list(form.roles.data or []), display_name=form.display_name.data or "")
+        except FieldErrors as exc:
+            db.session().rollback()
+            apply_errors(form, exc)
+        else:
+            flash(_("The account was created."), "info")
+            return redirect(url_for("admin.users"))
+    return render_template("admin/user_form.html", form=form, user=None)
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+def user_edit(user_id: int) -> Response | str:
+    user = db.session().get(User, user_id)
+    if user is None:
+        abort(404)
+    form = UserEditForm(obj=user) if request.method == "GET" else UserEditForm()
+    if request.method == "GET":
+        form.roles.data = sorted(r.value for r in user.role_set)
+    if form.validate_on_submit():
+        try:
+            accounts.update_user(session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(),
+                                 user_id=user_id, version=int(form.version.data or 0),
+                                 roles=list(form.roles.data or []), is_active=bool(form.is_active.data),
+                                 display_name=form.display_name.data or "")
+        except FieldErrors as exc:
+            db.session().rollback()
+            apply_errors(form, exc)
+        except ServiceError as exc:
+            db.session().rollback()
+            flash_error(exc)
+        else:
+            flash(_("Saved."), "info")
+            return redirect(url_for("admin.users"))
+    return render_template("admin/user_form.html", form=form, user=user, password_form=AdminPasswordForm())
+
+
+@bp.post("/users/<int:user_id>/password")
+def user_password(user_id: int) -> Response:
+    user = db.session().get(User, user_id)
+    if user is None:
+        abort(404)
+    form = AdminPasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.change_password(session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(),
+                                     passwords=auth.passwords(), policy=auth.password_policy(), user=user,
+                                     current_password=None, new_password=form.new_password.data or "")
+        except FieldErrors as exc:
+            db.session().rollback()
+            flash(" ".join(_(m) for m in exc.errors.values()), "error")
+        else:
+            flash(_("The password was reset; the account's sessions were ended."), "info")
+    return redirect(url_for("admin.user_edit", user_id=user_id))
+
+
+@bp.get("/audit")
+def audit_log() -> str:
+    entity_id = request.args.get("entity_id", "")
+    page = page_number()
+    events, total = audit.search(
+        db.session(), action=request.args.get("action") or None, entity_type=request.args.get("entity_type") or None,
+        entity_id=int(entity_id) if entity_id.isdigit() else None, actor_email=request.args.get("actor") or None,
+        page=page, page_size=50,
+    )
+    args = {k: v for k, v in request.args.items() if k != "page"}
+    return render_template("admin/audit.html", events=events, total=total, page=page,
+                           pages=max(1, -(-total // 50)), args=args)
+
+
+@bp.get("/merges")
+def merges() -> str:
+    rows = db.session().exec(select(PersonMerge).order_by(col(PersonMerge.id).desc()).limit(200)).all()
+    return render_template("admin/merges.html", merges=rows, form=EmptyForm())
+
+
+@bp.post("/merges/<int:merge_id>/undo")
+def merge_undo(merge_id: int) -> Response:
+    form = EmptyForm()
+    if form.validate_on_submit():
+        try:
+            registry.undo_merge(session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(), merge_id=merge_id)
+        except ServiceError as exc:
+            db.session().rollback()
+            flash_error(exc)
+        else:
+            flash(_("The merge was undone."), "info")
+    return redirect(url_for("admin.merges"))
+
+

@@ -1,0 +1,201 @@
+"""HTML forms (Flask-WTF: CSRF on every one). They only carry strings; services validate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import (
+    SelectChoice,
+    BooleanField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import InputRequired, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from pow_registry.i18n import lazy_gettext as _l
+
+
+
+def options(pairs: list[tuple[str, Any]]) -> list[SelectChoice]:
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+SERVICE_CATEGORY_CHOICES = [
+    ("", _l("— unknown —")), ("conscript", _l("Conscript")), ("contract", _l("Contract soldier")),
+    ("mobilised", _l("Mobilised")), ("volunteer", _l("Volunteer")),
+    ("pmc", _l("Private military company")), ("other", _l("Other")),
+]
+HEALTH_CHOICES = [
+    ("unknown", _l("Unknown")), ("healthy", _l("No known injury")), ("wounded", _l("Wounded")),
+    ("seriously_wounded", _l("Seriously wounded")), ("sick", _l("Sick")),
+]
+CLAIM_CHOICES = [("captured", _l("Captured")), ("killed", _l("Killed"))]
+EVIDENCE_KIND_CHOICES = [
+    ("video", _l("Video")), ("photo", _l("Photo")), ("post", _l("Social media post")),
+    ("list", _l("List")), ("official_statement", _l("Official statement")),
+    ("detaining_side_confirmation", _l("Confirmation by the detaining side")),
+    ("icrc_confirmation", _l("Confirmation by the ICRC")), ("other", _l("Other")),
+]
+RELIABILITY_CHOICES = [
+    ("A", _l("A — completely reliable")), ("B", _l("B — usually reliable")),
+    ("C", _l("C — fairly reliable")), ("D", _l("D — not usually reliable")),
+    ("E", _l("E — unreliable")), ("F", _l("F — reliability cannot be judged")),
+]
+CREDIBILITY_CHOICES = [
+    ("1", _l("1 — confirmed by other sources")), ("2", _l("2 — probably true")),
+    ("3", _l("3 — possibly true")), ("4", _l("4 — doubtful")),
+    ("5", _l("5 — improbable")), ("6", _l("6 — truth cannot be judged")),
+]
+ROLE_CHOICES = [("researcher", _l("Researcher")), ("staff", _l("Staff")), ("admin", _l("Administrator"))]
+MANUAL_STATUS_CHOICES = [
+    ("derived", _l("Follow the evidence")), ("deceased", _l("Deceased")), ("disputed", _l("Disputed")),
+    ("exchanged", _l("Exchanged")), ("released", _l("Released")),
+]
+STATUS_CHOICES = [
+    ("", _l("Any status")), ("reported", _l("Reported")), ("probable", _l("Probable")),
+    ("confirmed_captured", _l("Confirmed captured")), ("exchanged", _l("Exchanged")),
+    ("released", _l("Released")), ("deceased", _l("Deceased")), ("disputed", _l("Disputed")),
+]
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class LoginForm(FlaskForm):
+    email = StringField(_l("Email"), validators=[InputRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[InputRequired(), Length(max=1024)])
+    next = HiddenField()
+
+
+class EmptyForm(FlaskForm):
+    """A POST with nothing but the CSRF token (logout, language)."""
+
+
+class LanguageForm(FlaskForm):
+    language = HiddenField(validators=[InputRequired()])
+    next = HiddenField()
+
+
+class PersonForm(FlaskForm):
+    version = HiddenField()
+    surname = StringField(_l("Surname"), validators=[InputRequired(), Length(max=200)])
+    given_name = StringField(_l("Given name"), validators=[Length(max=200)])
+    patronymic = StringField(_l("Patronymic / father's name"), validators=[Length(max=200)])
+    date_of_birth = StringField(_l("Date of birth (YYYY-MM-DD, DD.MM.YYYY, YYYY-MM or YYYY)"), validators=[Length(max=20)])
+    place_of_birth = StringField(_l("Place of birth"), validators=[Length(max=300)])
+    rank = StringField(_l("Rank"), validators=[Length(max=100)])
+    unit = StringField(_l("Unit"), validators=[Length(max=300)])
+    personal_number = StringField(_l("Military personal number"), validators=[Length(max=50)])
+    service_category = SelectField(_l("Service category"), choices=options(SERVICE_CATEGORY_CHOICES), validate_choice=False)
+    home_region = StringField(_l("Home region"), validators=[Length(max=200)])
+    health = SelectField(_l("Health"), choices=options(HEALTH_CHOICES), validate_choice=False)
+    father_name = StringField(_l("Father's first name"), validators=[Length(max=200)])
+    mother_maiden_name = StringField(_l("Mother's maiden name"), validators=[Length(max=200)])
+    person_to_inform = TextAreaField(_l("Person to inform (name, address)"), validators=[Length(max=500)])
+    notes = TextAreaField(_l("Notes"), validators=[Length(max=10000)])
+
+
+class ReportForm(FlaskForm):
+    version = HiddenField()
+    claim = SelectField(_l("The report says he was"), choices=options(CLAIM_CHOICES), validate_choice=False)
+    capture_date = StringField(_l("Capture date (may be approximate: YYYY-MM or YYYY)"), validators=[Length(max=20)])
+    capture_place = StringField(_l("Capture place"), validators=[Length(max=300)])
+    reported_unit = StringField(_l("Unit named in this report"), validators=[Length(max=300)])
+    circumstances = TextAreaField(_l("Circumstances"), validators=[Length(max=10000)])
+    source_ref = StringField(_l("Source reference (optional, unique)"), validators=[Length(max=200)])
+
+
+class NewPersonForm(PersonForm):
+    """A new person together with the report that made us aware of him."""
+
+    report_claim = SelectField(_l("The report says he was"), choices=options(CLAIM_CHOICES), validate_choice=False)
+    report_capture_date = StringField(_l("Capture date (may be approximate: YYYY-MM or YYYY)"), validators=[Length(max=20)])
+    report_capture_place = StringField(_l("Capture place"), validators=[Length(max=300)])
+    report_reported_unit = StringField(_l("Unit named in this report"), validators=[Length(max=300)])
+    report_circumstances = TextAreaField(_l("Circumstances"), validators=[Length(max=10000)])
+    report_source_ref = StringField(_l("Source reference (optional, unique)"), validators=[Length(max=200)])
+
+
+class EvidenceForm(FlaskForm):
+    url = StringField(_l("Link (https://…)"), validators=[InputRequired(), Length(max=2000)])
+    kind = SelectField(_l("Kind"), choices=options(EVIDENCE_KIND_CHOICES), validate_choice=False)
+    publisher = StringField(_l("Published by"), validators=[Length(max=300)])
+    published_at = StringField(_l("Published on (YYYY-MM-DD)"), validators=[Length(max=20)])
+    source_reliability = SelectField(_l("Source reliability"), choices=options(RELIABILITY_CHOICES), default="F", validate_choice=False)
+    info_credibility = SelectField(_l("Information credibility"), choices=options(CREDIBILITY_CHOICES), default="6", validate_choice=False)
+    notes = TextAreaField(_l("Notes"), validators=[Length(max=10000)])
+    archive = FileField(_l("Archived copy (optional: image, PDF, video, web archive, text)"))
+
+
+class VerifyForm(FlaskForm):
+    version = HiddenField()
+    decision = SelectField(_l("Decision"), choices=options([("verified", _l("Verified")), ("rejected", _l("Rejected")), ("unverified", _l("Back to unverified"))]), validate_choice=False)
+    note = StringField(_l("Note (required when rejecting)"), validators=[Length(max=1000)])
+
+
+class StatusForm(FlaskForm):
+    version = HiddenField()
+    status = SelectField(_l("Status"), choices=options(MANUAL_STATUS_CHOICES), validate_choice=False)
+    reason = StringField(_l("Reason"), validators=[Length(max=1000)])
+
+
+class ConflictForm(FlaskForm):
+    version = HiddenField()
+    note = StringField(_l("How was it resolved?"), validators=[Length(max=1000)])
+
+
+class MergeForm(FlaskForm):
+    keep_version = HiddenField()
+    merge_version = HiddenField()
+    merge_id = StringField(_l("Number of the duplicate record to merge into this one"), validators=[InputRequired(), Length(max=12)])
+    reason = StringField(_l("Why are these the same man?"), validators=[Length(max=1000)])
+
+
+class ImportForm(FlaskForm):
+    file = FileField(_l("Spreadsheet (.xlsx or .csv)"))
+    dry_run = BooleanField(_l("Only check the file, write nothing"))
+
+
+class SearchForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET search changes nothing
+
+    q = StringField(_l("Name, in any script"), validators=[Optional(), Length(max=200)])
+    dob = StringField(_l("Date of birth"), validators=[Optional(), Length(max=20)])
+    unit = StringField(_l("Unit"), validators=[Optional(), Length(max=100)])
+    place = StringField(_l("Place"), validators=[Optional(), Length(max=100)])
+    status = SelectField(_l("Status"), choices=options(STATUS_CHOICES), validate_choice=False)
+    conflict = BooleanField(_l("Only records with a conflict"))
+
+
+class UserForm(FlaskForm):
+    email = EmailField(_l("Email"), validators=[InputRequired(), Length(max=254)])
+    display_name = StringField(_l("Name"), validators=[Length(max=200)])
+    roles = MultiCheckboxField(_l("Roles"), choices=options(ROLE_CHOICES), validate_choice=False)
+    password = PasswordField(_l("Initial password"), validators=[InputRequired(), Length(max=256)])
+
+
+class UserEditForm(FlaskForm):
+    version = HiddenField()
+    display_name = StringField(_l("Name"), validators=[Length(max=200)])
+    roles = MultiCheckboxField(_l("Roles"), choices=options(ROLE_CHOICES), validate_choice=False)
+    is_active = BooleanField(_l("Active"))
+
+
+class PasswordForm(FlaskForm):
+    current_password = PasswordField(_l("Current password"), validators=[InputRequired(), Length(max=1024)])
+    new_password = PasswordField(_l("New password"), validators=[InputRequired(), Length(max=1024)])
+
+
+class AdminPasswordForm(FlaskForm):
+    new_password = PasswordField(_l("New password"), validators=[InputRequired(), Length(max=1024)])

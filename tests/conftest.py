@@ -1,0 +1,189 @@
+"""Fixtures: a fresh database per test, on SQLite by default or PostgreSQL when asked.
+
+`POW_REGISTRY_TEST_DATABASE=postgresql` runs the database tests against the server named by
+`POW_REGISTRY_TEST_PG_URL` (default: postgres@127.0.0.1:5432): a new database is created for the
+run and every table emptied between tests. Without a reachable server those tests are skipped
+with the reason, except in CI (`CI=true`), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import Session, SQLModel
+
+import pow_registry.models  # noqa: F401 - registers the tables
+from pow_registry.db import make_engine
+from pow_registry.models import User
+
+BACKEND = os.environ.get("POW_REGISTRY_TEST_DATABASE", "sqlite")
+PG_URL = os.environ.get("POW_REGISTRY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+TEST_PASSWORD = "correct horse battery staple"
+TEST_SECRET = "test-secret-" + "x" * 40
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "db_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"pow_registry test database: {BACKEND}"
+
+
+@pytest.fixture(scope="session")
+def _pg_database() -> Iterator[str]:
+    """A brand-new PostgreSQL database for this run, dropped at the end."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(PG_URL)
+    name = f"pow_test_{secrets.token_hex(4)}"
+    try:
+        admin = psycopg.connect(host=url.host, port=url.port or 5432, user=url.username,
+                                password=url.password, dbname=url.database or "postgres", autocommit=True,
+                                connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI and is not reachable at {PG_URL}: {exc}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
+    admin.execute(f'CREATE DATABASE "{name}"')
+    test_url = url.set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(test_url)
+    SQLModel.metadata.create_all(engine)
+    engine.dispose()
+    yield test_url
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if BACKEND == "postgresql":
+        url: str = request.getfixturevalue("_pg_database")
+        yield url
+        engine = make_engine(url)
+        with engine.begin() as conn:
+            tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+    else:
+        url = f"sqlite:///{tmp_path / 'test.sqlite3'}"
+        engine = make_engine(url)
+        SQLModel.metadata.create_all(engine)
+        engine.dispose()
+        yield url
+
+
+def _test_config(db_url: str, tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": TEST_SECRET,
+        "DATABASE_URL": db_url,
+        "WTF_CSRF_ENABLED": False,
+        "SESSION_COOKIE_SECURE": False,
+        "REMEMBER_COOKIE_SECURE": False,
+        "ARGON2_TIME_COST": 1,
+        "ARGON2_MEMORY_COST": 8,
+        "ARGON2_PARALLELISM": 1,
+        "EVIDENCE_DIR": str(tmp_path / "evidence"),
+        "RATELIMIT_STORAGE_URI": "memory://",
+    }
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture
+def make_app(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+    """Build an app on this test's database; keyword arguments override the test config."""
+    from pow_registry.app import create_app
+
+    monkeypatch.setenv("POW_REGISTRY_INSTANCE_PATH", str(tmp_path / "instance"))
+    for name in list(os.environ):
+        if name.startswith("POW_REGISTRY_") and name not in {"POW_REGISTRY_INSTANCE_PATH", "POW_REGISTRY_TEST_DATABASE", "POW_REGISTRY_TEST_PG_URL"}:
+            monkeypatch.delenv(name)
+    created = []
+
+    def factory(**overrides: Any) -> Any:
+        app = create_app(_test_config(db_url, tmp_path, **overrides))
+        created.append(app)
+        return app
+
+    yield factory
+    for app in created:
+        app.extensions["pow_registry.engine"].dispose()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Any]) -> Any:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+@pytest.fixture
+def session(app: Any) -> Iterator[Session]:
+    with Session(app.extensions["pow_registry.engine"], expire_on_commit=False) as s:
+        yield s
+
+
+@pytest.fixture
+def audit_key(app: Any) -> bytes:
+    return app.config["AUDIT_KEY_BYTES"]
+
+
+@pytest.fixture
+def make_user(app: Any, session: Session, audit_key: bytes) -> Callable[..., User]:
+    from pow_registry.services import accounts
+
+    counter = iter(range(1, 10_000))
+
+    def factory(*roles: str, email: str | None = None, password: str = TEST_PASSWORD) -> User:
+        return accounts.create_user(
+            session=session, actor=None, audit_key=audit_key, passwords=app.extensions["pow_registry.passwords"],
+            policy=accounts.PasswordPolicy(), email=email or f"user{next(counter)}@example.org",
+            password=password, roles=list(roles or ("researcher",)),
+        )
+
+    return factory
+
+
+@pytest.fixture
+def login(client: Any) -> Callable[..., Any]:
+    def do_login(user: User, password: str = TEST_PASSWORD, test_client: Any = None) -> Any:
+        response = (test_client or client).post("/login", data={"email": user.email, "password": password})
+        assert response.status_code == 302, "login failed"
+        return response
+
+    return do_login
+
+
+@pytest.fixture
+def make_person(session: Session, audit_key: bytes, make_user: Callable[..., User]) -> Callable[..., Any]:
+    """A person with one capture report; fields override the fictitious defaults."""
+    from pow_registry.services import registry
+
+    default_actor: list[User] = []
+
+    def factory(actor: User | None = None, report: dict[str, str] | None = None, **fields: str) -> Any:
+        if actor is None:
+            if not default_actor:
+                default_actor.append(make_user("researcher"))
+            actor = default_actor[0]
+        person = {"surname": "Выдумкин", "given_name": "Виталий", "patronymic": "Евгеньевич",
+                  "date_of_birth": "2005-03-12", **fields}
+        return registry.create_person(session=session, actor=actor, audit_key=audit_key, person=person,
+                                      report=report if report is not None else {"capture_date": "2024-08-10", "capture_place": "Суджа"})
+
+    return factory
