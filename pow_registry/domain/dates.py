@@ -125,22 +125,22 @@ class PartialDate:
     def _key(self) -> tuple[date, date]:
         return (self.earliest(), self.latest())
 
-    def __lt__(self, other: object) -> bool:
+    def __lt__(self, other: PartialDate) -> bool:
         if not isinstance(other, PartialDate):
             return NotImplemented
         return self._key() < other._key()
 
-    def __le__(self, other: object) -> bool:
+    def __le__(self, other: PartialDate) -> bool:
         if not isinstance(other, PartialDate):
             return NotImplemented
         return self._key() <= other._key()
 
-    def __gt__(self, other: object) -> bool:
+    def __gt__(self, other: PartialDate) -> bool:
         if not isinstance(other, PartialDate):
             return NotImplemented
         return self._key() > other._key()
 
-    def __ge__(self, other: object) -> bool:
+    def __ge__(self, other: PartialDate) -> bool:
         if not isinstance(other, PartialDate):
             return NotImplemented
         return self._key() >= other._key()
