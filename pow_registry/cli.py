@@ -48,7 +48,7 @@ def demo_data_command() -> None:
                              passwords=current_app.extensions["pow_registry.passwords"])
     click.echo(f"Demo data: {summary.persons} persons, {summary.reports} capture reports, "
                f"{summary.evidence} evidence items (all fictitious).")
-    click.echo("Demo logins (password for each: %s):" % DEMO_PASSWORD)
+    click.echo(f"Demo logins (password for each: {DEMO_PASSWORD}):")
     for email, roles in summary.accounts:
         click.echo(f"  {email:<32} {roles}")
 
@@ -149,10 +149,11 @@ def import_captures_command(file: Path, dry_run: bool, user_email: str | None) -
     key = current_app.config["AUDIT_KEY_BYTES"]
     if user_email:
         actor = accounts.get_by_email(session, user_email)
-        if actor is None:
-            _fail(f"No account {user_email}.")
+        if actor is None or not actor.is_active:
+            _fail(f"No active account {user_email}.")
     else:
-        actor = imports.system_actor(session, audit_key=key)
+        # A dry run writes nothing, not even the command line's own account.
+        actor = imports.system_actor(session, audit_key=key, create=not dry_run)
     assert actor is not None
     max_bytes = current_app.config["IMPORT_MAX_BYTES"]
     if file.stat().st_size > max_bytes:

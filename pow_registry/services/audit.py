@@ -14,6 +14,8 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
+from sqlalchemy import select as sa_select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from pow_registry.models import AuditEvent, AuditHead, User
@@ -45,13 +47,35 @@ def snapshot(obj: Any, fields: list[str] | None = None) -> dict[str, Any]:
     return {k: _jsonable(v) for k, v in data.items()}
 
 
-def _digest(key: bytes, prev_hash: str, event: AuditEvent) -> str:
+def _digest(key: bytes, prev_hash: str, event: Any) -> str:
+    """The event's keyed hash; `event` is an AuditEvent or a row with the same columns."""
     payload = json.dumps(
         [prev_hash, event.at.isoformat(), event.actor_id, event.actor_email, event.action,
          event.entity_type, event.entity_id, event.changes],
         ensure_ascii=False, separators=(",", ":"),
     )
     return hmac.new(key, payload.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _locked_head(session: Session) -> AuditHead:
+    """The chain head, read fresh from the database and locked until the caller commits.
+
+    populate_existing: a session that keeps objects across commits must never chain to the head
+    it saw in an earlier transaction. The first append creates the row without racing another
+    first append (INSERT ... ON CONFLICT DO NOTHING, then lock it).
+    """
+    query = select(AuditHead).where(AuditHead.id == 1).with_for_update().execution_options(populate_existing=True)
+    head = session.exec(query).first()
+    if head is None:
+        dialect = session.get_bind().dialect.name
+        insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
+        if insert is not None:
+            session.exec(insert(AuditHead).values(id=1, last_hash="").on_conflict_do_nothing())  # type: ignore[attr-defined]
+        else:  # pragma: no cover - only PostgreSQL and SQLite are supported
+            session.add(AuditHead(id=1, last_hash=""))
+            session.flush()
+        head = session.exec(query).one()
+    return head
 
 
 def record(
@@ -65,11 +89,7 @@ def record(
     changes: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one event inside the caller's transaction (the caller commits)."""
-    head = session.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).first()
-    if head is None:
-        head = AuditHead(id=1, last_hash="")
-        session.add(head)
-        session.flush()
+    head = _locked_head(session)
     event = AuditEvent(
         actor_id=actor.id if actor else None,
         actor_email=actor.email if actor else "",
@@ -98,14 +118,21 @@ class ChainReport:
 
 
 def verify_chain(session: Session, *, key: bytes, batch: int = 5000) -> ChainReport:
-    """Walk the whole log in id order and recompute every link."""
+    """Walk the whole log in id order and recompute every link.
+
+    Reads plain rows, never ORM objects: an event this session already holds would otherwise be
+    checked as remembered, not as stored (an edit in the database would go unseen), and the
+    caller's session is left as it was.
+    """
+    events_table: Any = AuditEvent.__table__  # type: ignore[attr-defined]
+    head_table: Any = AuditHead.__table__  # type: ignore[attr-defined]
     prev_hash = ""
     checked = 0
     last_id = 0
     last_seen_id: int | None = None
     while True:
-        events = session.exec(
-            select(AuditEvent).where(col(AuditEvent.id) > last_id).order_by(col(AuditEvent.id)).limit(batch)
+        events = session.connection().execute(
+            sa_select(events_table).where(events_table.c.id > last_id).order_by(events_table.c.id).limit(batch)
         ).all()
         if not events:
             break
@@ -118,8 +145,7 @@ def verify_chain(session: Session, *, key: bytes, batch: int = 5000) -> ChainRep
             checked += 1
             last_id = event.id or last_id
             last_seen_id = event.id
-        session.expunge_all()
-    head = session.get(AuditHead, 1)
+    head = session.connection().execute(sa_select(head_table).where(head_table.c.id == 1)).first()
     if head is not None and (head.last_hash != prev_hash or head.last_event_id != last_seen_id):
         return ChainReport(False, checked, last_seen_id, "events after this one were removed")
     if head is None and checked:

@@ -10,12 +10,14 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from pow_registry.domain.names import clean_name
 from pow_registry.domain.tabular import CAPTURE_COLUMNS, TableError, map_columns, read_table
 from pow_registry.models import CaptureReport, ImportBatch, Role, User
 from pow_registry.services import audit, registry
-from pow_registry.services.errors import N_, FieldErrors
+from pow_registry.services.errors import N_, Conflict, FieldErrors
 
 # Import column → the service field it fills.
 PERSON_COLUMNS = {
@@ -69,19 +71,35 @@ def _cell(values: list[str], index: int | None) -> str:
     return values[index] if index is not None and index < len(values) else ""
 
 
+def _ref(values: list[str], index: int | None) -> str:
+    """The row's source_ref as it will be stored (invisible characters gone, spaces collapsed),
+    so a re-import recognises the row however it was pasted."""
+    return clean_name(_cell(values, index))
+
+
 def _service_field_to_column(errors: dict[str, str], mapping: dict[str, str]) -> list[tuple[str, str]]:
     reverse = {v: k for k, v in mapping.items()}
     return [(reverse.get(name, name), message) for name, message in errors.items()]
 
 
-def system_actor(session: Session, *, audit_key: bytes) -> User:
-    """The command line's own researcher account (cannot log in), so imports are attributed."""
+SYSTEM_EMAIL = "system@pow-registry.invalid"
+
+
+def system_actor(session: Session, *, audit_key: bytes, create: bool = True) -> User:
+    """The command line's own researcher account (cannot log in), so imports are attributed.
+
+    With create=False (a dry run, which writes nothing) a missing account is not created: an
+    unsaved stand-in with the same role is returned instead.
+    """
     from pow_registry.services.accounts import new_session_token
 
-    email = "system@pow-registry.invalid"
+    email = SYSTEM_EMAIL
     user = session.exec(select(User).where(User.email == email)).first()
+    if user is None and not create:
+        return User(email=email, display_name="command line", password_hash="!", roles=Role.researcher.value,  # noqa: S106 - no password
+                    is_active=False, session_token="")
     if user is None:
-        user = User(email=email, display_name="command line", password_hash="!", roles=Role.researcher.value,
+        user = User(email=email, display_name="command line", password_hash="!", roles=Role.researcher.value,  # noqa: S106 - no password
                     is_active=False, session_token=new_session_token())
         session.add(user)
         session.flush()
@@ -122,7 +140,7 @@ def import_captures(
     report.rows_total = len(table.rows)
     refs_in_file: dict[str, int] = {}
     for row_number, values in table.rows:
-        ref = _cell(values, columns.get("source_ref")).strip()
+        ref = _ref(values, columns.get("source_ref"))
         if ref in refs_in_file:
             report.errors.append(RowError(row_number, "source_ref", N_("The same source_ref is also on row %(row)d."),
                                           {"row": refs_in_file[ref]}))
@@ -136,7 +154,7 @@ def import_captures(
 
     planned: list[_PlannedRow] = []
     for row_number, values in table.rows:
-        ref = _cell(values, columns.get("source_ref")).strip()
+        ref = _ref(values, columns.get("source_ref"))
         if not ref:
             report.errors.append(RowError(row_number, "source_ref", N_("source_ref is required: it identifies the row.")))
             continue
@@ -146,6 +164,7 @@ def import_captures(
         row_errors: list[tuple[str, str]] = []
         person_data = {target: _cell(values, columns.get(source)) for source, target in PERSON_COLUMNS.items()}
         report_data = {target: _cell(values, columns.get(source)) for source, target in REPORT_COLUMNS.items()}
+        report_data["source_ref"] = ref
         try:
             registry.parse_person(person_data)
         except FieldErrors as exc:
@@ -183,14 +202,16 @@ def import_captures(
             report.evidence_created = sum(len(p.evidence) for p in planned)
         return report
 
+    current: _PlannedRow | None = None
     try:
         for item in planned:
+            current = item
             person = registry.create_person(session=session, actor=actor, audit_key=audit_key,
                                             person=item.person, report=item.report, commit=False)
             report_row = session.exec(select(CaptureReport).where(CaptureReport.person_id == person.id)).one()
-            for evidence in item.evidence:
+            for evidence_data in item.evidence:
                 registry.add_evidence(session=session, actor=actor, audit_key=audit_key, report_id=report_row.id or 0,
-                                      evidence=evidence, commit=False)
+                                      evidence=evidence_data, commit=False)
             report.rows_created += 1
             report.persons_created += 1
             report.evidence_created += len(item.evidence)
@@ -202,6 +223,18 @@ def import_captures(
                      entity_id=batch.id, changes={"filename": filename, "rows_created": report.rows_created,
                                                   "rows_skipped": report.rows_skipped})
         session.commit()
+    except (FieldErrors, Conflict, IntegrityError) as exc:
+        # Refused while writing (e.g. another import added the same source_ref meanwhile):
+        # nothing of this file is kept, and the row is reported like any other bad row.
+        session.rollback()
+        report.rows_created = report.persons_created = report.evidence_created = 0
+        row = current.row if current is not None else 0
+        if isinstance(exc, FieldErrors):
+            report.errors.extend(RowError(row, column.removeprefix("report_"), message)
+                                 for column, message in exc.errors.items())
+        else:
+            report.errors.append(RowError(row, "", N_("The row could not be written (it conflicts with a "
+                                                      "record saved meanwhile); nothing was imported.")))
     except BaseException:
         session.rollback()
         raise

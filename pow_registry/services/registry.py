@@ -7,13 +7,16 @@ one audit event per change and commits once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import and_, exists, func, or_
+from sqlalchemy import and_, exists, false, func, or_
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, col, select
 
 from pow_registry.domain.dates import InvalidDate, PartialDate, parse_optional
@@ -58,6 +61,31 @@ REPORT_FIELDS = ["claim", "capture_date", "capture_place", "reported_unit", "cir
 EVIDENCE_FIELDS = ["url", "kind", "publisher", "published_at", "source_reliability",
                    "info_credibility", "notes"]
 NOTES_MAX = 10_000
+MAX_PAGE_SIZE = 200
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _unit_of_work(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """All or nothing: on any failure the session is rolled back, so nothing half-done can be
+    committed later by whoever reuses the session; a stale row found while writing (SQLAlchemy's
+    version_id_col refused the UPDATE) is the same Conflict as a stale form version."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        session = kwargs["session"]
+        assert isinstance(session, Session)
+        try:
+            return fn(*args, **kwargs)
+        except StaleDataError:
+            session.rollback()
+            raise Conflict() from None
+        except BaseException:
+            session.rollback()
+            raise
+
+    return wrapper
 
 
 def _text(data: Mapping[str, Any], name: str) -> str:
@@ -168,7 +196,6 @@ def _apply_person(person: Person, values: dict[str, Any]) -> None:
     )
     person.birth_year = int(person.date_of_birth[:4]) if person.date_of_birth else None
     person.unit_number = unit_number(person.unit)
-    person.updated_at = utcnow()
 
 
 def _apply_report(report: CaptureReport, values: dict[str, Any]) -> None:
@@ -202,17 +229,46 @@ def _require_researcher(actor: User) -> None:
         raise Forbidden()
 
 
+def _fresh(session: Session, model: Any, row_id: int) -> Any:
+    """The row as stored now: a session that keeps objects across commits must not check a
+    version (or derive a status) against its own old copy."""
+    row = session.get(model, row_id, populate_existing=True)
+    if row is None:
+        raise NotFound()
+    return row
+
+
+def _lock_person(session: Session, person_id: int) -> Person:
+    """The person row, fresh and locked until commit (PostgreSQL; SQLite writers are serialised
+    by BEGIN IMMEDIATE). Every change that re-derives a person's status takes this lock before
+    anything else (in particular before the audit head), so writers queue instead of deriving
+    from each other's half-seen changes, and lock order is always person → audit head."""
+    person = session.exec(
+        select(Person).where(Person.id == person_id).with_for_update().execution_options(populate_existing=True)
+    ).first()
+    if person is None:
+        raise NotFound()
+    return person
+
+
 def _live_person(session: Session, person_id: int) -> Person:
-    person = get_person(session, person_id)
+    person = _lock_person(session, person_id)
     if person.merged_into_id is not None:
         raise FieldErrors({"person": N_("This record was merged into another one; edit that one instead.")})
     return person
+
+
+def _source_ref_taken(session: Session, source_ref: str | None) -> bool:
+    return bool(source_ref) and session.exec(
+        select(CaptureReport.id).where(CaptureReport.source_ref == source_ref)
+    ).first() is not None
 
 
 # ---------------------------------------------------------------------------------------------
 # Persons and capture reports
 
 
+@_unit_of_work
 def create_person(
     *,
     session: Session,
@@ -235,6 +291,9 @@ def create_person(
             report_values = parse_report(report)
         except FieldErrors as exc:
             errors.update({f"report_{k}": v for k, v in exc.errors.items()})
+        else:
+            if _source_ref_taken(session, report_values.get("source_ref")):
+                errors["report_source_ref"] = N_("A capture report with this source reference already exists.")
     if errors:
         raise FieldErrors(errors)
     row = Person(created_by_id=actor.id)
@@ -253,6 +312,7 @@ def create_person(
     return row
 
 
+@_unit_of_work
 def update_person(
     *,
     session: Session,
@@ -270,6 +330,7 @@ def update_person(
     _apply_person(row, values)
     changes = audit.diff(before, audit.snapshot(row, PERSON_FIELDS))
     if changes:
+        row.updated_at = utcnow()
         session.add(row)
         audit.record(session, key=audit_key, actor=actor, action="person.update", entity_type="person",
                      entity_id=row.id, changes=changes)
@@ -280,9 +341,7 @@ def update_person(
 
 def _insert_report(session: Session, *, actor: User, audit_key: bytes, person: Person,
                    values: dict[str, Any]) -> CaptureReport:
-    if values.get("source_ref") and session.exec(
-        select(CaptureReport.id).where(CaptureReport.source_ref == values["source_ref"])
-    ).first():
+    if _source_ref_taken(session, values.get("source_ref")):
         raise FieldErrors({"source_ref": N_("A capture report with this source reference already exists.")})
     report = CaptureReport(person_id=person.id or 0, created_by_id=actor.id)
     _apply_report(report, values)
@@ -294,30 +353,31 @@ def _insert_report(session: Session, *, actor: User, audit_key: bytes, person: P
     return report
 
 
+@_unit_of_work
 def add_capture_report(
     *, session: Session, actor: User, audit_key: bytes, person_id: int, report: Mapping[str, Any],
 ) -> CaptureReport:
     _require_researcher(actor)
+    values = parse_report(report)
     person = _live_person(session, person_id)
-    row = _insert_report(session, actor=actor, audit_key=audit_key, person=person, values=parse_report(report))
+    row = _insert_report(session, actor=actor, audit_key=audit_key, person=person, values=values)
     refresh_person(session, person=person, actor=actor, audit_key=audit_key)
     session.commit()
     return row
 
 
+@_unit_of_work
 def update_capture_report(
     *, session: Session, actor: User, audit_key: bytes, report_id: int, version: int | str | None,
     report: Mapping[str, Any],
 ) -> CaptureReport:
     _require_researcher(actor)
-    row = session.get(CaptureReport, report_id)
-    if row is None:
-        raise NotFound()
+    row = _fresh(session, CaptureReport, report_id)
+    person = _lock_person(session, row.person_id)
+    row = _fresh(session, CaptureReport, report_id)  # re-read under the person's lock
     _check_version(row, version)
     values = parse_report(report)
-    if values.get("source_ref") and values["source_ref"] != row.source_ref and session.exec(
-        select(CaptureReport.id).where(CaptureReport.source_ref == values["source_ref"])
-    ).first():
+    if values.get("source_ref") != row.source_ref and _source_ref_taken(session, values.get("source_ref")):
         raise FieldErrors({"source_ref": N_("A capture report with this source reference already exists.")})
     before = audit.snapshot(row, REPORT_FIELDS)
     _apply_report(row, values)
@@ -326,7 +386,7 @@ def update_capture_report(
         session.add(row)
         audit.record(session, key=audit_key, actor=actor, action="report.update",
                      entity_type="capture_report", entity_id=row.id, changes=changes)
-        refresh_person(session, person=get_person(session, row.person_id), actor=actor, audit_key=audit_key)
+        refresh_person(session, person=person, actor=actor, audit_key=audit_key)
         session.commit()
     return row
 
@@ -335,6 +395,7 @@ def update_capture_report(
 # Evidence
 
 
+@_unit_of_work
 def add_evidence(
     *,
     session: Session,
@@ -371,6 +432,7 @@ def add_evidence(
     return row
 
 
+@_unit_of_work
 def verify_evidence(
     *,
     session: Session,
@@ -383,9 +445,10 @@ def verify_evidence(
 ) -> Evidence:
     """A second researcher checks the evidence; its author never can."""
     _require_researcher(actor)
-    row = session.get(Evidence, evidence_id)
-    if row is None:
-        raise NotFound()
+    row = _fresh(session, Evidence, evidence_id)
+    report = _fresh(session, CaptureReport, row.capture_report_id)
+    person = _lock_person(session, report.person_id)
+    row = _fresh(session, Evidence, evidence_id)  # re-read under the person's lock
     _check_version(row, version)
     if row.created_by_id == actor.id:
         raise Forbidden(N_("You entered this evidence: another researcher must verify it."))
@@ -406,9 +469,7 @@ def verify_evidence(
     session.add(row)
     audit.record(session, key=audit_key, actor=actor, action="evidence.verify", entity_type="evidence",
                  entity_id=row.id, changes=audit.diff(before, audit.snapshot(row, ["verification", "verification_note", "verified_by_id"])))
-    report = session.get(CaptureReport, row.capture_report_id)
-    assert report is not None
-    refresh_person(session, person=get_person(session, report.person_id), actor=actor, audit_key=audit_key)
+    refresh_person(session, person=person, actor=actor, audit_key=audit_key)
     session.commit()
     return row
 
@@ -427,9 +488,20 @@ def _independent_sources(items: list[Evidence]) -> set[str]:
     """Two items are independent when published by different publishers (else different sites)."""
     sources = set()
     for item in items:
-        publisher = name_skeleton(item.publisher)
-        sources.add("p:" + publisher if publisher else "h:" + url_hostname(item.url))
+        publisher = _publisher_key(item.publisher)
+        sources.add("p:" + publisher if publisher else "h:" + _site(url_hostname(item.url)))
     return sources
+
+
+def _publisher_key(publisher: str) -> str:
+    """Spelling-blind like a name, but numbers count: "Channel 1" and "Channel 5" are two outlets."""
+    return "".join(f"#{int(part)}#" if part.isdigit() else name_skeleton(part)
+                   for part in re.findall(r"[^\W\d_]+|\d+", publisher))
+
+
+def _site(hostname: str) -> str:
+    """example.org and www.example.org are one site (and one source)."""
+    return hostname[4:] if hostname.startswith("www.") and hostname.count(".") >= 2 else hostname
 
 
 def derive_status(evidence: list[Evidence]) -> DerivedStatus:
@@ -467,18 +539,25 @@ def find_conflicts(person: Person, reports: list[CaptureReport]) -> list[str]:
 
 
 def refresh_person(session: Session, *, person: Person, actor: User | None, audit_key: bytes) -> None:
-    """Re-derive status and conflicts after any change to the person, a report or evidence."""
+    """Re-derive status and conflicts after any change to the person, a report or evidence.
+
+    Reads what is stored now (not what this session last saw), under the person's row lock.
+    """
     session.flush()
-    reports = list(session.exec(select(CaptureReport).where(CaptureReport.person_id == person.id)).all())
-    report_ids = [r.id for r in reports]
-    evidence = list(session.exec(select(Evidence).where(col(Evidence.capture_report_id).in_(report_ids))).all()) if report_ids else []
+    person = _lock_person(session, person.id or 0)
+    reports = list(session.exec(select(CaptureReport).where(CaptureReport.person_id == person.id)
+                                .execution_options(populate_existing=True)).all())
+    evidence = _evidence_of(session, [r for r in reports if r.claim == ReportClaim.captured])
     conflicts = find_conflicts(person, reports)
     signature = hashlib.sha256("\n".join(conflicts).encode()).hexdigest() if conflicts else ""
     flag = bool(conflicts) and signature != person.conflict_resolved_signature
     if flag != person.conflict or (flag and person.conflict_note != "\n".join(conflicts)):
         before = {"conflict": person.conflict, "conflict_note": person.conflict_note}
         person.conflict = flag
-        person.conflict_note = "\n".join(conflicts) if flag else person.conflict_note
+        if flag:
+            person.conflict_note = "\n".join(conflicts)
+        elif not conflicts:
+            person.conflict_note = ""  # the contradiction went away by itself: nothing left to explain
         audit.record(session, key=audit_key, actor=actor, action="person.conflict", entity_type="person",
                      entity_id=person.id, changes=audit.diff(before, {"conflict": person.conflict, "conflict_note": person.conflict_note}))
     if person.status not in MANUAL_STATUSES:
@@ -487,6 +566,16 @@ def refresh_person(session: Session, *, person: Person, actor: User | None, audi
             _change_status(session, person=person, actor=actor, audit_key=audit_key,
                            new_status=derived.status, basis=derived.basis, reason="")
     session.add(person)
+
+
+def _evidence_of(session: Session, reports: list[CaptureReport]) -> list[Evidence]:
+    """Evidence a capture rests on: that of reports claiming a capture (a verified report that he
+    was killed is no evidence that he was captured)."""
+    ids = [r.id for r in reports]
+    if not ids:
+        return []
+    return list(session.exec(select(Evidence).where(col(Evidence.capture_report_id).in_(ids))
+                             .execution_options(populate_existing=True)).all())
 
 
 def _change_status(session: Session, *, person: Person, actor: User | None, audit_key: bytes,
@@ -501,6 +590,7 @@ def _change_status(session: Session, *, person: Person, actor: User | None, audi
                  entity_id=person.id, changes={"status": [old.value, new_status.value], "basis": basis, "reason": reason})
 
 
+@_unit_of_work
 def set_manual_status(
     *, session: Session, actor: User, audit_key: bytes, person_id: int, version: int | str | None,
     status: str, reason: str,
@@ -515,11 +605,14 @@ def set_manual_status(
     if len(reason) > 1000:
         raise FieldErrors({"reason": N_("Too long (at most %(n)d characters).") % {"n": 1000}})
     if status == "derived":
-        person.status = PersonStatus.reported  # re-derived just below
-        person.status_basis = ""
-        session.add(person)
+        # Back to what the evidence says; the history shows the step from the manual status.
+        reports = list(session.exec(select(CaptureReport).where(CaptureReport.person_id == person.id,
+                                                                CaptureReport.claim == ReportClaim.captured)).all())
+        derived = derive_status(_evidence_of(session, reports))
+        if person.status in MANUAL_STATUSES or (derived.status, derived.basis) != (person.status, person.status_basis):
+            _change_status(session, person=person, actor=actor, audit_key=audit_key,
+                           new_status=derived.status, basis=derived.basis, reason=reason)
         refresh_person(session, person=person, actor=actor, audit_key=audit_key)
-        person.status_reason = reason
     else:
         try:
             new_status = PersonStatus(status)
@@ -534,6 +627,7 @@ def set_manual_status(
     return person
 
 
+@_unit_of_work
 def resolve_conflict(
     *, session: Session, actor: User, audit_key: bytes, person_id: int, version: int | str | None, note: str,
 ) -> Person:
@@ -543,9 +637,12 @@ def resolve_conflict(
     note = note.strip()
     if not note:
         raise FieldErrors({"note": N_("Say how the conflict was resolved.")})
+    if len(note) > 1000:
+        raise FieldErrors({"note": N_("Too long (at most %(n)d characters).") % {"n": 1000}})
     if not person.conflict:
         raise FieldErrors({"note": N_("There is no open conflict on this record.")})
-    reports = list(session.exec(select(CaptureReport).where(CaptureReport.person_id == person.id)).all())
+    reports = list(session.exec(select(CaptureReport).where(CaptureReport.person_id == person.id)
+                                .execution_options(populate_existing=True)).all())
     conflicts = find_conflicts(person, reports)
     before = {"conflict": True, "conflict_note": person.conflict_note}
     person.conflict = False
@@ -562,6 +659,7 @@ def resolve_conflict(
 # Merge and undo
 
 
+@_unit_of_work
 def merge_persons(
     *, session: Session, actor: User, audit_key: bytes, keep_id: int, merge_id: int,
     keep_version: int | str | None, merge_version: int | str | None, reason: str,
@@ -570,6 +668,8 @@ def merge_persons(
     _require_researcher(actor)
     if keep_id == merge_id:
         raise FieldErrors({"merge_id": N_("Choose two different records.")})
+    for person_id in sorted((keep_id, merge_id)):  # one lock order for every writer
+        _lock_person(session, person_id)
     keep = _live_person(session, keep_id)
     other = _live_person(session, merge_id)
     _check_version(keep, keep_version)
@@ -596,22 +696,28 @@ def merge_persons(
     return merge
 
 
+@_unit_of_work
 def undo_merge(*, session: Session, actor: User, audit_key: bytes, merge_id: int) -> PersonMerge:
     """Admins only: move the reports back and bring the merged record back to life."""
     if not actor.has_role(Role.admin):
         raise Forbidden()
-    merge = session.get(PersonMerge, merge_id)
-    if merge is None:
-        raise NotFound()
+    merge = _fresh(session, PersonMerge, merge_id)
+    for person_id in sorted((merge.kept_person_id, merge.merged_person_id)):
+        _lock_person(session, person_id)
+    merge = _fresh(session, PersonMerge, merge_id)  # re-read under the locks
     if merge.undone_at is not None:
         raise FieldErrors({"merge": N_("This merge was already undone.")})
-    keep = get_person(session, merge.kept_person_id)
-    other = get_person(session, merge.merged_person_id)
+    keep = _lock_person(session, merge.kept_person_id)
+    other = _lock_person(session, merge.merged_person_id)
     moved = json.loads(merge.moved_report_ids or "[]")
-    for report in session.exec(select(CaptureReport).where(col(CaptureReport.id).in_(moved))).all():
-        if report.person_id == keep.id:
-            report.person_id = other.id or 0
-            session.add(report)
+    reports = list(session.exec(select(CaptureReport).where(col(CaptureReport.id).in_(moved))
+                                .execution_options(populate_existing=True)).all()) if moved else []
+    if keep.merged_into_id is not None or other.merged_into_id != keep.id or any(r.person_id != keep.id for r in reports):
+        # A later merge moved these reports on: undoing this one first would strand them.
+        raise FieldErrors({"merge": N_("A later merge depends on this one: undo that one first.")})
+    for report in reports:
+        report.person_id = other.id or 0
+        session.add(report)
     other.merged_into_id = None
     session.add(other)
     merge.undone_at = utcnow()
@@ -647,10 +753,10 @@ def search_persons(session: Session, query: PersonQuery, *, page: int = 1, page_
     """Names in any script (script-blind keys), date of birth, unit, place; merged records hidden."""
     errors: dict[str, str] = {}
     conditions: list[Any] = [col(Person.merged_into_id).is_(None)]
-    for token in query.text.replace(",", " ").split():
-        key = name_skeleton(token)
-        if not key:
-            continue
+    tokens = [key for key in (name_skeleton(t) for t in query.text.replace(",", " ").split()) if key]
+    if query.text.strip() and not tokens:
+        conditions.append(false())  # "%", "_" or other signs only: no name can match that
+    for key in tokens:
         like = _escape_like(key) + "%"
         conditions.append(or_(
             Person.given_name_key == key,
@@ -675,13 +781,14 @@ def search_persons(session: Session, query: PersonQuery, *, page: int = 1, page_
             conditions.append(func.lower(Person.unit).like("%" + _escape_like(query.unit.strip().lower()) + "%", escape="\\"))
     if query.place.strip():
         key = name_skeleton(query.place)
+        place_conditions: list[Any] = [func.lower(Person.place_of_birth).like(
+            "%" + _escape_like(query.place.strip().lower()) + "%", escape="\\")]
         if key:
             pattern = "%" + _escape_like(key) + "%"
-            conditions.append(or_(
-                exists().where(and_(CaptureReport.person_id == Person.id,
-                                    col(CaptureReport.capture_place_key).like(pattern, escape="\\"))),
-                func.lower(Person.place_of_birth).like("%" + _escape_like(query.place.strip().lower()) + "%", escape="\\"),
-            ))
+            place_conditions.append(exists().where(and_(
+                CaptureReport.person_id == Person.id,
+                col(CaptureReport.capture_place_key).like(pattern, escape="\\"))))
+        conditions.append(or_(*place_conditions))
     if query.status:
         try:
             conditions.append(Person.status == PersonStatus(query.status))
@@ -691,6 +798,7 @@ def search_persons(session: Session, query: PersonQuery, *, page: int = 1, page_
         conditions.append(col(Person.conflict).is_(True))
     if errors:
         raise FieldErrors(errors)
+    page_size = max(1, min(page_size, MAX_PAGE_SIZE))
     base = select(Person).where(and_(*conditions))
     total = session.exec(select(func.count()).select_from(base.subquery())).one()
     rows = session.exec(
