@@ -7,15 +7,15 @@ import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import Flask, abort, current_app, request, session
-from flask_login import LoginManager, current_user, logout_user
+from flask_login import LoginManager, current_user, login_user, logout_user
 
 from pow_registry import db
+from pow_registry.i18n import lazy_gettext as _l
 from pow_registry.models import Role, User
 from pow_registry.services.accounts import PasswordPolicy, Passwords
-from pow_registry.i18n import lazy_gettext as _l
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
@@ -43,16 +43,40 @@ def init_app(app: Flask) -> None:
     )
 
     @app.before_request
-    def _inactivity_timeout() -> None:
+    def _session_timeouts() -> None:
+        """End a session idle for SESSION_INACTIVITY_SECONDS, or older than PERMANENT_SESSION_LIFETIME.
+
+        The absolute limit matters because every request refreshes the signed cookie: without it
+        a copied cookie kept busy would live until the next logout.
+        """
         if not current_user.is_authenticated:
             return
         now = int(time.time())
-        last = session.get("last_seen", now)
-        if now - int(last) > app.config["SESSION_INACTIVITY_SECONDS"]:
+        last = _int(session.get("last_seen"), now)
+        started = _int(session.get("login_at"), now)
+        if (now - last > app.config["SESSION_INACTIVITY_SECONDS"]
+                or now - started > app.permanent_session_lifetime.total_seconds()):
             logout_user()
             session.clear()
             return
         session["last_seen"] = now
+        session.setdefault("login_at", started)
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def start_session(user: User) -> None:
+    """A fresh session for a successful login: nothing carried over from before (no fixation)."""
+    session.clear()
+    login_user(user)
+    now = int(time.time())
+    session["login_at"] = now
+    session["last_seen"] = now
 
 
 def passwords() -> Passwords:
@@ -91,18 +115,33 @@ def roles_required(*roles: Role) -> Callable[[Callable[..., Any]], Callable[...,
     return decorator
 
 
+def _same_site_path(target: str, *, allow_space: bool = False) -> bool:
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return False
+    # Browsers drop tabs and line breaks anywhere in a URL: "/\t/evil" is "//evil" to them.
+    if any(ord(c) < 0x20 or ord(c) == 0x7F or (c == " " and not allow_space) for c in target):
+        return False
+    parts = urlsplit(target)
+    return not (parts.scheme or parts.netloc)
+
+
 def safe_next(target: str | None) -> str | None:
-    """Only a same-site absolute path; `http:evil.com`, `//evil`, `/\\evil` are refused."""
+    """Only a same-site absolute path; `http:evil.com`, `//evil`, `/\\evil` are refused.
+
+    Every decoded form must pass too (`/%5Cevil.com`, `/%2F%2Fevil.com`, `/%255Cevil.com`): a
+    proxy or a browser that decodes the path before resolving it must not leave the site either.
+    """
     if not target or len(target) > 2000:
         return None
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return None
-    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in target):
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return None
-    return target
+    candidate = target
+    for _ in range(3):
+        if not _same_site_path(candidate, allow_space=candidate is not target):
+            return None
+        decoded = unquote(candidate)
+        if decoded == candidate:
+            return target
+        candidate = decoded
+    return None  # still encoded after three rounds: nobody needs that
 
 
 def remote_address() -> str:

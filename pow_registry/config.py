@@ -15,6 +15,11 @@ ENV_PREFIX = "POW_REGISTRY_"
 # Secrets that must never run a real deployment.
 WEAK_SECRETS = {"", "dev", "change-me", "changeme", "secret", "development", "test"}
 MIN_SECRET_LENGTH = 32
+# A random key of 32+ characters from any usual alphabet has far more distinct characters.
+MIN_DISTINCT_CHARACTERS = 8
+# Placeholders copied from examples and tests.
+PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "replace-me", "replaceme", "your-secret",
+                     "placeholder", "not-a-secret", "insecure", "test-secret", "dev-secret")
 
 
 class ConfigError(RuntimeError):
@@ -63,12 +68,26 @@ def defaults(instance_path: Path) -> dict[str, Any]:
     }
 
 
-def _coerce(current: Any, raw: str) -> Any:
-    """Environment values are strings; give them the type of the default."""
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _coerce(name: str, current: Any, raw: str) -> Any:
+    """Environment values are strings; give them the type of the default.
+
+    A value that does not fit is an error, not a guess: `SESSION_COOKIE_SECURE=ture` must not
+    quietly turn the Secure flag off.
+    """
     if isinstance(current, bool):
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
+        value = raw.strip().lower()
+        if value not in _TRUE | _FALSE:
+            raise ConfigError(f"{ENV_PREFIX}{name} must be true or false, not {raw!r}.")
+        return value in _TRUE
     if isinstance(current, int):
-        return int(raw)
+        try:
+            return int(raw.strip())
+        except ValueError:
+            raise ConfigError(f"{ENV_PREFIX}{name} must be a whole number, not {raw!r}.") from None
     if isinstance(current, list):
         return [part.strip() for part in raw.split(",") if part.strip()]
     return raw
@@ -80,19 +99,36 @@ def from_environment(config: dict[str, Any]) -> dict[str, Any]:
         if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "INSTANCE_PATH":
             continue
         key = name[len(ENV_PREFIX):]
-        updates[key] = _coerce(config.get(key), raw)
+        updates[key] = _coerce(key, config.get(key), raw)
     return updates
 
 
+def weak_secret(secret: str | None) -> bool:
+    """Missing, short, a known placeholder, or too uniform to be random."""
+    secret = secret or ""
+    lowered = secret.lower()
+    return (
+        secret in WEAK_SECRETS
+        or len(secret) < MIN_SECRET_LENGTH
+        or len(set(secret)) < MIN_DISTINCT_CHARACTERS
+        or any(word in lowered for word in PLACEHOLDER_WORDS)
+    )
+
+
 def check_secret(config: dict[str, Any]) -> None:
+    """Refuse to run a real deployment on a weak key (tests may use anything)."""
+    if int(config.get("TRUSTED_PROXIES") or 0) < 0:
+        raise ConfigError("TRUSTED_PROXIES is the number of reverse proxies in front of the app: 0 or more.")
     if config.get("TESTING"):
         return
-    secret = config.get("SECRET_KEY") or ""
-    if secret in WEAK_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+    if weak_secret(config.get("SECRET_KEY")):
         raise ConfigError(
             "SECRET_KEY is missing or weak. Run `pow-registry init-db` to write a random one into "
-            "instance/config.py, or set POW_REGISTRY_SECRET_KEY (at least 32 characters)."
+            "instance/config.py, or set POW_REGISTRY_SECRET_KEY (at least 32 random characters)."
         )
+    if config.get("AUDIT_KEY") and weak_secret(config.get("AUDIT_KEY")):
+        raise ConfigError("AUDIT_KEY is weak: leave it unset (it is derived from SECRET_KEY) or set at least "
+                          "32 random characters.")
 
 
 def ensure_instance_secret(instance_path: Path) -> bool:
@@ -106,7 +142,10 @@ def ensure_instance_secret(instance_path: Path) -> bool:
     config_file = instance_path / "config.py"
     if config_file.exists() and "SECRET_KEY" in config_file.read_text(encoding="utf-8"):
         return False
-    with config_file.open("a", encoding="utf-8") as fh:
+    # Created 0600 from the start (an append keeps an existing file): never readable by others,
+    # not even for the moment between writing and a later chmod.
+    fd = os.open(config_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
         fh.write(f"SECRET_KEY = {secrets.token_urlsafe(48)!r}\n")
-    config_file.chmod(0o600)
     return True

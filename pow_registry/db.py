@@ -1,18 +1,25 @@
 """The database engine and the session per request.
 
 SQLite is the embedded default and must be safe under concurrent writers: WAL, foreign keys,
-a busy timeout, synchronous=FULL, and every transaction begun IMMEDIATE so two writers queue
-instead of one failing half-way. PostgreSQL needs none of this.
+a busy timeout, synchronous=FULL, and every writing transaction begun IMMEDIATE so two writers
+queue instead of one failing half-way. A GET changes nothing (security.md), so its transaction
+begins DEFERRED and read-only: under WAL it neither waits for a writer (a long import would
+otherwise hold up every page, then fail them after the busy timeout) nor can it write.
+PostgreSQL needs none of this.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
+
+# Execution option on the engine of a request that must not write (GET, HEAD, OPTIONS).
+READ_ONLY = "pow_registry_read_only"
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -31,8 +38,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.close()
 
         @event.listens_for(engine, "begin")
-        def _begin_immediate(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        def _begin(conn: Any) -> None:
+            if conn.get_execution_options().get(READ_ONLY):
+                conn.exec_driver_sql("PRAGMA query_only=ON")
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("PRAGMA query_only=OFF")
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
@@ -53,7 +65,10 @@ def engine() -> Engine:
 
 
 def session() -> Session:
-    """The request's session, opened on first use and closed at teardown."""
+    """The request's session, opened on first use and closed at teardown (read-only on a GET)."""
     if "db_session" not in g:
-        g.db_session = Session(engine(), expire_on_commit=False)
+        bind = engine()
+        if has_request_context() and request.method in READ_ONLY_METHODS:
+            bind = bind.execution_options(**{READ_ONLY: True})
+        g.db_session = Session(bind, expire_on_commit=False)
     return g.db_session

@@ -12,9 +12,20 @@ config = context.config
 target_metadata = SQLModel.metadata
 
 
+def _url() -> str:
+    return config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
+
+
+def run_migrations_offline() -> None:
+    """`--sql`: print the SQL for a database administrator instead of connecting."""
+    context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True,
+                      render_as_batch=True, compare_type=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
 def run_migrations_online() -> None:
-    url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
-    engine = make_engine(url)
+    engine = make_engine(_url())
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata,
                           render_as_batch=True, compare_type=True)
@@ -23,4 +34,7 @@ def run_migrations_online() -> None:
     engine.dispose()
 
 
-run_migrations_online()
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from pow_registry.models import Role, User, utcnow
 from pow_registry.services import audit
-from pow_registry.services.errors import N_, Conflict, FieldErrors, NotFound
+from pow_registry.services.errors import N_, Conflict, FieldErrors, Msg, NotFound
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 
@@ -55,9 +55,9 @@ def normalise_email(email: str) -> str:
 
 def _check_password(password: str, policy: PasswordPolicy) -> str | None:
     if len(password) < policy.min_length:
-        return N_("The password must be at least %(n)d characters long.") % {"n": policy.min_length}
+        return Msg(N_("The password must be at least %(n)d characters long."), n=policy.min_length)
     if len(password) > policy.max_length:
-        return N_("The password must be at most %(n)d characters long.") % {"n": policy.max_length}
+        return Msg(N_("The password must be at most %(n)d characters long."), n=policy.max_length)
     return None
 
 

@@ -11,6 +11,20 @@ def N_(message: str) -> str:  # noqa: N802 - the conventional gettext no-op mark
     return message
 
 
+class Msg(str):
+    """An English message with its parameters: reads as the filled-in English text, and keeps
+    the template so the web layer can translate it first and fill it in after."""
+
+    template: str
+    params: dict[str, object]
+
+    def __new__(cls, template: str, **params: object) -> Msg:
+        message = super().__new__(cls, template % params if params else template)
+        message.template = template
+        message.params = params
+        return message
+
+
 class ServiceError(Exception):
     message = N_("The request could not be carried out.")
 

@@ -44,7 +44,7 @@ from pow_registry.models import (
 )
 from pow_registry.services import audit
 from pow_registry.services.archive import EvidenceStore
-from pow_registry.services.errors import N_, Conflict, FieldErrors, Forbidden, NotFound
+from pow_registry.services.errors import N_, Conflict, FieldErrors, Forbidden, Msg, NotFound
 
 # ---------------------------------------------------------------------------------------------
 # Input parsing: strings in (from a form, an import row or the API), typed values out.
@@ -96,7 +96,7 @@ def _text(data: Mapping[str, Any], name: str) -> str:
 def _plain(value: str, limit: int, name: str, errors: dict[str, str]) -> str:
     value = clean_name(value)
     if len(value) > limit:
-        errors[name] = N_("Too long (at most %(n)d characters).") % {"n": limit}
+        errors[name] = Msg(N_("Too long (at most %(n)d characters)."), n=limit)
     return value
 
 
@@ -134,7 +134,7 @@ def parse_person(data: Mapping[str, Any]) -> dict[str, Any]:
     values["health"] = _enum(Health, _text(data, "health"), "health", errors, default=Health.unknown)
     values["notes"] = _text(data, "notes").strip()
     if len(values["notes"]) > NOTES_MAX:
-        errors["notes"] = N_("Too long (at most %(n)d characters).") % {"n": NOTES_MAX}
+        errors["notes"] = Msg(N_("Too long (at most %(n)d characters)."), n=NOTES_MAX)
     if errors:
         raise FieldErrors(errors)
     return values
@@ -151,7 +151,7 @@ def parse_report(data: Mapping[str, Any]) -> dict[str, Any]:
         "source_ref": _plain(_text(data, "source_ref"), 200, "source_ref", errors) or None,
     }
     if len(values["circumstances"]) > NOTES_MAX:
-        errors["circumstances"] = N_("Too long (at most %(n)d characters).") % {"n": NOTES_MAX}
+        errors["circumstances"] = Msg(N_("Too long (at most %(n)d characters)."), n=NOTES_MAX)
     if errors:
         raise FieldErrors(errors)
     return values
@@ -179,7 +179,7 @@ def parse_evidence(data: Mapping[str, Any]) -> dict[str, Any]:
         values["info_credibility"] = int(credibility)
     values["notes"] = _text(data, "notes").strip()
     if len(values["notes"]) > NOTES_MAX:
-        errors["notes"] = N_("Too long (at most %(n)d characters).") % {"n": NOTES_MAX}
+        errors["notes"] = Msg(N_("Too long (at most %(n)d characters)."), n=NOTES_MAX)
     if errors:
         raise FieldErrors(errors)
     return values
@@ -458,7 +458,7 @@ def verify_evidence(
         raise FieldErrors({"decision": N_("Choose one of the listed values.")}) from None
     note = note.strip()
     if len(note) > 1000:
-        raise FieldErrors({"note": N_("Too long (at most %(n)d characters).") % {"n": 1000}})
+        raise FieldErrors({"note": Msg(N_("Too long (at most %(n)d characters)."), n=1000)})
     if verdict == Verification.rejected and not note:
         raise FieldErrors({"note": N_("Say why the evidence is rejected.")})
     before = audit.snapshot(row, ["verification", "verification_note", "verified_by_id"])
@@ -603,7 +603,7 @@ def set_manual_status(
     if not reason:
         raise FieldErrors({"reason": N_("Say why the status changes.")})
     if len(reason) > 1000:
-        raise FieldErrors({"reason": N_("Too long (at most %(n)d characters).") % {"n": 1000}})
+        raise FieldErrors({"reason": Msg(N_("Too long (at most %(n)d characters)."), n=1000)})
     if status == "derived":
         # Back to what the evidence says; the history shows the step from the manual status.
         reports = list(session.exec(select(CaptureReport).where(CaptureReport.person_id == person.id,
@@ -638,7 +638,7 @@ def resolve_conflict(
     if not note:
         raise FieldErrors({"note": N_("Say how the conflict was resolved.")})
     if len(note) > 1000:
-        raise FieldErrors({"note": N_("Too long (at most %(n)d characters).") % {"n": 1000}})
+        raise FieldErrors({"note": Msg(N_("Too long (at most %(n)d characters)."), n=1000)})
     if not person.conflict:
         raise FieldErrors({"note": N_("There is no open conflict on this record.")})
     reports = list(session.exec(select(CaptureReport).where(CaptureReport.person_id == person.id)

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Flask, abort, current_app, render_template, request
 from flask_login import current_user
+from werkzeug.routing import IntegerConverter, Map
 
 from pow_registry.models import Role
 
@@ -52,11 +53,20 @@ def _enforce_access() -> Any:
     return None
 
 
+class BoundedIntConverter(IntegerConverter):
+    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def init_app(app: Flask) -> None:
     from pow_registry.web import admin, auth_views, public, registry
 
+    # Ids in URLs fit the database's INTEGER: a longer number is a 404, not an overflow.
+    app.url_map.converters["int"] = BoundedIntConverter
     for module in (public, auth_views, registry, admin):
         app.register_blueprint(module.bp)
+    auth_views.init_app(app)
     app.before_request(_enforce_access)
 
     from pow_registry.web import helpers

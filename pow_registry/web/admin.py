@@ -11,7 +11,15 @@ from pow_registry.models import PersonMerge, User
 from pow_registry.services import accounts, audit, registry
 from pow_registry.services.errors import FieldErrors, ServiceError
 from pow_registry.web.forms import AdminPasswordForm, EmptyForm, UserEditForm, UserForm
-from pow_registry.web.helpers import apply_errors, flash_error, page_number
+from pow_registry.web.helpers import (
+    MAX_ID,
+    apply_errors,
+    flash_error,
+    page_number,
+    parse_int,
+    translate,
+    version_field,
+)
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -50,7 +58,7 @@ def user_edit(user_id: int) -> Response | str:
     if form.validate_on_submit():
         try:
             accounts.update_user(session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(),
-                                 user_id=user_id, version=int(form.version.data or 0),
+                                 user_id=user_id, version=version_field(form.version.data),
                                  roles=list(form.roles.data or []), is_active=bool(form.is_active.data),
                                  display_name=form.display_name.data or "")
         except FieldErrors as exc:
@@ -78,19 +86,26 @@ def user_password(user_id: int) -> Response:
                                      current_password=None, new_password=form.new_password.data or "")
         except FieldErrors as exc:
             db.session().rollback()
-            flash(" ".join(_(m) for m in exc.errors.values()), "error")
+            flash(" ".join(translate(m) for m in exc.errors.values()), "error")
         else:
             flash(_("The password was reset; the account's sessions were ended."), "info")
     return redirect(url_for("admin.user_edit", user_id=user_id))
 
 
+def _record_number(raw: str) -> int | None:
+    """The record-number filter: None when not given; a number no row can have (-1) when it is
+    beyond the database's INTEGER, which would otherwise overflow in the query."""
+    value = parse_int(raw, limit=MAX_ID + 1)
+    return -1 if value == MAX_ID + 1 else value
+
+
 @bp.get("/audit")
 def audit_log() -> str:
-    entity_id = request.args.get("entity_id", "")
+    entity_id = _record_number(request.args.get("entity_id", ""))
     page = page_number()
     events, total = audit.search(
         db.session(), action=request.args.get("action") or None, entity_type=request.args.get("entity_type") or None,
-        entity_id=int(entity_id) if entity_id.isdigit() else None, actor_email=request.args.get("actor") or None,
+        entity_id=entity_id, actor_email=request.args.get("actor") or None,
         page=page, page_size=50,
     )
     args = {k: v for k, v in request.args.items() if k != "page"}

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from pow_registry import auth, db
+from pow_registry import auth, db, security
 from pow_registry.i18n import gettext as _
-from pow_registry.security import limiter
 from pow_registry.services import accounts
 from pow_registry.services.errors import FieldErrors
 from pow_registry.web.forms import EmptyForm, LanguageForm, LoginForm, PasswordForm
@@ -26,11 +35,23 @@ def _failed(response: Response) -> bool:
     return response.status_code != 302
 
 
+def init_app(app: Flask) -> None:
+    """Throttle failed logins per account and per address, with this app's own limiter.
+
+    Applied here rather than as decorators at import time: a Flask-Limiter instance keeps its
+    storage on itself, so one module-level limiter shared by several apps (the CLI, tests) would
+    share and reset their counts.
+    """
+    limiter = security.limiter(app)
+    view = app.view_functions["auth.login"]
+    view = limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT_PER_ADDRESS"], key_func=auth.remote_address,
+                         methods=["POST"], deduct_when=_failed, scope="login-address")(view)
+    view = limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT_PER_ACCOUNT"], key_func=_login_account_key,
+                         methods=["POST"], deduct_when=_failed, scope="login-account")(view)
+    app.view_functions["auth.login"] = view
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT_PER_ACCOUNT"], key_func=_login_account_key,
-               methods=["POST"], deduct_when=_failed, scope="login-account")
-@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT_PER_ADDRESS"], key_func=auth.remote_address,
-               methods=["POST"], deduct_when=_failed, scope="login-address")
 def login() -> Response | str:
     form = LoginForm()
     if request.method == "GET":
@@ -39,8 +60,7 @@ def login() -> Response | str:
         user = accounts.authenticate(session=db.session(), passwords=auth.passwords(),
                                      email=form.email.data or "", password=form.password.data or "")
         if user is not None:
-            session.clear()  # a fresh session on login: no fixation
-            login_user(user)
+            auth.start_session(user)  # a fresh session on login: no fixation
             session["lang"] = user.preferred_language
             return redirect(auth.safe_next(form.next.data) or url_for("public.index"))
         flash(_("The email or password is not correct."), "error")

@@ -7,11 +7,11 @@ from typing import Any
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
-    SelectChoice,
     BooleanField,
     EmailField,
     HiddenField,
     PasswordField,
+    SelectChoice,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -21,7 +21,6 @@ from wtforms.validators import InputRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from pow_registry.i18n import lazy_gettext as _l
-
 
 
 def options(pairs: list[tuple[str, Any]]) -> list[SelectChoice]:

@@ -8,7 +8,18 @@ from flask import Flask, flash, request
 from flask_wtf import FlaskForm
 
 from pow_registry.i18n import gettext as _
-from pow_registry.services.errors import FieldErrors, ServiceError
+from pow_registry.services.errors import FieldErrors, Msg, ServiceError
+
+
+def translate(message: str, params: dict[str, Any] | None = None) -> str:
+    """A service message in the user's language: translate the English template, then fill it.
+
+    Plain text, never markup, so the template escapes it like any other value.
+    """
+    if isinstance(message, Msg):
+        message, params = message.template, {**message.params, **(params or {})}
+    text = _(message)
+    return text % params if params else text
 
 
 def apply_errors(form: FlaskForm, exc: FieldErrors, prefix_map: dict[str, str] | None = None) -> None:
@@ -19,19 +30,40 @@ def apply_errors(form: FlaskForm, exc: FieldErrors, prefix_map: dict[str, str] |
         if field is not None and hasattr(field, "errors"):
             if isinstance(field.errors, tuple):
                 field.errors = list(field.errors)
-            field.errors.append(_(message))
+            field.errors.append(translate(message))
         else:
-            leftover.append(_(message))
-    flash(_(exc.message) + (" " + " ".join(leftover) if leftover else ""), "error")
+            leftover.append(translate(message))
+    flash(translate(exc.message) + (" " + " ".join(leftover) if leftover else ""), "error")
 
 
 def flash_error(exc: ServiceError) -> None:
-    flash(_(exc.message), "error")
+    flash(translate(exc.message), "error")
+
+
+MAX_ID = 2**31 - 1  # the database's INTEGER
+
+
+def parse_int(raw: str | None, *, limit: int = MAX_ID) -> int | None:
+    """A whole number typed or posted by anyone: ASCII digits only ("²".isdigit() is True),
+    None for anything else, and never beyond `limit` (a bigger number is capped, so it cannot
+    overflow a query)."""
+    raw = (raw or "").strip()
+    if not raw or not raw.isascii() or not raw.isdigit():
+        return None
+    digits = raw.lstrip("0") or "0"
+    if len(digits) > len(str(limit)):  # also keeps int() clear of its 4,300-digit limit
+        return limit
+    return min(int(digits), limit)
+
+
+def version_field(raw: str | None) -> int:
+    """The version a form was loaded with; -1 (never a row's version) when it is not a number."""
+    value = parse_int(raw)
+    return -1 if value is None else value
 
 
 def page_number() -> int:
-    raw = request.args.get("page", "1")
-    return max(1, min(int(raw), 100_000)) if raw.isdigit() else 1
+    return max(1, min(parse_int(request.args.get("page")) or 1, 100_000))
 
 
 def form_fields(form: FlaskForm, names: list[str]) -> dict[str, Any]:
@@ -46,7 +78,10 @@ def init_app(app: Flask) -> None:
     def _globals() -> dict[str, Any]:
         from pow_registry.web.forms import EmptyForm, LanguageForm
 
-        return {"Role": Role, "logout_form": EmptyForm(prefix="logout"), "language_form": LanguageForm(prefix="lang")}
+        # formdata=None: these forms only render. Binding them to the request would read its body
+        # again, and on the 413 page that raises once more (a 500 instead of "too large").
+        return {"Role": Role, "logout_form": EmptyForm(prefix="logout", formdata=None),
+                "language_form": LanguageForm(prefix="lang", formdata=None)}
 
     register_filters(app)
 
@@ -56,4 +91,5 @@ def register_filters(app: Flask) -> None:
 
     app.jinja_env.filters["label"] = labels.label
     app.jinja_env.globals["status_basis"] = labels.status_basis
+    app.jinja_env.globals["tr"] = translate
     app.jinja_env.filters["dt"] = lambda value: value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"

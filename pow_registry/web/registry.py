@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from pow_registry import auth, db
 from pow_registry.i18n import gettext as _
 from pow_registry.models import CaptureReport, Evidence, Role
 from pow_registry.services import imports, registry
 from pow_registry.services.archive import EvidenceStore
-from pow_registry.services.errors import Conflict, FieldErrors, Forbidden, NotFound, ServiceError
+from pow_registry.services.errors import FieldErrors, Forbidden, NotFound, ServiceError
 from pow_registry.web.forms import (
     ConflictForm,
     EvidenceForm,
@@ -24,7 +34,14 @@ from pow_registry.web.forms import (
     StatusForm,
     VerifyForm,
 )
-from pow_registry.web.helpers import apply_errors, flash_error, form_fields, page_number
+from pow_registry.web.helpers import (
+    apply_errors,
+    flash_error,
+    form_fields,
+    page_number,
+    parse_int,
+    translate,
+)
 
 bp = Blueprint("registry", __name__, url_prefix="/registry")
 researcher_only = auth.roles_required(Role.researcher)
@@ -241,7 +258,7 @@ def person_status(person_id: int) -> Response:
         except ServiceError as exc:
             _fail(exc)
             if isinstance(exc, FieldErrors):
-                flash(" ".join(_(m) for m in exc.errors.values()), "error")
+                flash(" ".join(translate(m) for m in exc.errors.values()), "error")
         else:
             flash(_("The status was changed."), "info")
     return redirect(url_for("registry.person", person_id=person_id))
@@ -258,7 +275,7 @@ def person_conflict(person_id: int) -> Response:
         except ServiceError as exc:
             _fail(exc)
             if isinstance(exc, FieldErrors):
-                flash(" ".join(_(m) for m in exc.errors.values()), "error")
+                flash(" ".join(translate(m) for m in exc.errors.values()), "error")
         else:
             flash(_("The conflict was marked as resolved."), "info")
     return redirect(url_for("registry.person", person_id=person_id))
@@ -273,9 +290,9 @@ def person_merge(person_id: int) -> Response | str:
         abort(404)
     form = MergeForm()
     other = None
-    raw = (form.merge_id.data or request.args.get("other", "")).strip().lstrip("#")
-    if raw.isdigit():
-        other = db.session().get(type(keep), int(raw))
+    other_id = parse_int((form.merge_id.data or request.args.get("other", "")).strip().lstrip("#"))
+    if other_id is not None:
+        other = db.session().get(type(keep), other_id)
     if request.method == "GET":
         form.keep_version.data = str(keep.version)
         if other is not None:

@@ -1,0 +1,120 @@
+"""The layers of design/architecture.md: imports only go down, and the domain stays pure.
+
+    web/  →  services/  →  domain/
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "pow_registry"
+FRAMEWORKS = ("flask", "flask_login", "flask_wtf", "flask_babel", "flask_limiter", "werkzeug", "jinja2")
+DATABASE = ("sqlalchemy", "sqlmodel", "alembic", "psycopg")
+
+
+def modules_in(folder: str) -> list[Path]:
+    files = sorted((PACKAGE / folder).rglob("*.py"))
+    assert files, folder
+    return files
+
+
+def module_name(path: Path, package: Path = PACKAGE) -> str:
+    parts = path.relative_to(package.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_names(path: Path, root: Path = PACKAGE) -> set[str]:
+    """Every module a file imports, anywhere in it (also inside functions), made absolute."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    name = module_name(path, root)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                prefix = ".".join(base + ([node.module] if node.module else []))
+            else:
+                prefix = node.module or ""
+            names.add(prefix)
+            names.update(f"{prefix}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "__import__" and node.args:
+            if isinstance(node.args[0], ast.Constant):
+                names.add(str(node.args[0].value))
+    return names
+
+
+def hits(names: set[str], forbidden: tuple[str, ...]) -> set[str]:
+    return {n for n in names if any(n == f or n.startswith(f + ".") for f in forbidden)}
+
+
+def loaded_after_import(*modules: str) -> set[str]:
+    """Top-level packages in sys.modules after importing `modules` in a fresh interpreter."""
+    code = (
+        "import importlib, json, sys\n"
+        f"for name in {list(modules)!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,  # noqa: S603 - fixed arguments
+                            timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    return set(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def test_importing_the_domain_pulls_in_no_framework_and_no_database() -> None:
+    domain_modules = [module_name(p) for p in modules_in("domain")]
+    loaded = loaded_after_import(*domain_modules)
+    assert not loaded & set(FRAMEWORKS + DATABASE), sorted(loaded & set(FRAMEWORKS + DATABASE))
+
+
+def test_importing_the_package_alone_pulls_in_no_flask() -> None:
+    loaded = loaded_after_import("pow_registry")
+    assert not loaded & set(FRAMEWORKS + DATABASE)
+
+
+def test_importing_the_services_pulls_in_no_flask() -> None:
+    service_modules = [module_name(p) for p in modules_in("services")]
+    loaded = loaded_after_import(*service_modules)
+    assert not loaded & set(FRAMEWORKS), sorted(loaded & set(FRAMEWORKS))
+
+
+@pytest.mark.parametrize("path", modules_in("domain"), ids=lambda p: p.name)
+def test_domain_imports_nothing_above_it(path: Path) -> None:
+    names = imported_names(path)
+    above = ("pow_registry.services", "pow_registry.web", "pow_registry.models", "pow_registry.db",
+             "pow_registry.app", "pow_registry.auth", "pow_registry.security", "pow_registry.cli",
+             "pow_registry.i18n", "pow_registry.config")
+    assert not hits(names, above), sorted(hits(names, above))
+    assert not hits(names, FRAMEWORKS + DATABASE), sorted(hits(names, FRAMEWORKS + DATABASE))
+
+
+@pytest.mark.parametrize("path", modules_in("services"), ids=lambda p: p.name)
+def test_services_never_import_flask_or_the_web(path: Path) -> None:
+    names = imported_names(path)
+    assert not hits(names, FRAMEWORKS), sorted(hits(names, FRAMEWORKS))
+    above = ("pow_registry.web", "pow_registry.app", "pow_registry.auth", "pow_registry.security",
+             "pow_registry.db", "pow_registry.cli", "pow_registry.i18n")
+    assert not hits(names, above), sorted(hits(names, above))
+
+
+def test_the_import_checker_sees_what_it_should(tmp_path: Path) -> None:
+    """The checker itself: relative, nested, aliased and dynamic imports are all seen."""
+    assert imported_names(PACKAGE / "domain" / "__init__.py") == set()
+    root = tmp_path / "pow_registry"
+    fake = root / "domain" / "fake.py"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("from ..services import registry\nimport flask as f\n"
+                    "def x():\n    from sqlalchemy import text\n    __import__('werkzeug')\n")
+    names = imported_names(fake, root)
+    assert {"pow_registry.services", "pow_registry.services.registry", "flask", "sqlalchemy", "werkzeug"} <= names
+    assert hits(names, FRAMEWORKS) == {"flask", "werkzeug"}

@@ -1,0 +1,240 @@
+"""Configuration: defaults → instance/config.py → POW_REGISTRY_* environment → test config.
+
+The app refuses to start on a weak secret outside tests, the first `init-db` writes a random key
+that only its owner can read, and X-Forwarded-For counts only from the proxies we say we have.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask, request
+
+from pow_registry import config
+from pow_registry.config import ConfigError
+
+STRONG = "Kq3vX9pL2mN8rT5wY7zB4cF6hJ1dG0sA"  # 32 characters, fictitious, used only here
+assert len(STRONG) == 32
+
+
+@pytest.fixture
+def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """No POW_REGISTRY_* from outside; a temporary instance folder and database."""
+    for name in list(os.environ):
+        if name.startswith("POW_REGISTRY_"):
+            monkeypatch.delenv(name)
+    instance = tmp_path / "instance"
+    monkeypatch.setenv("POW_REGISTRY_INSTANCE_PATH", str(instance))
+    monkeypatch.setenv("POW_REGISTRY_DATABASE_URL", f"sqlite:///{tmp_path / 'config.sqlite3'}")
+    yield instance
+
+
+@pytest.fixture
+def build(clean_env: Path) -> Iterator[Callable[..., Flask]]:
+    from pow_registry.app import create_app
+
+    apps: list[Flask] = []
+
+    def factory(test_config: dict[str, Any] | None = None) -> Flask:
+        app = create_app(test_config)
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        app.extensions["pow_registry.engine"].dispose()
+
+
+@pytest.mark.parametrize("secret", [
+    None, "", "dev", "short-but-random-9f2k", "change-me", "x" * 40, "changeme" * 5,
+    "please-change-me-0123456789abcdefghij", "test-secret-" + "x" * 40, "0123456" * 6,
+])
+def test_a_missing_short_or_default_secret_is_refused_outside_tests(build: Callable[..., Flask],
+                                                                    secret: str | None) -> None:
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        build({"SECRET_KEY": secret})
+
+
+def test_a_weak_secret_in_the_environment_or_instance_file_is_refused(build: Callable[..., Flask], clean_env: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError):
+        build()  # nothing configured at all
+    clean_env.mkdir(parents=True, exist_ok=True)
+    (clean_env / "config.py").write_text("SECRET_KEY = 'dev'\n", encoding="utf-8")
+    with pytest.raises(ConfigError):
+        build()
+    monkeypatch.setenv("POW_REGISTRY_SECRET_KEY", "changeme")
+    with pytest.raises(ConfigError):
+        build()
+
+
+def test_a_strong_secret_starts_and_tests_may_use_anything(build: Callable[..., Flask]) -> None:
+    assert build({"SECRET_KEY": STRONG}).config["SECRET_KEY"] == STRONG
+    assert build({"SECRET_KEY": "dev", "TESTING": True}).config["TESTING"] is True
+
+
+def test_a_weak_explicit_audit_key_is_refused(build: Callable[..., Flask]) -> None:
+    with pytest.raises(ConfigError, match="AUDIT_KEY"):
+        build({"SECRET_KEY": STRONG, "AUDIT_KEY": "audit"})
+    app = build({"SECRET_KEY": STRONG, "AUDIT_KEY": STRONG[::-1]})
+    assert app.config["AUDIT_KEY_BYTES"] == STRONG[::-1].encode()
+    derived = build({"SECRET_KEY": STRONG}).config["AUDIT_KEY_BYTES"]
+    assert len(derived) == 32 and STRONG.encode() not in derived
+
+
+def test_environment_wins_over_the_instance_file(build: Callable[..., Flask], clean_env: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    clean_env.mkdir(parents=True, exist_ok=True)
+    (clean_env / "config.py").write_text(
+        f"SECRET_KEY = {STRONG!r}\nPAGE_SIZE = 10\nTRUSTED_PROXIES = 2\nLANGUAGES = ['ru']\n", encoding="utf-8")
+    app = build()
+    assert (app.config["SECRET_KEY"], app.config["PAGE_SIZE"], app.config["TRUSTED_PROXIES"]) == (STRONG, 10, 2)
+
+    monkeypatch.setenv("POW_REGISTRY_SECRET_KEY", STRONG[::-1])
+    monkeypatch.setenv("POW_REGISTRY_PAGE_SIZE", "7")
+    monkeypatch.setenv("POW_REGISTRY_TRUSTED_PROXIES", "1")
+    monkeypatch.setenv("POW_REGISTRY_SESSION_COOKIE_SECURE", "false")
+    monkeypatch.setenv("POW_REGISTRY_LANGUAGES", "uk, en")
+    monkeypatch.setenv("POW_REGISTRY_RATELIMIT_STORAGE_URI", "memory://")
+    app = build()
+    assert app.config["SECRET_KEY"] == STRONG[::-1]
+    assert app.config["PAGE_SIZE"] == 7
+    assert app.config["TRUSTED_PROXIES"] == 1
+    assert app.config["SESSION_COOKIE_SECURE"] is False
+    assert app.config["LANGUAGES"] == ["uk", "en"]
+    # ...and the test config (last) wins over both.
+    assert build({"PAGE_SIZE": 3}).config["PAGE_SIZE"] == 3
+
+
+@pytest.mark.parametrize("name,value", [("SESSION_COOKIE_SECURE", "ture"), ("PAGE_SIZE", "ten"),
+                                        ("TRUSTED_PROXIES", "one"), ("TRUSTED_PROXIES", "-1")])
+def test_a_malformed_environment_value_is_a_clear_error(build: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch,
+                                                        name: str, value: str) -> None:
+    monkeypatch.setenv("POW_REGISTRY_SECRET_KEY", STRONG)
+    monkeypatch.setenv(f"POW_REGISTRY_{name}", value)
+    with pytest.raises(ConfigError, match=name):
+        build()
+
+
+def test_defaults_are_the_safe_ones(build: Callable[..., Flask]) -> None:
+    app = build({"SECRET_KEY": STRONG})
+    c = app.config
+    assert c["SESSION_COOKIE_SECURE"] is True and c["SESSION_COOKIE_HTTPONLY"] is True
+    assert c["SESSION_COOKIE_SAMESITE"] in ("Lax", "Strict")
+    assert c["REMEMBER_COOKIE_SECURE"] is True and c["REMEMBER_COOKIE_HTTPONLY"] is True
+    assert c["WTF_CSRF_ENABLED"] is not False
+    assert c["TRUSTED_PROXIES"] == 0
+    assert c["MAX_CONTENT_LENGTH"] and c["SESSION_INACTIVITY_SECONDS"] <= 60 * 60
+    assert c["DEBUG"] is False and c["TESTING"] is False
+
+
+def test_ensure_instance_secret_writes_a_random_key_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("POW_REGISTRY_SECRET_KEY", raising=False)
+    old_umask = os.umask(0)  # even with the most permissive umask the file is private
+    try:
+        first, second = tmp_path / "one", tmp_path / "two"
+        assert config.ensure_instance_secret(first) is True
+        written = (first / "config.py").read_text(encoding="utf-8")
+        assert config.ensure_instance_secret(first) is False
+        assert (first / "config.py").read_text(encoding="utf-8") == written
+        assert stat.S_IMODE((first / "config.py").stat().st_mode) == 0o600
+        assert config.ensure_instance_secret(second) is True
+    finally:
+        os.umask(old_umask)
+    keys = []
+    for folder in (first, second):
+        namespace: dict[str, Any] = {}
+        exec((folder / "config.py").read_text(encoding="utf-8"), namespace)  # noqa: S102 - our own file
+        keys.append(namespace["SECRET_KEY"])
+    assert keys[0] != keys[1]
+    assert all(not config.weak_secret(key) and len(key) >= 48 for key in keys)
+
+
+def test_ensure_instance_secret_keeps_an_existing_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("POW_REGISTRY_SECRET_KEY", raising=False)
+    tmp_path.joinpath("config.py").write_text("PAGE_SIZE = 10\n", encoding="utf-8")
+    tmp_path.joinpath("config.py").chmod(0o644)
+    assert config.ensure_instance_secret(tmp_path) is True
+    text = tmp_path.joinpath("config.py").read_text(encoding="utf-8")
+    assert text.startswith("PAGE_SIZE = 10\n") and text.count("SECRET_KEY") == 1
+    assert stat.S_IMODE(tmp_path.joinpath("config.py").stat().st_mode) == 0o600
+
+
+def test_ensure_instance_secret_leaves_an_environment_key_alone(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POW_REGISTRY_SECRET_KEY", STRONG)
+    assert config.ensure_instance_secret(tmp_path) is False
+    assert not tmp_path.joinpath("config.py").exists()
+
+
+def test_the_written_key_starts_the_app(build: Callable[..., Flask], clean_env: Path) -> None:
+    config.ensure_instance_secret(clean_env)
+    app = build()
+    assert not config.weak_secret(app.config["SECRET_KEY"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Trusted proxies
+
+
+def _seen(app: Flask) -> list[tuple[str | None, str]]:
+    seen: list[tuple[str | None, str]] = []
+
+    @app.before_request
+    def _record() -> None:
+        seen.append((request.remote_addr, request.scheme))
+
+    return seen
+
+
+HEADERS = {"X-Forwarded-For": "6.6.6.6, 203.0.113.7", "X-Forwarded-Proto": "https"}
+
+
+def test_no_trusted_proxy_ignores_forwarded_headers(make_app: Any) -> None:
+    app = make_app(TRUSTED_PROXIES=0)
+    seen = _seen(app)
+    response = app.test_client().get("/healthz", headers=HEADERS, environ_base={"REMOTE_ADDR": "192.0.2.1"})
+    assert seen == [("192.0.2.1", "http")]
+    assert "Strict-Transport-Security" not in response.headers
+
+
+def test_one_trusted_proxy_honours_exactly_one_hop(make_app: Any) -> None:
+    app = make_app(TRUSTED_PROXIES=1)
+    seen = _seen(app)
+    response = app.test_client().get("/healthz", headers=HEADERS, environ_base={"REMOTE_ADDR": "192.0.2.1"})
+    # The client's own claim (6.6.6.6) is not believed; the hop our proxy added is.
+    assert seen == [("203.0.113.7", "https")]
+    assert "Strict-Transport-Security" in response.headers
+
+
+def test_two_trusted_proxies_honour_two_hops(make_app: Any) -> None:
+    app = make_app(TRUSTED_PROXIES=2)
+    seen = _seen(app)
+    app.test_client().get("/healthz", headers={"X-Forwarded-For": "1.1.1.1, 6.6.6.6, 203.0.113.7"},
+                          environ_base={"REMOTE_ADDR": "192.0.2.1"})
+    assert seen[0][0] == "6.6.6.6"
+
+
+def test_a_spoofed_forwarded_for_does_not_dodge_the_address_throttle(make_app: Any, make_user: Any) -> None:
+    app = make_app(TRUSTED_PROXIES=1, LOGIN_RATE_LIMIT_PER_ADDRESS="3 per minute",
+                   LOGIN_RATE_LIMIT_PER_ACCOUNT="100 per minute")
+    user = make_user("researcher")
+    for i in range(3):
+        response = app.test_client().post("/login", data={"email": f"guess{i}@example.org", "password": "wrong!"},
+                                          headers={"X-Forwarded-For": f"10.9.9.{i}, 203.0.113.7"},
+                                          environ_base={"REMOTE_ADDR": "192.0.2.1"})
+        assert response.status_code == 401
+    response = app.test_client().post("/login", data={"email": user.email, "password": "correct horse battery staple"},
+                                      headers={"X-Forwarded-For": "10.9.9.200, 203.0.113.7"},
+                                      environ_base={"REMOTE_ADDR": "192.0.2.1"})
+    assert response.status_code == 429
+    # Another real client behind the same proxy is not affected.
+    response = app.test_client().post("/login", data={"email": user.email, "password": "correct horse battery staple"},
+                                      headers={"X-Forwarded-For": "203.0.113.8"},
+                                      environ_base={"REMOTE_ADDR": "192.0.2.1"})
+    assert response.status_code == 302

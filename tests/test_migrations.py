@@ -1,0 +1,205 @@
+"""Migrations that match the models, go down and up again, and an `init-db` that can run twice.
+
+Each test gets an empty database of its own (conftest's `db_url` already has the tables made
+by `create_all`): a new SQLite file, or a new PostgreSQL database created and dropped here.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
+from sqlmodel import SQLModel
+
+import pow_registry.models  # noqa: F401 - registers the tables
+from pow_registry.db import make_engine
+from pow_registry.migrations_runner import alembic_config, downgrade, upgrade
+
+BACKEND = os.environ.get("POW_REGISTRY_TEST_DATABASE", "sqlite")
+PG_URL = os.environ.get("POW_REGISTRY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def empty_db(db_url: str, tmp_path: Path) -> Iterator[str]:
+    """A database with no tables at all. Asks for `db_url` so it runs on both backends."""
+    if BACKEND != "postgresql":
+        yield f"sqlite:///{tmp_path / 'migrations.sqlite3'}"
+        return
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(PG_URL)
+    name = f"pow_migr_{secrets.token_hex(4)}"
+    admin = psycopg.connect(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+                            dbname=url.database or "postgres", autocommit=True, connect_timeout=3)
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def schema_diff(url: str) -> list[Any]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": False})
+            return compare_metadata(context, SQLModel.metadata)
+    finally:
+        engine.dispose()
+
+
+def tables(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def current_revision(url: str) -> str | None:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def revisions_in_order() -> list[str]:
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return [rev.revision for rev in reversed(list(script.walk_revisions("base", "heads")))]
+
+
+def test_one_head_and_a_linear_history() -> None:
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    assert len(script.get_heads()) == 1, "several heads: merge them"
+    for rev in script.walk_revisions():
+        assert rev.down_revision is None or isinstance(rev.down_revision, str)
+        assert rev.module.downgrade.__code__.co_code, f"{rev.revision} has no downgrade"
+
+
+def test_upgrade_head_yields_the_models_schema(empty_db: str) -> None:
+    assert tables(empty_db) == set()
+    upgrade(empty_db)
+    assert tables(empty_db) == {t.name for t in SQLModel.metadata.sorted_tables} | {"alembic_version"}
+    assert schema_diff(empty_db) == []
+    assert current_revision(empty_db) == revisions_in_order()[-1]
+
+
+def test_each_migration_goes_down_and_up_again(empty_db: str) -> None:
+    revisions = revisions_in_order()
+    previous = "base"
+    for revision in revisions:
+        upgrade(empty_db, revision)
+        assert current_revision(empty_db) == revision
+        downgrade(empty_db, previous)
+        assert current_revision(empty_db) == (None if previous == "base" else previous)
+        upgrade(empty_db, revision)
+        assert current_revision(empty_db) == revision
+        previous = revision
+    downgrade(empty_db, "base")
+    assert tables(empty_db) <= {"alembic_version"}
+    upgrade(empty_db)
+    assert schema_diff(empty_db) == []
+
+
+def test_the_migrated_schema_holds_data(empty_db: str, tmp_path: Path) -> None:
+    """The app runs on a migrated database (not only on one made by create_all)."""
+    from pow_registry.app import create_app
+    from pow_registry.services import accounts
+
+    upgrade(empty_db)
+    app = create_app({"TESTING": True, "SECRET_KEY": "k" * 8 + secrets.token_hex(20), "DATABASE_URL": empty_db,
+                      "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 8, "ARGON2_PARALLELISM": 1,
+                      "EVIDENCE_DIR": str(tmp_path / "evidence"), "WTF_CSRF_ENABLED": False})
+    try:
+        from sqlmodel import Session
+
+        with Session(app.extensions["pow_registry.engine"]) as session:
+            accounts.create_user(session=session, actor=None, audit_key=app.config["AUDIT_KEY_BYTES"],
+                                 passwords=app.extensions["pow_registry.passwords"], policy=accounts.PasswordPolicy(),
+                                 email="vydumkin@example.org", password="a long enough password", roles=["researcher"])
+        client = app.test_client()
+        response = client.post("/login", data={"email": "vydumkin@example.org", "password": "a long enough password"})
+        assert response.status_code == 302
+        response = client.post("/registry/persons/new", data={"surname": "Выдумкин", "report_capture_date": "2024-08"})
+        assert response.status_code == 302
+        assert client.get(response.headers["Location"]).status_code == 200
+    finally:
+        app.extensions["pow_registry.engine"].dispose()
+
+
+def test_offline_sql_can_be_generated(tmp_path: Path, capsys: Any) -> None:
+    """`alembic upgrade --sql` for a DBA who applies the schema by hand."""
+    from alembic import command
+
+    command.upgrade(alembic_config("postgresql+psycopg://nobody@127.0.0.1:1/none"), "head", sql=True)
+    sql = capsys.readouterr().out
+    assert "CREATE TABLE person" in sql and "CREATE TABLE audit_event" in sql
+    assert "alembic_version" in sql
+
+
+def _cli_env(instance: Path, url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POW_REGISTRY_")}
+    env.update({"POW_REGISTRY_INSTANCE_PATH": str(instance), "POW_REGISTRY_DATABASE_URL": url})
+    return env
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The installed `pow-registry` script (or the same entry point through this interpreter)."""
+    script = Path(sys.executable).parent / "pow-registry"
+    command = [str(script)] if script.exists() else [sys.executable, "-c", "from pow_registry.cli import main; main()"]
+    return subprocess.run([*command, *args], env=env, capture_output=True, text=True,  # noqa: S603 - fixed arguments
+                          timeout=120, check=False)
+
+
+def test_init_db_twice_in_a_row(empty_db: str, tmp_path: Path) -> None:
+    instance = tmp_path / "instance"
+    first = run_cli(_cli_env(instance, empty_db), "init-db")
+    assert first.returncode == 0, first.stderr
+    assert "SECRET_KEY" in first.stdout
+    config_file = instance / "config.py"
+    written = config_file.read_text(encoding="utf-8")
+    assert stat.S_IMODE(config_file.stat().st_mode) == 0o600
+
+    second = run_cli(_cli_env(instance, empty_db), "init-db")
+    assert second.returncode == 0, second.stderr
+    assert "SECRET_KEY" not in second.stdout
+    assert config_file.read_text(encoding="utf-8") == written  # the key is written once
+    assert current_revision(empty_db) == revisions_in_order()[-1]
+    assert schema_diff(empty_db) == []
+
+
+def test_init_db_with_a_weak_secret_in_the_environment_fails_clearly(empty_db: str, tmp_path: Path) -> None:
+    env = _cli_env(tmp_path / "instance", empty_db)
+    env["POW_REGISTRY_SECRET_KEY"] = "dev"
+    result = run_cli(env, "init-db")
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert tables(empty_db) == set()
+
+
+def test_alembic_version_table_is_the_only_extra(empty_db: str) -> None:
+    upgrade(empty_db)
+    engine = make_engine(empty_db)
+    try:
+        with engine.connect() as conn:
+            versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    finally:
+        engine.dispose()
+    assert versions == [revisions_in_order()[-1]]

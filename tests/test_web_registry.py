@@ -1,0 +1,449 @@
+"""The registry and administration pages over HTTP, as researchers, staff and admins use them."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import SQLModel, select
+
+from pow_registry.models import (
+    AuditEvent,
+    CaptureReport,
+    Evidence,
+    Person,
+    PersonStatus,
+    User,
+    Verification,
+)
+
+TEST_PASSWORD = "correct horse battery staple"  # the conftest default
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00" + b"\x1f\x15\xc4\x89"
+
+
+def snapshot(session: Any) -> dict[str, list[tuple[Any, ...]]]:
+    state = {}
+    for table in SQLModel.metadata.sorted_tables:
+        rows = session.execute(text(f'SELECT * FROM "{table.name}"')).all()  # noqa: S608 - our own table names
+        state[table.name] = sorted((tuple(r) for r in rows), key=repr)
+    session.commit()  # end the read: SQLite transactions here begin IMMEDIATE
+    return state
+
+
+def fetch(session: Any, model: Any, row_id: int) -> Any:
+    row = session.get(model, row_id, populate_existing=True)
+    session.commit()
+    return row
+
+
+def hidden(page: str, name: str) -> str:
+    match = re.search(rf'name="{re.escape(name)}" type="hidden" value="([^"]*)"', page)
+    assert match, f"no hidden field {name}"
+    return match.group(1)
+
+
+def english(client: Any) -> None:
+    """Messages in English (the msgids) so the tests can read them."""
+    assert client.post("/language", data={"lang-language": "en"}).status_code == 302
+
+
+@pytest.fixture
+def two_researchers(app: Any, make_user: Any, login: Any) -> tuple[Any, Any, User, User]:
+    author = make_user("researcher", email="vydumkina@example.org")
+    checker = make_user("researcher", email="maketova@example.org")
+    author_client, checker_client = app.test_client(), app.test_client()
+    login(author, test_client=author_client)
+    login(checker, test_client=checker_client)
+    english(author_client)
+    english(checker_client)
+    return author_client, checker_client, author, checker
+
+
+def test_researcher_journey(app: Any, session: Any, two_researchers: Any) -> None:
+    author_client, checker_client, author, checker = two_researchers
+
+    # 1. A new person together with the capture report that made us aware of him.
+    response = author_client.post("/registry/persons/new", data={
+        "surname": "Выдумкин", "given_name": "Виталий", "patronymic": "Евгеньевич", "date_of_birth": "12.03.2005",
+        "unit": "в/ч 12345", "health": "wounded", "report_claim": "captured", "report_capture_date": "2024-08",
+        "report_capture_place": "Суджа", "report_circumstances": "Видео в канале example.org",
+    })
+    assert response.status_code == 302
+    person_id = int(re.search(r"/registry/persons/(\d+)$", response.headers["Location"]).group(1))
+    person = fetch(session, Person, person_id)
+    assert (person.surname, person.date_of_birth, person.status) == ("Выдумкин", "2005-03-12", PersonStatus.reported)
+    report = session.exec(select(CaptureReport).where(CaptureReport.person_id == person_id)).one()
+    session.commit()
+    assert report.capture_date == "2024-08" and report.capture_place == "Суджа"
+
+    # 2. Evidence with an archived copy: its SHA-256 is recorded and shown.
+    response = author_client.post(f"/registry/reports/{report.id}/evidence/new", data={
+        "url": "https://example.org/video/1", "kind": "video", "publisher": "Канал Пример",
+        "published_at": "2024-08-11", "source_reliability": "C", "info_credibility": "3",
+        "archive": (io.BytesIO(PNG), "frame.png"),
+    })
+    assert response.status_code == 302
+    evidence = session.exec(select(Evidence).where(Evidence.capture_report_id == report.id)).one()
+    session.commit()
+    digest = hashlib.sha256(PNG).hexdigest()
+    assert evidence.archive_sha256 == digest
+    assert evidence.archive_media_type == "image/png" and evidence.archive_size == len(PNG)
+    assert evidence.created_by_id == author.id and evidence.verification == Verification.unverified
+    page = author_client.get(f"/registry/persons/{person_id}").get_data(as_text=True)
+    assert digest in page and "frame.png" in page
+    download = checker_client.get(f"/registry/evidence/{evidence.id}/archive")
+    assert download.data == PNG and hashlib.sha256(download.data).hexdigest() == digest
+
+    # 3. The author sees no verify form for their own evidence, and cannot verify it by POST.
+    verify_url = f"/registry/evidence/{evidence.id}/verify"
+    assert verify_url not in page
+    response = author_client.post(verify_url, data={f"e{evidence.id}-version": evidence.version,
+                                                    f"e{evidence.id}-decision": "verified"})
+    assert response.status_code == 302
+    followed = author_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "another researcher must verify it" in followed
+    assert fetch(session, Evidence, evidence.id).verification == Verification.unverified
+    assert fetch(session, Person, person_id).status == PersonStatus.reported
+
+    # 4. A second researcher sees the form and verifies it: the status becomes probable.
+    page = checker_client.get(f"/registry/persons/{person_id}").get_data(as_text=True)
+    assert verify_url in page
+    version = hidden(page, f"e{evidence.id}-version")
+    response = checker_client.post(verify_url, data={f"e{evidence.id}-version": version,
+                                                     f"e{evidence.id}-decision": "verified", f"e{evidence.id}-note": "сверено"})
+    assert response.status_code == 302
+    row = fetch(session, Evidence, evidence.id)
+    assert row.verification == Verification.verified and row.verified_by_id == checker.id
+    person = fetch(session, Person, person_id)
+    assert person.status == PersonStatus.probable
+    page = author_client.get(f"/registry/persons/{person_id}").get_data(as_text=True)
+    assert "status-probable" in page
+
+    # 5. Every step is in the record's audit trail.
+    actions = set(session.exec(select(AuditEvent.action)).all())
+    session.commit()
+    assert {"person.create", "report.create", "evidence.create", "evidence.verify", "person.status"} <= actions
+
+
+def test_a_stale_verification_is_refused(app: Any, session: Any, two_researchers: Any, make_person: Any,
+                                         audit_key: bytes) -> None:
+    from pow_registry.services import registry
+
+    author_client, checker_client, author, checker = two_researchers
+    person = make_person(author)
+    report_id = registry.person_detail(session, person.id).reports[0].report.id
+    evidence = registry.add_evidence(session=session, actor=author, audit_key=audit_key, report_id=report_id,
+                                     evidence={"url": "https://example.org/a"})
+    page = checker_client.get(f"/registry/persons/{person.id}").get_data(as_text=True)
+    version = hidden(page, f"e{evidence.id}-version")
+    url = f"/registry/evidence/{evidence.id}/verify"
+    checker_client.post(url, data={f"e{evidence.id}-version": version, f"e{evidence.id}-decision": "rejected",
+                                   f"e{evidence.id}-note": "подделка"})
+    assert fetch(session, Evidence, evidence.id).verification == Verification.rejected
+    response = checker_client.post(url, data={f"e{evidence.id}-version": version,
+                                              f"e{evidence.id}-decision": "verified"})
+    followed = checker_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Someone else changed this record" in followed
+    assert fetch(session, Evidence, evidence.id).verification == Verification.rejected
+
+
+def test_editing_with_a_stale_version_shows_the_conflict_and_keeps_the_other_change(
+        app: Any, session: Any, two_researchers: Any, make_person: Any) -> None:
+    author_client, checker_client, author, _checker = two_researchers
+    person = make_person(author, surname="Макетов", given_name="Алексей")
+    url = f"/registry/persons/{person.id}/edit"
+    old_form = author_client.get(url).get_data(as_text=True)
+    old_version = hidden(old_form, "version")
+
+    page = checker_client.get(url).get_data(as_text=True)
+    response = checker_client.post(url, data={"version": hidden(page, "version"), "surname": "Макетов",
+                                              "given_name": "Алексей", "rank": "рядовой", "health": "unknown"})
+    assert response.status_code == 302
+
+    response = author_client.post(url, data={"version": old_version, "surname": "Макетов",
+                                             "given_name": "Александр", "health": "unknown"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Someone else changed this record" in page
+    row = fetch(session, Person, person.id)
+    assert (row.given_name, row.rank) == ("Алексей", "рядовой")
+
+    # Reloading and applying again works.
+    page = author_client.get(url).get_data(as_text=True)
+    response = author_client.post(url, data={"version": hidden(page, "version"), "surname": "Макетов",
+                                             "given_name": "Александр", "rank": "рядовой", "health": "unknown"})
+    assert response.status_code == 302
+    assert fetch(session, Person, person.id).given_name == "Александр"
+
+
+def test_editing_a_report_with_a_stale_version_changes_nothing(app: Any, session: Any, two_researchers: Any,
+                                                               make_person: Any) -> None:
+    from pow_registry.services import registry
+
+    author_client, checker_client, author, _checker = two_researchers
+    person = make_person(author)
+    report_id = registry.person_detail(session, person.id).reports[0].report.id
+    session.commit()
+    url = f"/registry/reports/{report_id}/edit"
+    old_version = hidden(author_client.get(url).get_data(as_text=True), "version")
+    page = checker_client.get(url).get_data(as_text=True)
+    assert checker_client.post(url, data={"version": hidden(page, "version"), "claim": "captured",
+                                          "capture_date": "2024-08-10", "capture_place": "Суджа, окраина"}).status_code == 302
+    response = author_client.post(url, data={"version": old_version, "claim": "captured",
+                                             "capture_date": "2024-08-10", "capture_place": "Курск"})
+    assert "Someone else changed this record" in response.get_data(as_text=True)
+    assert fetch(session, CaptureReport, report_id).capture_place == "Суджа, окраина"
+
+
+def test_person_form_accepts_only_its_own_fields(client: Any, session: Any, make_user: Any, login: Any,
+                                                 make_person: Any) -> None:
+    """No mass assignment: status, conflict or authorship cannot be posted in."""
+    user = make_user("researcher")
+    person = make_person(user)
+    login(user)
+    url = f"/registry/persons/{person.id}/edit"
+    version = hidden(client.get(url).get_data(as_text=True), "version")
+    response = client.post(url, data={"version": version, "surname": "Выдумкин", "health": "unknown",
+                                      "status": "confirmed_captured", "conflict": "y", "created_by_id": "999",
+                                      "merged_into_id": "1", "status_basis": "manual"})
+    assert response.status_code == 302
+    row = fetch(session, Person, person.id)
+    assert row.status == PersonStatus.reported and row.conflict is False
+    assert row.created_by_id == user.id and row.merged_into_id is None
+
+
+def test_form_errors_are_shown_on_their_fields(client: Any, make_user: Any, login: Any, session: Any) -> None:
+    login(make_user("researcher"))
+    english(client)
+    before = snapshot(session)
+    response = client.post("/registry/persons/new", data={"surname": "Выдумкин", "date_of_birth": "31.02.2005",
+                                                          "report_capture_date": "завтра"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert re.search(r'has-error"[^>]*>\s*<label for="date_of_birth"', page)
+    assert re.search(r'has-error"[^>]*>\s*<label for="report_capture_date"', page)
+    assert snapshot(session) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# Import
+
+
+BAD_CSV = (
+    "source_ref,surname,date_of_birth,evidence_url,source_reliability\n"
+    "R1,Выдумкин,2005-03-12,https://example.org/a,B\n"
+    "R2,,2005-13-45,javascript:alert(1),B\n"
+    "R3,Макетов,not a date,,\n"
+    "R1,Выдумкін,2005,,\n"
+)
+GOOD_CSV = (
+    "source_ref,surname,given_name,date_of_birth,capture_date,capture_place,evidence_url,source_reliability\n"
+    "G1,Выдумкин,Виталий,2005-03-12,2024-08-10,Суджа,https://example.org/a https://example.org/b,B\n"
+    "G2,Макетов,Алексей,2001,2024-08,Курск,,\n"
+)
+
+
+def _error_rows(page: str) -> list[tuple[str, str]]:
+    body = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0] if "<tbody>" in page else ""
+    return re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td><td>", body)
+
+
+def test_import_of_a_bad_file_lists_every_bad_row_and_writes_nothing(client: Any, session: Any, make_user: Any,
+                                                                     login: Any) -> None:
+    login(make_user("researcher"))
+    english(client)
+    assert client.get("/registry/import").status_code == 200
+    before = snapshot(session)
+    response = client.post("/registry/import", data={"file": (io.BytesIO(BAD_CSV.encode()), "captures.csv")})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Nothing was imported" in page
+    rows = _error_rows(page)
+    assert {row for row, _column in rows} == {"3", "4", "5"}
+    assert ("3", "surname") in rows and ("3", "date_of_birth") in rows and ("3", "evidence_url") in rows
+    assert ("4", "date_of_birth") in rows and ("5", "source_ref") in rows
+    assert "2" not in {row for row, _column in rows}
+    assert snapshot(session) == before
+
+
+def test_import_of_a_good_file_then_again(client: Any, session: Any, make_user: Any, login: Any) -> None:
+    login(make_user("researcher"))
+    english(client)
+    before = snapshot(session)
+    response = client.post("/registry/import", data={"file": (io.BytesIO(GOOD_CSV.encode()), "captures.csv"),
+                                                     "dry_run": "y"})
+    assert "Nothing was written" in response.get_data(as_text=True)
+    assert snapshot(session) == before
+    response = client.post("/registry/import", data={"file": (io.BytesIO(GOOD_CSV.encode()), "captures.csv")})
+    assert "Imported 2 rows" in response.get_data(as_text=True)
+    persons = session.exec(select(Person)).all()
+    evidence = session.exec(select(Evidence)).all()
+    session.commit()
+    assert sorted(p.surname for p in persons) == ["Выдумкин", "Макетов"]
+    assert len(evidence) == 2
+    response = client.post("/registry/import", data={"file": (io.BytesIO(GOOD_CSV.encode()), "captures.csv")})
+    assert "2 were imported before" in response.get_data(as_text=True)
+    assert len(session.exec(select(Person)).all()) == 2
+    session.commit()
+
+
+def test_import_without_a_file_or_of_the_wrong_kind(client: Any, session: Any, make_user: Any, login: Any) -> None:
+    login(make_user("researcher"))
+    before = snapshot(session)
+    response = client.post("/registry/import", data={})
+    assert response.status_code == 200 and "has-error" in response.get_data(as_text=True)
+    response = client.post("/registry/import", data={"file": (io.BytesIO(PNG), "captures.xlsx")})
+    assert response.status_code == 200 and "<tbody>" in response.get_data(as_text=True)
+    assert snapshot(session) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# Administration
+
+
+def _audit_rows(page: str) -> list[tuple[str, str, str]]:
+    """(actor, action, record) of each listed event."""
+    body = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    rows = re.findall(r"<tr><td>\d+</td><td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td>\s*<td>(.*?)</td>", body, re.S)
+    return [(actor, action, re.sub(r"<[^>]+>", "", record)) for actor, action, record in rows]
+
+
+def test_admin_audit_page_lists_and_filters(client: Any, session: Any, make_user: Any, make_person: Any,
+                                            login: Any) -> None:
+    admin = make_user("admin", email="admin@example.org")
+    first = make_user("researcher", email="first@example.org")
+    second = make_user("researcher", email="second@example.org")
+    p1 = make_person(first, surname="Выдумкин")
+    p2 = make_person(second, surname="Макетов")
+    login(admin)
+    rows = _audit_rows(client.get("/admin/audit").get_data(as_text=True))
+    total = session.exec(select(AuditEvent)).all()
+    session.commit()
+    assert len(rows) == len(total)
+    assert ("first@example.org", "person.create", f"person #{p1.id}") in rows
+
+    rows = _audit_rows(client.get("/admin/audit", query_string={"actor": "SECOND@example.org"}).get_data(as_text=True))
+    assert rows and {actor for actor, _a, _r in rows} == {"second@example.org"}
+
+    rows = _audit_rows(client.get("/admin/audit", query_string={"action": "person.create"}).get_data(as_text=True))
+    assert sorted(rows) == sorted([("first@example.org", "person.create", f"person #{p1.id}"),
+                                   ("second@example.org", "person.create", f"person #{p2.id}")])
+
+    rows = _audit_rows(client.get("/admin/audit", query_string={"entity_type": "person", "entity_id": p2.id})
+                       .get_data(as_text=True))
+    assert rows and {record for _a, _b, record in rows} == {f"person #{p2.id}"}
+
+    rows = _audit_rows(client.get("/admin/audit", query_string={"actor": "first@example.org",
+                                                                "action": "user.create"}).get_data(as_text=True))
+    assert rows == [("first@example.org", "user.create", f"user #{first.id}")]
+    assert _audit_rows(client.get("/admin/audit", query_string={"actor": "nobody@example.org"}).get_data(as_text=True)) == []
+
+
+def test_audit_page_pages(make_app: Any, session: Any, make_user: Any, make_person: Any, login: Any) -> None:
+    app = make_app()
+    admin = make_user("admin")
+    researcher = make_user("researcher")
+    for i in range(26):  # two events each: more than a page of 50
+        make_person(researcher, surname=f"Выдумкин{'а' * i}")
+    client = app.test_client()
+    login(admin, test_client=client)
+    first = _audit_rows(client.get("/admin/audit").get_data(as_text=True))
+    second = _audit_rows(client.get("/admin/audit?page=2").get_data(as_text=True))
+    assert len(first) == 50 and second and len(second) <= 50
+
+
+def test_admin_creates_a_user_and_edits_roles(app: Any, client: Any, session: Any, make_user: Any,
+                                              login: Any) -> None:
+    admin = make_user("admin", email="admin@example.org")
+    login(admin)
+    english(client)
+    assert client.get("/admin/users/new").status_code == 200
+    response = client.post("/admin/users/new", data={"email": "Novikova@Example.org", "display_name": "Новикова",
+                                                     "roles": ["staff"], "password": "a long enough password"})
+    assert response.status_code == 302
+    user = session.exec(select(User).where(User.email == "novikova@example.org")).one()
+    session.commit()
+    assert user.roles == "staff" and user.display_name == "Новикова"
+    assert "novikova@example.org" in client.get("/admin/users").get_data(as_text=True)
+
+    # A bad form: every problem on its field, nothing created.
+    before = snapshot(session)
+    response = client.post("/admin/users/new", data={"email": "novikova@example.org", "roles": ["pope"],
+                                                     "password": "short"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    for field in ("email", "password"):
+        assert re.search(rf'has-error"[^>]*>\s*<label for="{field}"', page), field
+    assert snapshot(session) == before
+
+    # The new account works, with its roles.
+    staff_client = app.test_client()
+    login(user, password="a long enough password", test_client=staff_client)
+    assert staff_client.get("/registry/").status_code == 200
+    assert staff_client.get("/registry/persons/new").status_code == 403
+
+    # Edit roles: researcher too.
+    page = client.get(f"/admin/users/{user.id}").get_data(as_text=True)
+    response = client.post(f"/admin/users/{user.id}", data={"version": hidden(page, "version"), "is_active": "y",
+                                                            "roles": ["researcher", "staff"], "display_name": "Новикова"})
+    assert response.status_code == 302
+    assert fetch(session, User, user.id).roles == "researcher,staff"
+    assert staff_client.get("/registry/persons/new").status_code == 200
+    events = session.exec(select(AuditEvent).where(AuditEvent.entity_type == "user",
+                                                   AuditEvent.entity_id == user.id)).all()
+    session.commit()
+    assert [e.action for e in events] == ["user.create", "user.update"]
+    assert all(e.actor_id == admin.id for e in events)
+
+
+def test_an_admin_cannot_lock_themselves_out(client: Any, session: Any, make_user: Any, login: Any) -> None:
+    admin = make_user("admin")
+    login(admin)
+    page = client.get(f"/admin/users/{admin.id}").get_data(as_text=True)
+    response = client.post(f"/admin/users/{admin.id}", data={"version": hidden(page, "version"), "roles": ["staff"],
+                                                             "is_active": "y"})
+    assert response.status_code == 200
+    assert fetch(session, User, admin.id).roles == "admin"
+    assert client.get("/admin/users").status_code == 200
+
+
+# ---------------------------------------------------------------------------------------------
+# Language
+
+
+def _lang(page: str) -> str:
+    return re.search(r'<html lang="([a-z]+)"', page).group(1)
+
+
+def test_language_choice_of_a_logged_in_user_persists(app: Any, session: Any, make_user: Any, login: Any) -> None:
+    user = make_user("researcher")
+    client = app.test_client()
+    login(user, test_client=client)
+    assert _lang(client.get("/registry/").get_data(as_text=True)) == "ru"
+    response = client.post("/language", data={"lang-language": "uk", "lang-next": "/registry/"})
+    assert response.status_code == 302 and response.headers["Location"] == "/registry/"
+    assert _lang(client.get("/registry/").get_data(as_text=True)) == "uk"
+    assert fetch(session, User, user.id).preferred_language == "uk"
+    client.post("/logout")
+    other = app.test_client()  # another browser: the choice follows the account
+    login(user, test_client=other)
+    assert _lang(other.get("/registry/").get_data(as_text=True)) == "uk"
+
+
+def test_language_choice_of_an_anonymous_visitor_is_kept_in_the_session(app: Any) -> None:
+    client = app.test_client()
+    assert _lang(client.get("/login").get_data(as_text=True)) == "ru"
+    client.post("/language", data={"lang-language": "en"})
+    assert _lang(client.get("/login").get_data(as_text=True)) == "en"
+    assert _lang(app.test_client().get("/login").get_data(as_text=True)) == "ru"
+    client.post("/language", data={"lang-language": "xx"})  # not offered: ignored
+    assert _lang(client.get("/login").get_data(as_text=True)) == "en"
+
+
+def test_browser_language_is_the_default(app: Any) -> None:
+    page = app.test_client().get("/login", headers={"Accept-Language": "uk-UA,uk;q=0.9"}).get_data(as_text=True)
+    assert _lang(page) == "uk"
