@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["clean_name", "mixed_script_words", "name_skeleton"]
+__all__ = ["clean_name", "mixed_script_words", "name_skeleton", "skeleton_variants"]
 
 _WHITESPACE_RUN = re.compile(r"\s+")
 
@@ -170,3 +170,40 @@ def name_skeleton(text: str) -> str:
             return folded
         latin = folded
     raise AssertionError("name skeleton folding did not settle")  # pragma: no cover
+
+
+# Latin letters that one romanisation uses for a different Cyrillic letter than the others:
+# GOST 7.79-2000 B writes х as "x" (elsewhere "x" is кс) and ц as "cz" (elsewhere Polish ч);
+# the 2010–2013 passport table writes ц as "tc". Each rewrite gives one alternative reading.
+_ALTERNATIVE_READINGS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile("x", re.IGNORECASE), "kh"),
+    (re.compile("cz", re.IGNORECASE), "ts"),
+    (re.compile("tc", re.IGNORECASE), "ts"),
+)
+
+
+# Ukrainian spelling writes a Russian ё after a consonant as "ьо" (Корольов for Королёв), whose
+# skeleton would keep the "o"; read it back as ё too.
+_UKRAINIAN_YO = re.compile("ьо", re.IGNORECASE)
+
+
+def skeleton_variants(text: str) -> tuple[str, ...]:
+    """The skeleton of `text`, then those of its alternative readings, once each.
+
+    "Xrustalev" (GOST 7.79 B) has the skeleton "ksrustalev" but also reads as "Khrustalev";
+    "Czoj" also reads as "Tsoj"; "Kuznetcov" (2010 passports) as "Kuznetsov"; the Ukrainian
+    spelling «Корольов» also as «Королёв». The first item is always `name_skeleton(text)`;
+    "" alone when there are no letters.
+    """
+    first = name_skeleton(text)
+    found = [first]
+    if _UKRAINIAN_YO.search(text):
+        variant = name_skeleton(_UKRAINIAN_YO.sub("ё", text))
+        if variant and variant not in found:
+            found.append(variant)
+    for pattern, replacement in _ALTERNATIVE_READINGS:
+        if pattern.search(text):
+            variant = name_skeleton(pattern.sub(replacement, text))
+            if variant and variant not in found:
+                found.append(variant)
+    return tuple(found)

