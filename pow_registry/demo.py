@@ -71,7 +71,7 @@ def load_demo_data(*, session: Session, audit_key: bytes, passwords: Passwords) 
     users = {email: _account(session, audit_key, passwords, email, roles, name) for email, roles, name in DEMO_ACCOUNTS}
     summary.accounts = [(email, ", ".join(roles)) for email, roles, _ in DEMO_ACCOUNTS]
     researcher, checker = users["researcher@demo.invalid"], users["researcher2@demo.invalid"]
-    rng = random.Random(2024)  # the same demo every time
+    rng = random.Random(2024)  # noqa: S311 - the same fictitious demo every time, not security
     for index, (surname, given, patronymic) in enumerate(DEMO_NAMES, start=1):
         ref = f"DEMO-{index:03d}"
         year = rng.choice([2003, 2004, 2005, 2005, 2006, 1999, 1987])

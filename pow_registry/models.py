@@ -148,6 +148,7 @@ class Person(Versioned, table=True):
     date_of_birth: str | None = Field(default=None, max_length=10)  # YYYY, YYYY-MM or YYYY-MM-DD
     birth_year: int | None = Field(default=None, index=True)
     place_of_birth: str = Field(default="", max_length=300)
+    place_of_birth_key: str = Field(default="", max_length=300)  # script-blind, for search
     rank: str = Field(default="", max_length=100)
     unit: str = Field(default="", max_length=300)
     unit_number: str | None = Field(default=None, max_length=5, index=True)

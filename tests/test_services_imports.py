@@ -305,7 +305,7 @@ def test_only_researchers_import(tmp_path, session, run, make_user):
     assert counts(session) == before
 
 
-@pytest.mark.parametrize("fail_in", ["create_person", "add_evidence"])
+@pytest.mark.parametrize("fail_in", ["create_person_with_report", "add_evidence"])
 def test_a_failure_half_way_through_writing_leaves_nothing(tmp_path, app, session, run, monkeypatch, fail_in):
     rows = [HEADERS, *GOOD_ROWS, ["IMP-004", "Пробнов", "Сергей", "", "", "", "", "", "", "",
                                   "https://example.org/imp/4", "", "", "", ""]]
@@ -334,7 +334,7 @@ def test_a_failure_half_way_through_writing_leaves_nothing(tmp_path, app, sessio
 def test_a_row_the_database_refuses_becomes_a_report_not_a_crash(tmp_path, session, run, monkeypatch):
     """If a row is refused while writing (here: the same source_ref appears meanwhile), nothing is written."""
     path = build(tmp_path, "csv", [HEADERS, *GOOD_ROWS])
-    original = registry.create_person
+    original = registry.create_person_with_report
     calls = {"n": 0}
 
     def racing(**kwargs: Any) -> Any:
@@ -343,7 +343,7 @@ def test_a_row_the_database_refuses_becomes_a_report_not_a_crash(tmp_path, sessi
             kwargs["report"] = {**kwargs["report"], "source_ref": "IMP-001"}
         return original(**kwargs)
 
-    monkeypatch.setattr(registry, "create_person", racing)
+    monkeypatch.setattr(registry, "create_person_with_report", racing)
     before = counts(session)
     report = run(path)
     assert not report.ok

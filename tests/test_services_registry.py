@@ -968,6 +968,14 @@ def test_a_place_entered_in_latin_is_found_in_cyrillic(session, researcher, make
     assert search(session, place="Суджа") == [person.id]
 
 
+def test_a_place_of_birth_is_found_in_another_script(session, researcher, make_person):
+    person = make_person(researcher, surname="Эскизов", place_of_birth="Курск",
+                         report={"capture_date": "2024-08-10", "capture_place": "Суджа"})
+    make_person(researcher, surname="Набросков", place_of_birth="Орёл",
+                report={"capture_date": "2024-08-10", "capture_place": "Суджа"})
+    assert search(session, place="Kursk") == [person.id]
+
+
 @pytest.mark.parametrize("query", [
     {"text": "%"}, {"text": "_"}, {"text": "%%"}, {"text": "_%_"}, {"text": "\\"},
     {"place": "%"}, {"place": "_"}, {"unit": "%"}, {"unit": "_"}, {"unit": "\\"},

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
@@ -57,7 +58,29 @@ def _digest(key: bytes, prev_hash: str, event: Any) -> str:
     return hmac.new(key, payload.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+@sa_event.listens_for(Session, "before_commit")
+def _head_learns_last_event(session: Session) -> None:
+    pending = session.info.pop("audit_last_event", None)
+    if pending is None or pending[0] is not session.get_transaction():
+        return
+    session.flush()
+    cached = session.info.get("audit_head")
+    if cached is not None and cached[0] is pending[0]:
+        cached[1].last_event_id = pending[1].id
+
+
 def _locked_head(session: Session) -> AuditHead:
+    """The chain head for this transaction: locked once, then kept (the lock lasts until commit)."""
+    transaction = session.get_transaction()
+    cached = session.info.get("audit_head")
+    if cached is not None and transaction is not None and cached[0] is transaction:
+        return cached[1]  # type: ignore[no-any-return]
+    head = _lock_head(session)
+    session.info["audit_head"] = (session.get_transaction(), head)  # begun by now
+    return head
+
+
+def _lock_head(session: Session) -> AuditHead:
     """The chain head, read fresh from the database and locked until the caller commits.
 
     populate_existing: a session that keeps objects across commits must never chain to the head
@@ -102,10 +125,11 @@ def record(
     )
     event.hash = _digest(key, head.last_hash, event)
     session.add(event)
-    session.flush()
-    head.last_event_id = event.id
     head.last_hash = event.hash
     session.add(head)
+    # The event's id exists only after a flush; rather than flush once per event, the head learns
+    # its last event id just before the transaction commits (see _head_learns_last_event).
+    session.info["audit_last_event"] = (session.get_transaction(), event)
     return event
 
 

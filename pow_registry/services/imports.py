@@ -206,9 +206,10 @@ def import_captures(
     try:
         for item in planned:
             current = item
-            person = registry.create_person(session=session, actor=actor, audit_key=audit_key,
-                                            person=item.person, report=item.report, commit=False)
-            report_row = session.exec(select(CaptureReport).where(CaptureReport.person_id == person.id)).one()
+            _person, report_row = registry.create_person_with_report(
+                session=session, actor=actor, audit_key=audit_key, person=item.person, report=item.report,
+                commit=False, source_ref_checked=True)
+            assert report_row is not None  # every import row carries its report
             for evidence_data in item.evidence:
                 registry.add_evidence(session=session, actor=actor, audit_key=audit_key, report_id=report_row.id or 0,
                                       evidence=evidence_data, commit=False)

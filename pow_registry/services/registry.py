@@ -191,6 +191,7 @@ def _apply_person(person: Person, values: dict[str, Any]) -> None:
     person.surname_key = name_skeleton(person.surname)
     person.given_name_key = name_skeleton(person.given_name)
     person.patronymic_key = name_skeleton(person.patronymic)
+    person.place_of_birth_key = name_skeleton(person.place_of_birth)
     person.name_needs_review = bool(
         mixed_script_words(" ".join([person.surname, person.given_name, person.patronymic]))
     )
@@ -279,6 +280,27 @@ def create_person(
     commit: bool = True,
 ) -> Person:
     """A new person, usually with the first capture report that made us aware of him."""
+    row, _report = create_person_with_report(session=session, actor=actor, audit_key=audit_key,
+                                             person=person, report=report, commit=commit)
+    return row
+
+
+@_unit_of_work
+def create_person_with_report(
+    *,
+    session: Session,
+    actor: User,
+    audit_key: bytes,
+    person: Mapping[str, Any],
+    report: Mapping[str, Any] | None = None,
+    commit: bool = True,
+    source_ref_checked: bool = False,
+) -> tuple[Person, CaptureReport | None]:
+    """As create_person, also handing back the report (an import adds evidence to it at once).
+
+    `source_ref_checked`: the caller already looked for the source_ref (an import does it for
+    the whole file at once); the unique index still refuses a duplicate that appears meanwhile.
+    """
     _require_researcher(actor)
     errors: dict[str, str] = {}
     try:
@@ -292,7 +314,7 @@ def create_person(
         except FieldErrors as exc:
             errors.update({f"report_{k}": v for k, v in exc.errors.items()})
         else:
-            if _source_ref_taken(session, report_values.get("source_ref")):
+            if not source_ref_checked and _source_ref_taken(session, report_values.get("source_ref")):
                 errors["report_source_ref"] = N_("A capture report with this source reference already exists.")
     if errors:
         raise FieldErrors(errors)
@@ -304,12 +326,17 @@ def create_person(
                              actor_id=actor.id))
     audit.record(session, key=audit_key, actor=actor, action="person.create", entity_type="person",
                  entity_id=row.id, changes=audit.diff({}, audit.snapshot(row, PERSON_FIELDS)))
+    report_row = None
     if report_values is not None:
-        _insert_report(session, actor=actor, audit_key=audit_key, person=row, values=report_values)
-    refresh_person(session, person=row, actor=actor, audit_key=audit_key)
+        report_row = _insert_report(session, actor=actor, audit_key=audit_key, person=row, values=report_values,
+                                    source_ref_checked=True)
+    # Created in this transaction, so no one else can see or change it yet: derive from what we
+    # just wrote instead of locking and reading it back.
+    refresh_person(session, person=row, actor=actor, audit_key=audit_key,
+                   known=([report_row] if report_row else [], []))
     if commit:
         session.commit()
-    return row
+    return row, report_row
 
 
 @_unit_of_work
@@ -340,8 +367,8 @@ def update_person(
 
 
 def _insert_report(session: Session, *, actor: User, audit_key: bytes, person: Person,
-                   values: dict[str, Any]) -> CaptureReport:
-    if _source_ref_taken(session, values.get("source_ref")):
+                   values: dict[str, Any], source_ref_checked: bool = False) -> CaptureReport:
+    if not source_ref_checked and _source_ref_taken(session, values.get("source_ref")):
         raise FieldErrors({"source_ref": N_("A capture report with this source reference already exists.")})
     report = CaptureReport(person_id=person.id or 0, created_by_id=actor.id)
     _apply_report(report, values)
@@ -538,16 +565,23 @@ def find_conflicts(person: Person, reports: list[CaptureReport]) -> list[str]:
     return found
 
 
-def refresh_person(session: Session, *, person: Person, actor: User | None, audit_key: bytes) -> None:
+def refresh_person(session: Session, *, person: Person, actor: User | None, audit_key: bytes,
+                   known: tuple[list[CaptureReport], list[Evidence]] | None = None) -> None:
     """Re-derive status and conflicts after any change to the person, a report or evidence.
 
-    Reads what is stored now (not what this session last saw), under the person's row lock.
+    Reads what is stored now (not what this session last saw), under the person's row lock;
+    `known` (reports, evidence) is only for a person created in the caller's own transaction.
     """
     session.flush()
-    person = _lock_person(session, person.id or 0)
-    reports = list(session.exec(select(CaptureReport).where(CaptureReport.person_id == person.id)
-                                .execution_options(populate_existing=True)).all())
-    evidence = _evidence_of(session, [r for r in reports if r.claim == ReportClaim.captured])
+    if known is None:
+        person = _lock_person(session, person.id or 0)
+        reports = list(session.exec(select(CaptureReport).where(CaptureReport.person_id == person.id)
+                                    .execution_options(populate_existing=True)).all())
+        evidence = _evidence_of(session, [r for r in reports if r.claim == ReportClaim.captured])
+    else:
+        reports = known[0]
+        captured = {r.id for r in reports if r.claim == ReportClaim.captured}
+        evidence = [e for e in known[1] if e.capture_report_id in captured]
     conflicts = find_conflicts(person, reports)
     signature = hashlib.sha256("\n".join(conflicts).encode()).hexdigest() if conflicts else ""
     flag = bool(conflicts) and signature != person.conflict_resolved_signature
@@ -785,6 +819,7 @@ def search_persons(session: Session, query: PersonQuery, *, page: int = 1, page_
             "%" + _escape_like(query.place.strip().lower()) + "%", escape="\\")]
         if key:
             pattern = "%" + _escape_like(key) + "%"
+            place_conditions.append(col(Person.place_of_birth_key).like(pattern, escape="\\"))
             place_conditions.append(exists().where(and_(
                 CaptureReport.person_id == Person.id,
                 col(CaptureReport.capture_place_key).like(pattern, escape="\\"))))

@@ -1,7 +1,7 @@
 """initial schema: accounts, registry, audit
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-21 22:04:41.869332
 """
 
