@@ -20,7 +20,7 @@ A reading says *how* the class was found (``name``, ``diminutive``, ``ambiguous 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
@@ -349,21 +349,25 @@ def read_given_name(text: str) -> NameReading | None:
     ):
         if len(candidate) < _FUZZY_MIN_LENGTH:
             continue
-        best = _closest(candidate, tables.full_choices)
-        if best is not None:
-            choice, similarity = best
-            found = _full_reading(text, choice, tables, "fuzzy")
-            if found and len(found.classes) == 1:
-                return NameReading(
-                    text=text,
-                    skeleton=key,
-                    classes=found.classes,
-                    level="fuzzy",
-                    form=found.form,
-                    languages=found.languages,
-                    similarity=round(float(similarity), 3),
-                )
+        fuzzy = _fuzzy_reading(text, key, candidate, tables.full_choices, lambda c: _full_reading(text, c, tables, "fuzzy"))
+        if fuzzy is not None:
+            return fuzzy
     return NameReading(text=text, skeleton=key, classes=(), level="unknown")
+
+
+def _fuzzy_reading(
+    text: str, key: str, candidate: str, choices: list[str], read: Callable[[str], NameReading | None],
+) -> NameReading | None:
+    """A typo'd name: the closest listed skeleton, if it reads as exactly one name."""
+    best = _closest(candidate, choices)
+    if best is None:
+        return None
+    choice, similarity = best
+    found = read(choice)
+    if not found or len(found.classes) != 1:
+        return None
+    return NameReading(text=text, skeleton=key, classes=found.classes, level="fuzzy", form=found.form,
+                       languages=found.languages, similarity=round(float(similarity), 3))
 
 
 def _closest(key: str, choices: list[str]) -> tuple[str, float] | None:
@@ -437,20 +441,10 @@ def read_patronymic(text: str) -> NameReading | None:
         if found:
             return _with_skeleton(found, key)
     if len(key) >= 6:
-        best = _closest(key, tables.patronymic_choices)
-        if best is not None:
-            choice, similarity = best
-            found = _patronymic_reading(text, choice, tables, "fuzzy")
-            if found and len(found.classes) == 1:
-                return NameReading(
-                    text=text,
-                    skeleton=key,
-                    classes=found.classes,
-                    level="fuzzy",
-                    form=found.form,
-                    languages=found.languages,
-                    similarity=round(float(similarity), 3),
-                )
+        fuzzy = _fuzzy_reading(text, key, key, tables.patronymic_choices,
+                               lambda c: _patronymic_reading(text, c, tables, "fuzzy"))
+        if fuzzy is not None:
+            return fuzzy
     return NameReading(text=text, skeleton=key, classes=(), level="unknown")
 
 
