@@ -89,9 +89,9 @@ class Versioned(SQLModel):
 
     version: int = Field(default=1, sa_column_kwargs={"nullable": False})
 
-    @declared_attr  # type: ignore[misc]
+    @declared_attr  # type: ignore[misc, arg-type]  # SQLAlchemy types declared_attr for columns, not mapper args
     def __mapper_args__(cls) -> dict[str, Any]:  # noqa: N805
-        return {"version_id_col": cls.__table__.c.version}
+        return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]  # the table class has it
 
 
 class User(Versioned, table=True):

@@ -318,7 +318,7 @@ def create_person_with_report(
                 errors["report_source_ref"] = N_("A capture report with this source reference already exists.")
     if errors:
         raise FieldErrors(errors)
-    row = Person(created_by_id=actor.id)
+    row = Person(created_by_id=actor.id, surname=person_values["surname"])
     _apply_person(row, person_values)
     session.add(row)
     session.flush()
@@ -793,9 +793,9 @@ def search_persons(session: Session, query: PersonQuery, *, page: int = 1, page_
     for key in tokens:
         like = _escape_like(key) + "%"
         conditions.append(or_(
-            Person.given_name_key == key,
-            Person.patronymic_key == key,
-            col(Person.surname_key).like(like, escape="\\") if len(key) >= 3 else Person.surname_key == key,
+            col(Person.given_name_key) == key,
+            col(Person.patronymic_key) == key,
+            col(Person.surname_key).like(like, escape="\\") if len(key) >= 3 else col(Person.surname_key) == key,
         ))
     if query.date_of_birth.strip():
         try:
@@ -821,7 +821,7 @@ def search_persons(session: Session, query: PersonQuery, *, page: int = 1, page_
             pattern = "%" + _escape_like(key) + "%"
             place_conditions.append(col(Person.place_of_birth_key).like(pattern, escape="\\"))
             place_conditions.append(exists().where(and_(
-                CaptureReport.person_id == Person.id,
+                col(CaptureReport.person_id) == col(Person.id),
                 col(CaptureReport.capture_place_key).like(pattern, escape="\\"))))
         conditions.append(or_(*place_conditions))
     if query.status:
@@ -869,16 +869,16 @@ def person_detail(session: Session, person_id: int) -> PersonDetail:
     views = [ReportView(r, [e for e in evidence if e.capture_report_id == r.id]) for r in reports]
     history = list(session.exec(select(StatusChange).where(StatusChange.person_id == person_id)
                                 .order_by(col(StatusChange.id).desc())).all())
-    entity_filters = [and_(AuditEvent.entity_type == "person", AuditEvent.entity_id == person_id)]
+    entity_filters = [and_(col(AuditEvent.entity_type) == "person", col(AuditEvent.entity_id) == person_id)]
     if ids:
-        entity_filters.append(and_(AuditEvent.entity_type == "capture_report", col(AuditEvent.entity_id).in_(ids)))
+        entity_filters.append(and_(col(AuditEvent.entity_type) == "capture_report", col(AuditEvent.entity_id).in_(ids)))
     ev_ids = [e.id for e in evidence]
     if ev_ids:
-        entity_filters.append(and_(AuditEvent.entity_type == "evidence", col(AuditEvent.entity_id).in_(ev_ids)))
+        entity_filters.append(and_(col(AuditEvent.entity_type) == "evidence", col(AuditEvent.entity_id).in_(ev_ids)))
     events = list(session.exec(select(AuditEvent).where(or_(*entity_filters))
                                .order_by(col(AuditEvent.id).desc()).limit(200)).all())
-    merges = list(session.exec(select(PersonMerge).where(or_(PersonMerge.kept_person_id == person_id,
-                                                             PersonMerge.merged_person_id == person_id))
+    merges = list(session.exec(select(PersonMerge).where(or_(col(PersonMerge.kept_person_id) == person_id,
+                                                             col(PersonMerge.merged_person_id) == person_id))
                                .order_by(col(PersonMerge.id).desc())).all())
     user_ids = {e.created_by_id for e in evidence} | {e.verified_by_id for e in evidence} | {r.created_by_id for r in reports} | {h.actor_id for h in history}
     user_ids.discard(None)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from sqlmodel import col, select
 
 from pow_registry import auth, db
@@ -30,7 +31,7 @@ def users() -> str:
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
-def user_new() -> Response | str:
+def user_new() -> ResponseReturnValue:
     form = UserForm()
     if form.validate_on_submit():
         try:
@@ -48,7 +49,7 @@ def user_new() -> Response | str:
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
-def user_edit(user_id: int) -> Response | str:
+def user_edit(user_id: int) -> ResponseReturnValue:
     user = db.session().get(User, user_id)
     if user is None:
         abort(404)
@@ -74,7 +75,7 @@ def user_edit(user_id: int) -> Response | str:
 
 
 @bp.post("/users/<int:user_id>/password")
-def user_password(user_id: int) -> Response:
+def user_password(user_id: int) -> ResponseReturnValue:
     user = db.session().get(User, user_id)
     if user is None:
         abort(404)
@@ -120,7 +121,7 @@ def merges() -> str:
 
 
 @bp.post("/merges/<int:merge_id>/undo")
-def merge_undo(merge_id: int) -> Response:
+def merge_undo(merge_id: int) -> ResponseReturnValue:
     form = EmptyForm()
     if form.validate_on_submit():
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import (
     Blueprint,
     Flask,
@@ -13,6 +15,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
@@ -43,7 +46,7 @@ def init_app(app: Flask) -> None:
     share and reset their counts.
     """
     limiter = security.limiter(app)
-    view = app.view_functions["auth.login"]
+    view: Any = app.view_functions["auth.login"]
     view = limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT_PER_ADDRESS"], key_func=auth.remote_address,
                          methods=["POST"], deduct_when=_failed, scope="login-address")(view)
     view = limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT_PER_ACCOUNT"], key_func=_login_account_key,
@@ -52,7 +55,7 @@ def init_app(app: Flask) -> None:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response | str:
+def login() -> ResponseReturnValue:
     form = LoginForm()
     if request.method == "GET":
         form.next.data = auth.safe_next(request.args.get("next"))
@@ -68,7 +71,7 @@ def login() -> Response | str:
 
 
 @bp.post("/logout")
-def logout() -> Response:
+def logout() -> ResponseReturnValue:
     form = EmptyForm(prefix="logout")
     if form.validate_on_submit() and current_user.is_authenticated:
         accounts.rotate_session_token(session=db.session(), user=auth.actor())
@@ -78,7 +81,7 @@ def logout() -> Response:
 
 
 @bp.post("/language")
-def language() -> Response:
+def language() -> ResponseReturnValue:
     form = LanguageForm(prefix="lang")
     if form.validate_on_submit() and form.language.data in current_app.config["LANGUAGES"]:
         session["lang"] = form.language.data
@@ -88,7 +91,7 @@ def language() -> Response:
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
-def password() -> Response | str:
+def password() -> ResponseReturnValue:
     form = PasswordForm()
     if form.validate_on_submit():
         user = auth.actor()

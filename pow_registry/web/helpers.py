@@ -16,9 +16,10 @@ def translate(message: str, params: dict[str, Any] | None = None) -> str:
 
     Plain text, never markup, so the template escapes it like any other value.
     """
+    template = message
     if isinstance(message, Msg):
-        message, params = message.template, {**message.params, **(params or {})}
-    text = _(message)
+        template, params = message.template, {**message.params, **(params or {})}
+    text = _(template)
     return text % params if params else text
 
 

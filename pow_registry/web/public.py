@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, redirect, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import text
 from werkzeug.wrappers import Response
@@ -13,7 +14,7 @@ bp = Blueprint("public", __name__)
 
 
 @bp.get("/")
-def index() -> Response:
+def index() -> ResponseReturnValue:
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login"))
     if current_user.has_role_any_registry():

@@ -15,6 +15,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 
 from pow_registry import auth, db
 from pow_registry.i18n import gettext as _
@@ -84,7 +85,7 @@ def persons() -> str:
 
 @bp.route("/persons/new", methods=["GET", "POST"])
 @researcher_only
-def person_new() -> Response | str:
+def person_new() -> ResponseReturnValue:
     form = NewPersonForm()
     if form.validate_on_submit():
         person_data = form_fields(form, registry.PERSON_FIELDS)
@@ -117,7 +118,7 @@ def person(person_id: int) -> str:
 
 @bp.route("/persons/<int:person_id>/edit", methods=["GET", "POST"])
 @researcher_only
-def person_edit(person_id: int) -> Response | str:
+def person_edit(person_id: int) -> ResponseReturnValue:
     try:
         row = registry.get_person(db.session(), person_id)
     except NotFound:
@@ -141,7 +142,7 @@ def person_edit(person_id: int) -> Response | str:
 
 @bp.route("/persons/<int:person_id>/reports/new", methods=["GET", "POST"])
 @researcher_only
-def report_new(person_id: int) -> Response | str:
+def report_new(person_id: int) -> ResponseReturnValue:
     try:
         person = registry.get_person(db.session(), person_id)
     except NotFound:
@@ -161,7 +162,7 @@ def report_new(person_id: int) -> Response | str:
 
 @bp.route("/reports/<int:report_id>/edit", methods=["GET", "POST"])
 @researcher_only
-def report_edit(report_id: int) -> Response | str:
+def report_edit(report_id: int) -> ResponseReturnValue:
     report = db.session().get(CaptureReport, report_id)
     if report is None:
         abort(404)
@@ -184,7 +185,7 @@ def report_edit(report_id: int) -> Response | str:
 
 @bp.route("/reports/<int:report_id>/evidence/new", methods=["GET", "POST"])
 @researcher_only
-def evidence_new(report_id: int) -> Response | str:
+def evidence_new(report_id: int) -> ResponseReturnValue:
     report = db.session().get(CaptureReport, report_id)
     if report is None:
         abort(404)
@@ -207,7 +208,7 @@ def evidence_new(report_id: int) -> Response | str:
 
 @bp.post("/evidence/<int:evidence_id>/verify")
 @researcher_only
-def evidence_verify(evidence_id: int) -> Response:
+def evidence_verify(evidence_id: int) -> ResponseReturnValue:
     row = db.session().get(Evidence, evidence_id)
     if row is None:
         abort(404)
@@ -229,7 +230,7 @@ def evidence_verify(evidence_id: int) -> Response:
 
 
 @bp.get("/evidence/<int:evidence_id>/archive")
-def evidence_archive(evidence_id: int) -> Response:
+def evidence_archive(evidence_id: int) -> ResponseReturnValue:
     """Always a download, never rendered: an archived page could carry script."""
     row = db.session().get(Evidence, evidence_id)
     if row is None or not row.archive_sha256:
@@ -248,7 +249,7 @@ def evidence_archive(evidence_id: int) -> Response:
 
 @bp.post("/persons/<int:person_id>/status")
 @researcher_only
-def person_status(person_id: int) -> Response:
+def person_status(person_id: int) -> ResponseReturnValue:
     form = StatusForm()
     if form.validate_on_submit():
         try:
@@ -266,7 +267,7 @@ def person_status(person_id: int) -> Response:
 
 @bp.post("/persons/<int:person_id>/conflict")
 @researcher_only
-def person_conflict(person_id: int) -> Response:
+def person_conflict(person_id: int) -> ResponseReturnValue:
     form = ConflictForm()
     if form.validate_on_submit():
         try:
@@ -283,7 +284,7 @@ def person_conflict(person_id: int) -> Response:
 
 @bp.route("/persons/<int:person_id>/merge", methods=["GET", "POST"])
 @researcher_only
-def person_merge(person_id: int) -> Response | str:
+def person_merge(person_id: int) -> ResponseReturnValue:
     try:
         keep = registry.get_person(db.session(), person_id)
     except NotFound:
@@ -317,7 +318,7 @@ def person_merge(person_id: int) -> Response | str:
 
 @bp.route("/import", methods=["GET", "POST"])
 @researcher_only
-def import_captures() -> Response | str:
+def import_captures() -> ResponseReturnValue:
     form = ImportForm()
     report = None
     if form.validate_on_submit():
