@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from sqlmodel import Session, SQLModel
+from support import TEST_PASSWORD, fast_app_config
 
 import pow_registry.models  # noqa: F401 - registers the tables
 from pow_registry.db import make_engine
@@ -25,7 +26,6 @@ from pow_registry.models import User
 BACKEND = os.environ.get("POW_REGISTRY_TEST_DATABASE", "sqlite")
 PG_URL = os.environ.get("POW_REGISTRY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
-TEST_PASSWORD = "correct horse battery staple"
 TEST_SECRET = "test-secret-" + "x" * 40
 
 
@@ -84,19 +84,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def _test_config(db_url: str, tmp_path: Path, **overrides: Any) -> dict[str, Any]:
-    config = {
-        "TESTING": True,
-        "SECRET_KEY": TEST_SECRET,
-        "DATABASE_URL": db_url,
-        "WTF_CSRF_ENABLED": False,
-        "SESSION_COOKIE_SECURE": False,
-        "REMEMBER_COOKIE_SECURE": False,
-        "ARGON2_TIME_COST": 1,
-        "ARGON2_MEMORY_COST": 8,
-        "ARGON2_PARALLELISM": 1,
-        "EVIDENCE_DIR": str(tmp_path / "evidence"),
-        "RATELIMIT_STORAGE_URI": "memory://",
-    }
+    config = {"TESTING": True, "SECRET_KEY": TEST_SECRET, "WTF_CSRF_ENABLED": False,
+              **fast_app_config(db_url, tmp_path)}
     config.update(overrides)
     return config
 

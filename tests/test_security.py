@@ -13,15 +13,12 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import pytest
-from sqlalchemy import text
-from sqlmodel import SQLModel
+from support import PNG, TEST_PASSWORD, registry_rows, snapshot
 
 from pow_registry.models import Evidence, User
 from pow_registry.services import accounts, registry
 
-TEST_PASSWORD = "correct horse battery staple"  # the conftest default
 NEW_PASSWORD = "a different horse battery 2026"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 32
 CSRF_RE = re.compile(r'name="(?:[\w-]+-)?csrf_token" type="hidden" value="([^"]+)"')
 
 
@@ -29,14 +26,6 @@ CSRF_RE = re.compile(r'name="(?:[\w-]+-)?csrf_token" type="hidden" value="([^"]+
 # helpers
 
 
-def snapshot(session: Any) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table: the whole database, to show that nothing changed."""
-    state = {}
-    for table in SQLModel.metadata.sorted_tables:
-        rows = session.execute(text(f'SELECT * FROM "{table.name}"')).all()  # noqa: S608 - our own table names
-        state[table.name] = sorted((tuple(r) for r in rows), key=repr)
-    session.commit()  # end the read: SQLite transactions here begin IMMEDIATE
-    return state
 
 
 def first_report_id(session: Any, person_id: int) -> int:
@@ -95,27 +84,15 @@ class World:
 
 @pytest.fixture
 def world(app: Any, session: Any, audit_key: bytes, make_user: Any, make_person: Any) -> World:
-    from pow_registry.services.archive import EvidenceStore
-
     actor = make_user("admin", "researcher", "staff", email="actor@example.org")
     author = make_user("researcher", email="author@example.org")
     other = make_user("staff", email="other@example.org")
-    person = make_person(author, surname="Выдумкин", report={"capture_date": "2024-08-10"})
+    ids = registry_rows(app=app, session=session, audit_key=audit_key, author=author, make_person=make_person)
     person2 = make_person(author, surname="Выдумкін", report={"capture_date": "2024-08-10", "claim": "killed"})
     registry.add_capture_report(session=session, actor=author, audit_key=audit_key, person_id=person2.id,
                                 report={"capture_date": "2024-08-10", "claim": "captured"})  # a conflict
-    merged_a = make_person(author, surname="Макетов")
-    merged_b = make_person(author, surname="Макетов")
-    report = registry.add_capture_report(session=session, actor=author, audit_key=audit_key,
-                                         person_id=person.id, report={"capture_date": "2024-08-11"})
-    store = EvidenceStore(app.config["EVIDENCE_DIR"], app.config["EVIDENCE_MAX_BYTES"])
-    evidence = registry.add_evidence(session=session, actor=author, audit_key=audit_key, report_id=report.id,
-                                     evidence={"url": "https://example.org/post/1", "kind": "photo"},
-                                     archive=(PNG, "photo.png"), store=store)
-    merge = registry.merge_persons(session=session, actor=author, audit_key=audit_key, keep_id=merged_a.id,
-                                   merge_id=merged_b.id, keep_version=merged_a.version,
-                                   merge_version=merged_b.version, reason="тот же человек")
-    return World(actor, author, other, person.id, person2.id, report.id, evidence.id, merge.id)
+    return World(actor, author, other, ids["person_id"], person2.id, ids["report_id"], ids["evidence_id"],
+                 ids["merge_id"])
 
 
 def _import_csv() -> tuple[Any, str]:

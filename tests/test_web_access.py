@@ -12,12 +12,10 @@ from typing import Any
 
 import pytest
 from flask import Blueprint, Flask
+from support import registry_rows
 
 from pow_registry import web
 from pow_registry.models import Role, User
-from pow_registry.services import registry
-
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 32
 
 VISITORS = ("researcher", "staff", "admin")
 
@@ -45,24 +43,11 @@ class World:
 @pytest.fixture
 def world(app: Any, session: Any, audit_key: bytes, make_user: Any, make_person: Any) -> World:
     """Real rows for every kind of id a URL can carry."""
-    from pow_registry.services.archive import EvidenceStore
-
     users = {name: make_user(name, email=f"{name}@example.org") for name in VISITORS}
     author = make_user("researcher", email="author@example.org")
     target = make_user("staff", email="target@example.org")
-    person = make_person(author, surname="Выдумкин")
-    duplicate = make_person(author, surname="Выдумкін")
-    report = registry.add_capture_report(session=session, actor=author, audit_key=audit_key,
-                                         person_id=person.id, report={"capture_date": "2024-08-11"})
-    store = EvidenceStore(app.config["EVIDENCE_DIR"], app.config["EVIDENCE_MAX_BYTES"])
-    evidence = registry.add_evidence(session=session, actor=author, audit_key=audit_key, report_id=report.id,
-                                     evidence={"url": "https://example.org/post/1", "kind": "photo"},
-                                     archive=(PNG, "photo.png"), store=store)
-    merge = registry.merge_persons(session=session, actor=author, audit_key=audit_key, keep_id=person.id,
-                                   merge_id=duplicate.id, keep_version=person.version,
-                                   merge_version=duplicate.version, reason="тот же человек")
-    return World(users=users, ids={"person_id": person.id, "report_id": report.id, "evidence_id": evidence.id,
-                                   "user_id": target.id, "merge_id": merge.id})
+    ids = registry_rows(app=app, session=session, audit_key=audit_key, author=author, make_person=make_person)
+    return World(users=users, ids={**ids, "user_id": target.id})
 
 
 def _url(app: Flask, rule: Any, ids: dict[str, int]) -> str:

@@ -8,8 +8,8 @@ import re
 from typing import Any
 
 import pytest
-from sqlalchemy import text
-from sqlmodel import SQLModel, select
+from sqlmodel import select
+from support import PNG, snapshot
 
 from pow_registry.models import (
     AuditEvent,
@@ -20,18 +20,6 @@ from pow_registry.models import (
     User,
     Verification,
 )
-
-TEST_PASSWORD = "correct horse battery staple"  # the conftest default
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00" + b"\x1f\x15\xc4\x89"
-
-
-def snapshot(session: Any) -> dict[str, list[tuple[Any, ...]]]:
-    state = {}
-    for table in SQLModel.metadata.sorted_tables:
-        rows = session.execute(text(f'SELECT * FROM "{table.name}"')).all()  # noqa: S608 - our own table names
-        state[table.name] = sorted((tuple(r) for r in rows), key=repr)
-    session.commit()  # end the read: SQLite transactions here begin IMMEDIATE
-    return state
 
 
 def fetch(session: Any, model: Any, row_id: int) -> Any:

@@ -99,17 +99,12 @@ def live_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Liv
     monkeypatch.setenv("POW_REGISTRY_INSTANCE_PATH", str(instance))
     db_url = f"sqlite:///{tmp_path / 'e2e.sqlite3'}"
     upgrade(db_url)
+    from support import fast_app_config
+
     app = create_app({
         "TESTING": False,  # the real thing: CSRF, secret-key check, error pages
         "SECRET_KEY": E2E_SECRET,
-        "DATABASE_URL": db_url,
-        "SESSION_COOKIE_SECURE": False,
-        "REMEMBER_COOKIE_SECURE": False,
-        "ARGON2_TIME_COST": 1,
-        "ARGON2_MEMORY_COST": 8,
-        "ARGON2_PARALLELISM": 1,
-        "EVIDENCE_DIR": str(tmp_path / "evidence"),
-        "RATELIMIT_STORAGE_URI": "memory://",
+        **fast_app_config(db_url, tmp_path),
     })
     assert app.config["WTF_CSRF_ENABLED"] is not False
     with app.app_context():
