@@ -551,6 +551,84 @@ def test_dedupe_is_the_union_of_queries(
     assert {m.pair for m in dedupe(records, workers=2)} == {m.pair for m in pairs}
 
 
+def _unordered(a: tuple[str, str], b: tuple[str, str]) -> tuple[tuple[str, str], tuple[str, str]]:
+    return (a, b) if a < b else (b, a)
+
+
+def test_records_matched_as_they_arrive_meet_every_pair_matching_all_at_once_meets(
+    noisy: tuple[list[MatchRecord], list[MatchRecord]],
+) -> None:
+    """Blocking is asymmetric, so a record that arrives first is only found by a mutual query
+    of the one that arrives later; arrivals in any order give the pairs of the whole set."""
+    persons, inquiries = noisy
+    # Some without a given name: they look among their surname's birth years, and the records
+    # they find there do not look back.
+    records = persons[:200] + [replace(q, given_name=None) if i % 4 == 0 else q for i, q in enumerate(inquiries[:200])]
+    whole = MatchIndex(records)
+    expected = {_unordered(r.key, c.key) for r in whole for c in whole.candidates(r.record)}
+    one_way = set()
+    for order_seed in (1, 2):
+        order = list(records)
+        random.Random(order_seed).shuffle(order)
+        arriving = MatchIndex(mutual=True)
+        plain = MatchIndex()
+        met, met_one_way = set(), set()
+        for record in order:
+            arriving.add(record)
+            plain.add(record)
+            met.update(_unordered(c.key, (record.kind, record.record_id))
+                       for c in arriving.candidates(record, mutual=True))
+            met_one_way.update(_unordered(c.key, (record.kind, record.record_id))
+                               for c in plain.candidates(record))
+        assert met == expected
+        one_way |= expected - met_one_way
+    assert one_way, "the data must include pairs only the mutual lookup meets"
+
+
+def test_with_frozen_statistics_records_scored_as_they_arrive_score_as_all_at_once(
+    noisy: tuple[list[MatchRecord], list[MatchRecord]],
+) -> None:
+    persons, inquiries = noisy
+    records = persons[:200] + inquiries[:200]
+    frozen = MatchIndex(records).statistics()
+    assert frozen["n"] == 400
+    whole = MatchIndex(records, statistics=frozen, prior=-14.0)
+
+    def oriented(index: MatchIndex, a: tuple[str, str], b: tuple[str, str]) -> Match:
+        left, right = sorted([a, b])  # a pair is scored in one orientation: scores are not symmetric
+        return index.score(index.get(*left), index.get(*right))  # type: ignore[arg-type]
+
+    expected = {
+        (min(r.key, c.key), max(r.key, c.key))
+        for r in whole for c in whole.candidates(r.record)
+        if oriented(whole, r.key, c.key).probability >= DEFAULT_THRESHOLD
+    }
+    found = {}
+    arriving = MatchIndex(mutual=True, statistics=frozen, prior=-14.0)
+    for record in reversed(records):
+        arriving.add(record)
+        for match in arriving.query(record, mutual=True, oriented=True):
+            assert match.pair[0] < match.pair[1]
+            found[match.pair] = match
+    assert set(found) == expected
+    assert len(expected) > 30
+    for (left, right), match in found.items():  # the score when the pair met = the score at the end
+        assert match == whole.score(whole.get(*left), whole.get(*right))  # type: ignore[arg-type]
+    assert arriving.statistics() == frozen, "frozen statistics do not follow the records"
+
+
+def test_a_mutual_query_scores_what_both_directions_find() -> None:
+    index = MatchIndex([TRUE_MAN], mutual=True)
+    twin = replace(TRUE_MAN, record_id="p-twin", given_name=None)
+    index.add(twin)
+    assert [m.right_id for m in index.query(twin, mutual=True)] == ["p-true"]
+    assert [m.right_id for m in index.query(TRUE_MAN, mutual=True)] == ["p-twin"]
+    index.remove("person", "p-twin")
+    assert index.query(TRUE_MAN, mutual=True) == []
+    with pytest.raises(ValueError, match="mutual"):
+        MatchIndex([TRUE_MAN]).query(twin, mutual=True)
+
+
 def test_a_record_is_never_its_own_candidate() -> None:
     index = MatchIndex([TRUE_MAN])
     assert index.query(TRUE_MAN) == []

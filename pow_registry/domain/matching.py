@@ -612,6 +612,22 @@ class _Stats:
         """How often a random record has this value: smoothed towards `default`."""
         return (counter.get(value, 0) + _TF_PSEUDO * default) / (self.n + _TF_PSEUDO)
 
+    def as_dict(self) -> dict[str, object]:
+        return {"n": self.n, "surname": dict(self.surname), "given": dict(self.given),
+                "patronymic": dict(self.patronymic), "unit": dict(self.unit)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> _Stats:
+        stats = cls()
+        n = data.get("n", 0)
+        stats.n = n if isinstance(n, int) else 0
+        for name in ("surname", "given", "patronymic", "unit"):
+            counts = data.get(name) or {}
+            if not isinstance(counts, dict):
+                raise ValueError(f"statistics: {name} must be a mapping of value to count")
+            setattr(stats, name, Counter({str(k): int(v) for k, v in counts.items()}))
+        return stats
+
 
 _NO_STATS = _Stats()
 
@@ -1136,7 +1152,15 @@ class MatchIndex:
 
     Records are identified by (kind, record_id); adding one that is already there replaces it.
     Term frequencies follow the indexed records, so a pair's score depends on what the index
-    holds, never on the order records were added in.
+    holds, never on the order records were added in; or they are frozen (`statistics=`, with a
+    fixed `prior`), and then a pair's score depends on the pair alone.
+
+    Blocking is not symmetric (a record with an unsure given name looks among its surname's
+    birth years; a sure one does not), so "whom does X find" and "who finds X" differ. With
+    ``mutual=True`` the index also remembers every record's lookup keys and
+    ``query(record, mutual=True)`` returns both: what a record added last would have found
+    plus what every other record would find of it. That is what keeps matching one record at a
+    time, as records arrive, equal to matching everything at once (`dedupe`).
     """
 
     def __init__(
@@ -1146,17 +1170,27 @@ class MatchIndex:
         threshold: float = DEFAULT_THRESHOLD,
         prior: float | None = None,
         block_cap: int = DEFAULT_BLOCK_CAP,
+        mutual: bool = False,
+        statistics: dict[str, object] | None = None,
     ) -> None:
         self.threshold = threshold
         self._fixed_prior = prior
         self.block_cap = block_cap
+        self.mutual = mutual
         _threshold_weight(threshold, PRIOR_LOG2_ODDS)
         self._slots: list[PreparedRecord | None] = []
         self._free: list[int] = []
         self._by_key: dict[tuple[str, str], int] = {}
         self._normal: dict[str, list[int]] = {}
         self._swapped: dict[str, list[int]] = {}
-        self._stats = _Stats()
+        # Only with mutual: lookup key → the records that look it up (plainly / swapped).
+        self._looks: dict[str, list[int]] = {}
+        self._swap_looks: dict[str, list[int]] = {}
+        # Frozen statistics (from `statistics()` of an earlier index) make a pair's score depend
+        # on the pair alone, not on which records happen to be indexed yet: then matching
+        # records one by one as they arrive gives exactly what matching them all at once gives.
+        self._frozen = statistics is not None
+        self._stats = _Stats.from_dict(statistics) if statistics is not None else _Stats()
         for record in records:
             self.add(record)
 
@@ -1169,6 +1203,10 @@ class MatchIndex:
 
     def __len__(self) -> int:
         return len(self._by_key)
+
+    def statistics(self) -> dict[str, object]:
+        """The term frequencies in use, as plain data (JSON-safe) for `MatchIndex(statistics=)`."""
+        return self._stats.as_dict()
 
     def __contains__(self, key: object) -> bool:
         return key in self._by_key
@@ -1199,7 +1237,13 @@ class MatchIndex:
             self._normal.setdefault(key, []).append(slot)
         for key in prepared.swap_index_keys:
             self._swapped.setdefault(key, []).append(slot)
-        self._stats.add(prepared)
+        if self.mutual:
+            for key in prepared.query_keys:
+                self._looks.setdefault(key, []).append(slot)
+            for key in prepared.swap_query_keys:
+                self._swap_looks.setdefault(key, []).append(slot)
+        if not self._frozen:
+            self._stats.add(prepared)
         return prepared
 
     def update(self, record: MatchRecord | PreparedRecord) -> PreparedRecord:
@@ -1211,16 +1255,17 @@ class MatchIndex:
         slot = self._by_key.pop((kind, record_id))
         prepared = self._slots[slot]
         assert prepared is not None
-        for blocks, keys in (
-            (self._normal, prepared.index_keys),
-            (self._swapped, prepared.swap_index_keys),
-        ):
+        tables = [(self._normal, prepared.index_keys), (self._swapped, prepared.swap_index_keys)]
+        if self.mutual:
+            tables += [(self._looks, prepared.query_keys), (self._swap_looks, prepared.swap_query_keys)]
+        for blocks, keys in tables:
             for key in keys:
                 block = blocks[key]
                 block.remove(slot)
                 if not block:
                     del blocks[key]
-        self._stats.remove(prepared)
+        if not self._frozen:
+            self._stats.remove(prepared)
         self._slots[slot] = None
         self._free.append(slot)
 
@@ -1244,11 +1289,37 @@ class MatchIndex:
             found.discard(own)
         return found
 
-    def candidates(self, record: MatchRecord | PreparedRecord) -> list[PreparedRecord]:
-        """The records blocking brings together with this one (before any scoring)."""
+    def _finders(self, prepared: PreparedRecord) -> set[int]:
+        """The indexed records whose own lookup would find `prepared` (the mirror of
+        _candidate_slots, with the same block-size rule)."""
+        if not self.mutual:
+            raise ValueError("this index was built without mutual=True")
+        cap = self.block_cap
+        found: set[int] = set()
+        normal, swapped, looks, swap_looks = self._normal, self._swapped, self._looks, self._swap_looks
+        for key in prepared.index_keys:
+            if len(normal.get(key, ())) + (prepared.key not in self._by_key) > cap:
+                continue
+            found.update(looks.get(key, ()))
+            found.update(swap_looks.get(key, ()))
+        for key in prepared.swap_index_keys:
+            if len(swapped.get(key, ())) + (prepared.key not in self._by_key) > cap:
+                continue
+            found.update(looks.get(key, ()))
+        own = self._by_key.get(prepared.key)
+        if own is not None:
+            found.discard(own)
+        return found
+
+    def candidates(self, record: MatchRecord | PreparedRecord, *, mutual: bool = False) -> list[PreparedRecord]:
+        """The records blocking brings together with this one (before any scoring); with
+        `mutual`, also those that would find it."""
         prepared = record if isinstance(record, PreparedRecord) else prepare(record)
         slots = self._slots
-        return [r for s in sorted(self._candidate_slots(prepared)) if (r := slots[s]) is not None]
+        found = self._candidate_slots(prepared)
+        if mutual:
+            found |= self._finders(prepared)
+        return [r for s in sorted(found) if (r := slots[s]) is not None]
 
     def score(self, a: MatchRecord | PreparedRecord, b: MatchRecord | PreparedRecord) -> Match:
         """Score one pair with this index's term frequencies and prior."""
@@ -1260,22 +1331,32 @@ class MatchIndex:
         *,
         threshold: float | None = None,
         limit: int | None = None,
+        mutual: bool = False,
+        oriented: bool = False,
     ) -> list[Match]:
         """The indexed records that may be the same man, best first, at or above `threshold`.
 
-        The record itself (same kind and id) is never its own candidate.
+        The record itself (same kind and id) is never its own candidate. `mutual` (on an index
+        built with mutual=True): also the records whose own query would find this one.
+        `oriented`: each pair scored as (smaller (kind, id), larger) whichever record asked, so
+        a pair has one score (term frequencies make scores slightly asymmetric); the record
+        asked about is then on either side.
         """
         prepared = record if isinstance(record, PreparedRecord) else prepare(record)
         prior = self.prior
         cutoff = _threshold_weight(self.threshold if threshold is None else threshold, prior)
         stats, slots = self._stats, self._slots
         found: list[Match] = []
-        for slot in self._candidate_slots(prepared):
+        candidate_slots = self._candidate_slots(prepared)
+        if mutual:
+            candidate_slots |= self._finders(prepared)
+        for slot in candidate_slots:
             other = slots[slot]
             assert other is not None
-            if _weight(prepared, other, stats) >= cutoff - 1e-9:
-                found.append(_explain(prepared, other, stats, prior))
-        found.sort(key=lambda m: (-m.weight, m.right_kind, m.right_id))
+            a, b = (other, prepared) if oriented and other.key < prepared.key else (prepared, other)
+            if _weight(a, b, stats) >= cutoff - 1e-9:
+                found.append(_explain(a, b, stats, prior))
+        found.sort(key=lambda m: (-m.weight, m.right_kind, m.right_id, m.left_kind, m.left_id))
         return found if limit is None else found[:limit]
 
 
