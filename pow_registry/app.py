@@ -25,10 +25,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if not openpyxl.DEFUSEDXML:
         raise config.ConfigError("defusedxml must be installed: spreadsheet imports parse untrusted XML.")
     secret = (app.config.get("SECRET_KEY") or "").encode()
-    audit_key = app.config.get("AUDIT_KEY")
-    app.config["AUDIT_KEY_BYTES"] = (
-        audit_key.encode() if audit_key else hmac.new(secret, b"pow_registry audit chain", hashlib.sha256).digest()
-    )
+    for name, label in (("AUDIT_KEY", b"pow_registry audit chain"), ("ACCESS_CODE_KEY", b"pow_registry access codes")):
+        configured = app.config.get(name)
+        app.config[f"{name}_BYTES"] = (
+            configured.encode() if configured else hmac.new(secret, label, hashlib.sha256).digest()
+        )
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     db.init_app(app)

@@ -37,8 +37,10 @@ def defaults(instance_path: Path) -> dict[str, Any]:
     return {
         "SECRET_KEY": None,
         "DATABASE_URL": f"sqlite:///{instance_path / 'pow_registry.sqlite3'}",
-        # Keys derived from SECRET_KEY unless set: the audit chain's HMAC key.
+        # Keys derived from SECRET_KEY unless set: the audit chain's HMAC key, and the key of the
+        # families' access codes (a separate key: rotating one must not break the other).
         "AUDIT_KEY": None,
+        "ACCESS_CODE_KEY": None,
         "EVIDENCE_DIR": str(instance_path / "evidence"),
         "EVIDENCE_MAX_BYTES": 50 * 1024 * 1024,
         "IMPORT_MAX_BYTES": 20 * 1024 * 1024,
@@ -49,6 +51,12 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "RATELIMIT_HEADERS_ENABLED": False,
         "LOGIN_RATE_LIMIT_PER_ACCOUNT": "10 per 15 minutes",
         "LOGIN_RATE_LIMIT_PER_ADDRESS": "30 per 15 minutes",
+        # The family's pages: checked before any hashing or database work (security.md).
+        "STATUS_RATE_LIMIT_PER_REFERENCE": "10 per hour",
+        "STATUS_RATE_LIMIT_PER_ADDRESS": "30 per hour",
+        "STATUS_RATE_LIMIT_OVERALL": "600 per minute",
+        "INQUIRY_FORM_RATE_LIMIT_PER_ADDRESS": "5 per hour",
+        "INQUIRY_FORM_RATE_LIMIT_OVERALL": "200 per hour",
         "SESSION_COOKIE_SECURE": True,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -126,9 +134,10 @@ def check_secret(config: dict[str, Any]) -> None:
             "SECRET_KEY is missing or weak. Run `pow-registry init-db` to write a random one into "
             "instance/config.py, or set POW_REGISTRY_SECRET_KEY (at least 32 random characters)."
         )
-    if config.get("AUDIT_KEY") and weak_secret(config.get("AUDIT_KEY")):
-        raise ConfigError("AUDIT_KEY is weak: leave it unset (it is derived from SECRET_KEY) or set at least "
-                          "32 random characters.")
+    for name in ("AUDIT_KEY", "ACCESS_CODE_KEY"):
+        if config.get(name) and weak_secret(config.get(name)):
+            raise ConfigError(f"{name} is weak: leave it unset (it is derived from SECRET_KEY) or set at least "
+                              "32 random characters.")
 
 
 def ensure_instance_secret(instance_path: Path) -> bool:

@@ -84,6 +84,36 @@ class Verification(enum.StrEnum):
     rejected = "rejected"
 
 
+class InquiryStatus(enum.StrEnum):
+    received = "received"
+    searching = "searching"
+    match_found = "match_found"
+    on_exchange_list = "on_exchange_list"
+    returned = "returned"
+    closed = "closed"
+
+
+class ClosedReason(enum.StrEnum):
+    withdrawn = "withdrawn"
+    duplicate = "duplicate"
+    deceased = "deceased"
+    found_elsewhere = "found_elsewhere"
+
+
+class InquiryChannel(enum.StrEnum):
+    """How an inquiry reached us: taken by staff, sent by the family online, or imported."""
+
+    staff = "staff"
+    family_form = "family_form"
+    imported = "imported"
+
+
+class MatchStatus(enum.StrEnum):
+    candidate = "candidate"
+    confirmed = "confirmed"
+    rejected = "rejected"
+
+
 class Versioned(SQLModel):
     """Optimistic locking: SQLAlchemy refuses an UPDATE whose version is stale."""
 
@@ -284,3 +314,127 @@ class ImportBatch(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
 
     KINDS: ClassVar[tuple[str, ...]] = ("captures", "inquiries")
+
+
+class Inquiry(Versioned, table=True):
+    """A family's request to find someone: the sought man as the family knows him, the requester,
+    and what the family has been cleared to see (domain.md: Inquiry)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=20, sa_column_kwargs={"unique": True, "nullable": False})
+    # HMAC of the access code with the access-code key (never the code itself); shown once.
+    access_code_digest: str = Field(max_length=64)
+    access_code_issued_at: datetime = Field(default_factory=utcnow)
+    source_ref: str | None = Field(default=None, max_length=200, sa_column_kwargs={"unique": True})
+    channel: InquiryChannel = Field(default=InquiryChannel.staff, sa_type=enum_type(InquiryChannel))
+    # The sought man, as the family knows him.
+    surname: str = Field(default="", max_length=200)
+    given_name: str = Field(default="", max_length=200)
+    patronymic: str = Field(default="", max_length=200)
+    surname_key: str = Field(default="", max_length=200, index=True)
+    given_name_key: str = Field(default="", max_length=200)
+    name_needs_review: bool = Field(default=False)
+    date_of_birth: str | None = Field(default=None, max_length=10)
+    birth_year: int | None = Field(default=None)
+    unit: str = Field(default="", max_length=300)
+    unit_number: str | None = Field(default=None, max_length=5)
+    service_category: ServiceCategory | None = Field(default=None, sa_type=enum_type(ServiceCategory))
+    last_contact_date: str | None = Field(default=None, max_length=10)
+    last_known_place: str = Field(default="", max_length=300)
+    notes: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # The requester.
+    requester_name: str = Field(default="", max_length=200)
+    requester_relationship: str = Field(default="", max_length=100)
+    requester_email: str = Field(default="", max_length=254)
+    requester_country: str = Field(default="RU", max_length=2)  # default region for phone numbers
+    preferred_language: str = Field(default="ru", max_length=5)
+    consent_contact: bool = Field(default=False)
+    consent_share: bool = Field(default=False)
+    # Where the search stands (staff side).
+    status: InquiryStatus = Field(default=InquiryStatus.received, index=True, sa_type=enum_type(InquiryStatus))
+    closed_reason: ClosedReason | None = Field(default=None, sa_type=enum_type(ClosedReason))
+    person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    # Inquiries about the same man (mother, wife, sister) share the id of the first of them.
+    sought_group_id: int | None = Field(default=None, index=True)
+    # What the family may see: only what staff cleared.
+    family_status: InquiryStatus | None = Field(default=None, sa_type=enum_type(InquiryStatus))
+    family_message: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    family_cleared_at: datetime | None = None
+    family_cleared_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    last_checked_at: datetime | None = None
+    created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class InquiryPhone(SQLModel, table=True):
+    """One of the requester's phone numbers: E.164 for use, the raw input kept as typed."""
+
+    __tablename__ = "inquiry_phone"
+
+    id: int | None = Field(default=None, primary_key=True)
+    inquiry_id: int = Field(foreign_key="inquiry.id", index=True)
+    position: int = Field(default=0)
+    raw: str = Field(max_length=100)
+    e164: str = Field(max_length=20, index=True)
+    region: str = Field(max_length=2)
+
+
+class MatchCandidate(Versioned, table=True):
+    """A pair the matcher proposed (inquiry ↔ person, person ↔ person, inquiry ↔ inquiry), its
+    score and explanation, and the staff review. Oriented so that (left_kind, left_id) <
+    (right_kind, right_id): an inquiry is always on the left of a person."""
+
+    __tablename__ = "match_candidate"
+    __table_args__ = (
+        sa.UniqueConstraint("left_kind", "left_id", "right_kind", "right_id", name="uq_match_pair"),
+        Index("ix_match_right", "right_kind", "right_id"),
+        Index("ix_match_status_score", "status", "score"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    left_kind: str = Field(max_length=10)
+    left_id: int
+    right_kind: str = Field(max_length=10)
+    right_id: int
+    score: float
+    weight: float
+    explanation: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    status: MatchStatus = Field(default=MatchStatus.candidate, sa_type=enum_type(MatchStatus))
+    # The records' match fingerprints when the pair was reviewed: a rejected pair comes back
+    # only when one of them changes.
+    left_fingerprint: str = Field(default="", max_length=64)
+    right_fingerprint: str = Field(default="", max_length=64)
+    review_reason: str = Field(default="", max_length=1000)
+    reviewed_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    reviewed_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class MatchRecordState(SQLModel, table=True):
+    """What the matcher last saw of each record: its fingerprint, and the revision at which it
+    changed, so every process can bring its in-memory index up to date cheaply."""
+
+    __tablename__ = "match_record"
+
+    kind: str = Field(max_length=10, primary_key=True)
+    record_id: int = Field(primary_key=True)
+    fingerprint: str = Field(default="", max_length=64)  # "" when the record left the index
+    revision: int = Field(default=0, index=True)
+
+
+class MatchState(SQLModel, table=True):
+    """One row: the latest matcher revision, locked while matching so writers take turns."""
+
+    __tablename__ = "match_state"
+
+    id: int = Field(default=1, primary_key=True)
+    # Changes when the row is recreated or the statistics are refreshed: every process rebuilds.
+    epoch: str = Field(default="", max_length=32)
+    revision: int = Field(default=0)
+    # The name and unit frequencies and the prior scores use, frozen at the last full run
+    # (`pow-registry match --all`) so that a pair's score does not depend on arrival order.
+    statistics: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    prior: float = Field(default=-14.0)
+    statistics_at: datetime | None = None

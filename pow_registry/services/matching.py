@@ -1,0 +1,765 @@
+"""Cross-referencing: the matcher kept in step with the database, and the review of its pairs.
+
+Every commit that creates or changes a person, a capture report or an inquiry re-matches the
+records it touched before it commits (a session hook, so no code path can forget it: the web
+forms, the imports and the CLI all go through it). A record whose matching fields did not
+change (its *fingerprint*) is left alone, so editing a note or verifying evidence costs nothing.
+
+Each process keeps one in-memory `MatchIndex` per database. The database holds, per record, the
+revision at which its fingerprint last changed, and one `match_state` row with the latest
+revision; matching locks that row, so writers take turns, and brings the process's index up to
+date by reading only the records changed since it last looked. A process that finds the row
+recreated (a new epoch) or its own state unknown rebuilds the index from the tables.
+
+The pairs live in `match_candidate`, one row per pair, oriented (left kind, id) < (right kind,
+id): an inquiry is always left of a person. A candidate the matcher stops finding is deleted; a
+confirmed or rejected pair is kept. A rejected pair comes back as a candidate only when one of
+its two records has changed since the rejection (its fingerprint differs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event, func, inspect, or_, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from pow_registry.domain.matching import DEFAULT_THRESHOLD, Match, MatchIndex, MatchRecord, prepare
+from pow_registry.domain.spreadsheet import safe_cell_text
+from pow_registry.models import (
+    CaptureReport,
+    Inquiry,
+    InquiryStatus,
+    MatchCandidate,
+    MatchRecordState,
+    MatchState,
+    MatchStatus,
+    Person,
+    ReportClaim,
+    Role,
+    User,
+    utcnow,
+)
+from pow_registry.services import audit
+from pow_registry.services.errors import N_, Conflict, FieldErrors, Forbidden, NotFound
+
+Key = tuple[str, int]
+
+#: Probability at or above which a pair becomes a candidate, per pair of kinds. Inquiry ↔ person
+#: uses the matcher's default (precision 0.92, recall 0.976 on bench/matching.py); duplicates
+#: among persons or inquiries need more (at 0.2 person ↔ person precision is 0.51: namesakes
+#: without a birth date).
+THRESHOLDS: dict[tuple[str, str], float] = {
+    ("inquiry", "person"): DEFAULT_THRESHOLD,
+    ("inquiry", "inquiry"): 0.5,
+    ("person", "person"): 0.6,
+}
+_QUERY_THRESHOLD = min(THRESHOLDS.values())
+REASON_MAX = 1000
+MAX_PAGE_SIZE = 200
+
+
+# --- what the matcher reads of a record ------------------------------------------------------
+
+
+def person_record(person: Any, reports: Iterable[Any]) -> MatchRecord:
+    """A person as the matcher sees him: the capture date and place of his earliest capture.
+    (`person` and `reports`: rows or objects with the columns of Person and CaptureReport.)"""
+    captured = [r for r in reports if r.claim == ReportClaim.captured] or list(reports)
+    captured.sort(key=lambda r: (r.capture_date is None, r.capture_date or "", r.id or 0))
+    first = captured[0] if captured else None
+    return MatchRecord(
+        record_id=_rid(person.id),
+        kind="person",
+        surname=person.surname,
+        given_name=person.given_name,
+        patronymic=person.patronymic,
+        date_of_birth=person.date_of_birth,
+        unit=person.unit or (first.reported_unit if first else None),
+        place=first.capture_place if first else None,
+        event_date=first.capture_date if first else None,
+        service_category=person.service_category.value if person.service_category else None,
+    )
+
+
+def inquiry_record(inquiry: Any) -> MatchRecord:
+    return MatchRecord(
+        record_id=_rid(inquiry.id),
+        kind="inquiry",
+        surname=inquiry.surname,
+        given_name=inquiry.given_name,
+        patronymic=inquiry.patronymic,
+        date_of_birth=inquiry.date_of_birth,
+        unit=inquiry.unit,
+        place=inquiry.last_known_place,
+        event_date=inquiry.last_contact_date,
+        service_category=inquiry.service_category.value if inquiry.service_category else None,
+    )
+
+
+def _rid(record_id: int | None) -> str:
+    """Zero-padded, so the matcher's order of ids (text) is the order of the numbers."""
+    assert record_id is not None
+    return f"{record_id:010d}"
+
+
+def fingerprint(record: MatchRecord | None) -> str:
+    """What the matcher reads of a record, hashed: "" for a record that is out of the index."""
+    if record is None:
+        return ""
+    fields = [record.surname, record.given_name, record.patronymic, record.date_of_birth,
+              record.unit, record.place, record.event_date, record.service_category]
+    payload = json.dumps([f or "" for f in fields], ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _chunks(ids: list[int], size: int = 500) -> Iterator[list[int]]:
+    for i in range(0, len(ids), size):
+        yield ids[i : i + size]
+
+
+_PERSON_COLUMNS: tuple[Any, ...] = (col(Person.id), col(Person.surname), col(Person.given_name), col(Person.patronymic), col(Person.date_of_birth),
+                   col(Person.unit), col(Person.service_category))
+_REPORT_COLUMNS: tuple[Any, ...] = (col(CaptureReport.id), col(CaptureReport.person_id), col(CaptureReport.claim), col(CaptureReport.capture_date),
+                   col(CaptureReport.capture_place), col(CaptureReport.reported_unit))
+_INQUIRY_COLUMNS: tuple[Any, ...] = (col(Inquiry.id), col(Inquiry.surname), col(Inquiry.given_name), col(Inquiry.patronymic), col(Inquiry.date_of_birth),
+                    col(Inquiry.unit), col(Inquiry.last_known_place), col(Inquiry.last_contact_date), col(Inquiry.service_category))
+
+
+def load_records(session: Session, keys: Iterable[Key] | None = None) -> dict[Key, MatchRecord | None]:
+    """The current match records of `keys` (None: every record in the index). A merged person
+    or a closed inquiry is None: it leaves the index. (Plain column reads: at 50,000 persons,
+    loading ORM objects would cost more than matching them.)"""
+    wanted = None if keys is None else list(keys)
+    found: dict[Key, MatchRecord | None] = {key: None for key in wanted or ()}
+    person_ids = None if wanted is None else sorted({i for k, i in wanted if k == "person"})
+    inquiry_ids = None if wanted is None else sorted({i for k, i in wanted if k == "inquiry"})
+
+    def persons() -> Iterator[list[Any]]:
+        query = sa_select(*_PERSON_COLUMNS).where(col(Person.merged_into_id).is_(None))
+        if person_ids is None:
+            yield list(session.exec(query.order_by(col(Person.id))))  # type: ignore[call-overload]
+        else:
+            for chunk in _chunks(person_ids):
+                yield list(session.exec(query.where(col(Person.id).in_(chunk))))  # type: ignore[call-overload]
+
+    for batch in persons():
+        by_person: dict[int, list[Any]] = {}
+        reports: Iterable[Any]
+        if person_ids is None:
+            reports = session.exec(sa_select(*_REPORT_COLUMNS))  # type: ignore[call-overload]
+        else:
+            ids = [p.id for p in batch]
+            reports = (r for chunk in _chunks(ids) for r in session.exec(  # type: ignore[call-overload]
+                sa_select(*_REPORT_COLUMNS).where(col(CaptureReport.person_id).in_(chunk))))
+        for report in reports:
+            by_person.setdefault(report.person_id, []).append(report)
+        for person in batch:
+            found[("person", person.id)] = person_record(person, by_person.get(person.id, []))
+
+    query = sa_select(*_INQUIRY_COLUMNS).where(col(Inquiry.status) != InquiryStatus.closed)
+    if inquiry_ids is None:
+        inquiries: Iterable[Any] = session.exec(query.order_by(col(Inquiry.id)))  # type: ignore[call-overload]
+    else:
+        inquiries = [i for chunk in _chunks(inquiry_ids)
+                     for i in session.exec(query.where(col(Inquiry.id).in_(chunk)))]  # type: ignore[call-overload]
+    for inquiry in inquiries:
+        found[("inquiry", inquiry.id)] = inquiry_record(inquiry)
+    return found
+
+
+# --- the process's index, kept in step with the database -------------------------------------
+
+
+class _Cache:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.index: MatchIndex | None = None
+        self.epoch = ""
+        self.revision = -1
+
+
+_CACHES: OrderedDict[str, _Cache] = OrderedDict()
+_CACHES_LOCK = threading.Lock()
+_MAX_CACHES = 4  # databases one process works with at a time (tests make many, briefly)
+
+
+def _cache_for(session: Session) -> _Cache:
+    url = session.get_bind().engine.url.render_as_string(hide_password=False)
+    with _CACHES_LOCK:
+        cache = _CACHES.get(url)
+        if cache is None:
+            cache = _CACHES[url] = _Cache()
+            while len(_CACHES) > _MAX_CACHES:
+                _CACHES.popitem(last=False)
+        _CACHES.move_to_end(url)
+        return cache
+
+
+def _locked_state(session: Session) -> MatchState:
+    """The match_state row, locked until commit (created on first use, without a race)."""
+    query = select(MatchState).where(MatchState.id == 1).with_for_update().execution_options(populate_existing=True)
+    state = session.exec(query).first()
+    if state is None:
+        insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[session.get_bind().dialect.name]
+        session.exec(insert(MatchState).values(id=1, epoch=uuid.uuid4().hex, revision=0).on_conflict_do_nothing())  # type: ignore[attr-defined]
+        state = session.exec(query).one()
+    return state
+
+
+def _frozen(state: MatchState) -> dict[str, object]:
+    return json.loads(state.statistics) if state.statistics else {}
+
+
+def _rebuild(session: Session, cache: _Cache, state: MatchState) -> None:
+    records = [r for r in load_records(session).values() if r is not None]
+    cache.index = MatchIndex(records, threshold=_QUERY_THRESHOLD, mutual=True,
+                             statistics=_frozen(state), prior=state.prior)
+    cache.epoch, cache.revision = state.epoch, state.revision
+
+
+def _refresh_statistics(session: Session, cache: _Cache, state: MatchState) -> MatchIndex:
+    """Count the name and unit frequencies afresh, freeze them, and make every process rebuild."""
+    prepared = [prepare(r) for r in load_records(session).values() if r is not None]
+    live = MatchIndex(prepared)
+    state.statistics = json.dumps(live.statistics(), ensure_ascii=False, sort_keys=True)
+    state.prior = live.prior
+    state.statistics_at = utcnow()
+    state.epoch = uuid.uuid4().hex
+    state.revision += 1
+    session.add(state)
+    cache.index = MatchIndex(prepared, threshold=_QUERY_THRESHOLD, mutual=True,
+                             statistics=_frozen(state), prior=state.prior)
+    cache.epoch, cache.revision = state.epoch, state.revision
+    return cache.index
+
+
+def _sync(session: Session, cache: _Cache, state: MatchState) -> MatchIndex:
+    """Bring this process's index to the database's revision (the state row is locked)."""
+    if cache.index is None or cache.epoch != state.epoch or cache.revision > state.revision:
+        _rebuild(session, cache, state)
+    elif cache.revision < state.revision:
+        changed = session.exec(
+            select(MatchRecordState.kind, MatchRecordState.record_id).where(MatchRecordState.revision > cache.revision)
+        ).all()
+        index = cache.index
+        for key, record in load_records(session, [(k, i) for k, i in changed]).items():
+            if record is not None:
+                index.update(record)
+            elif (key[0], _rid(key[1])) in index:
+                index.remove(key[0], _rid(key[1]))
+        cache.revision = state.revision
+    assert cache.index is not None
+    return cache.index
+
+
+# --- re-matching -----------------------------------------------------------------------------
+
+
+def _explanation(match: Match) -> str:
+    return json.dumps(
+        {
+            "prior": match.prior,
+            "fields": [[f.field, f.level, f.weight, f.detail] for f in match.fields],
+            "notes": list(match.notes),
+        },
+        ensure_ascii=False,
+    )
+
+
+def _key(kind: str, record_id: str) -> Key:
+    return kind, int(record_id)
+
+
+def _pairs_of(index: MatchIndex, key: Key) -> dict[tuple[Key, Key], Match]:
+    """The pairs of one record at or above their kinds' thresholds, scored left to right."""
+    prepared = index.get(key[0], _rid(key[1]))
+    if prepared is None:
+        return {}
+    pairs: dict[tuple[Key, Key], Match] = {}
+    for match in index.query(prepared, mutual=True, oriented=True):
+        left, right = _key(match.left_kind, match.left_id), _key(match.right_kind, match.right_id)
+        if match.probability >= THRESHOLDS[(left[0], right[0])]:
+            pairs[(left, right)] = match
+    return pairs
+
+
+def _existing(session: Session, keys: list[Key]) -> dict[Key, list[MatchCandidate]]:
+    """The stored pairs of each record, read in a few queries (not one per record)."""
+    rows: dict[int, MatchCandidate] = {}
+    for kind in ("inquiry", "person"):
+        for chunk in _chunks([i for k, i in keys if k == kind]):
+            for side_kind, side_id in ((MatchCandidate.left_kind, MatchCandidate.left_id),
+                                       (MatchCandidate.right_kind, MatchCandidate.right_id)):
+                query = select(MatchCandidate).where(col(side_kind) == kind, col(side_id).in_(chunk))
+                rows.update((row.id, row) for row in session.exec(query) if row.id is not None)
+    by_key: dict[Key, list[MatchCandidate]] = {}
+    for row in rows.values():
+        by_key.setdefault((row.left_kind, row.left_id), []).append(row)
+        by_key.setdefault((row.right_kind, row.right_id), []).append(row)
+    return by_key
+
+
+@dataclass
+class RematchResult:
+    records: int = 0  # records whose pairs were worked out again
+    new_candidates: int = 0
+    dropped_candidates: int = 0
+    reopened: int = 0
+
+
+def _apply_pairs(session: Session, pairs: dict[tuple[Key, Key], Match], existing: list[MatchCandidate],
+                 fingerprints: dict[Key, str], done: set[tuple[Key, Key]], result: RematchResult) -> None:
+    """Store one record's pairs: update those known, add the new, drop candidates gone (a pair
+    of two records both re-matched in this run is handled once: `done`)."""
+    now = utcnow()
+    for row in existing:
+        pair = ((row.left_kind, row.left_id), (row.right_kind, row.right_id))
+        if pair in done:
+            pairs.pop(pair, None)
+            continue
+        done.add(pair)
+        match = pairs.pop(pair, None)
+        if match is None:
+            if row.status == MatchStatus.candidate:
+                session.delete(row)
+                result.dropped_candidates += 1
+            continue
+        row.score, row.weight, row.explanation, row.updated_at = match.probability, match.weight, _explanation(match), now
+        if row.status == MatchStatus.rejected and (
+            row.left_fingerprint != fingerprints[pair[0]] or row.right_fingerprint != fingerprints[pair[1]]
+        ):
+            row.status = MatchStatus.candidate  # a record changed since the rejection: look again
+            result.reopened += 1
+        session.add(row)
+    for (left, right), match in pairs.items():
+        if (left, right) in done:
+            continue
+        done.add((left, right))
+        session.add(MatchCandidate(
+            left_kind=left[0], left_id=left[1], right_kind=right[0], right_id=right[1],
+            score=match.probability, weight=match.weight, explanation=_explanation(match),
+            left_fingerprint=fingerprints[left], right_fingerprint=fingerprints[right],
+        ))
+        result.new_candidates += 1
+
+
+def _fingerprints(session: Session, index: MatchIndex, keys: Iterable[Key]) -> dict[Key, str]:
+    out: dict[Key, str] = {}
+    for key in keys:
+        prepared = index.get(key[0], _rid(key[1]))
+        out[key] = fingerprint(prepared.record if prepared is not None else None)
+    return out
+
+
+def rematch(session: Session, keys: Iterable[Key], *, force: bool = False,
+            refresh_statistics: bool = False) -> RematchResult:
+    """Re-match the records `keys` (inside the caller's transaction; the caller commits).
+
+    Only records whose fingerprint changed are worked out again, unless `force`.
+    `refresh_statistics`: count the frequencies afresh first (then pass every record, forced).
+    """
+    keys = sorted(set(keys))
+    result = RematchResult()
+    if not keys and not refresh_statistics:
+        return result
+    cache = _cache_for(session)
+    with cache.lock:
+        session.info["match_cache"] = cache  # a rollback makes this process rebuild its index
+        state = _locked_state(session)
+        if refresh_statistics:
+            index = _refresh_statistics(session, cache, state)
+        else:
+            index = _sync(session, cache, state)
+        records = load_records(session, keys)
+        known: dict[Key, MatchRecordState] = {}
+        for kind in ("inquiry", "person"):
+            for chunk in _chunks([i for k, i in keys if k == kind]):
+                rows = session.exec(select(MatchRecordState).where(
+                    MatchRecordState.kind == kind, col(MatchRecordState.record_id).in_(chunk)))
+                known.update(((row.kind, row.record_id), row) for row in rows)
+        revision = state.revision + 1
+        changed: list[Key] = []
+        for key in keys:
+            record = records.get(key)
+            print_ = fingerprint(record)
+            row = known.get(key)
+            if row is not None and row.fingerprint == print_ and not force:
+                continue
+            if row is None:
+                row = MatchRecordState(kind=key[0], record_id=key[1])
+            if row.fingerprint != print_ or row.revision == 0:
+                row.fingerprint, row.revision = print_, revision
+                session.add(row)
+            indexed = index.get(key[0], _rid(key[1]))
+            if record is not None:
+                if indexed is None or indexed.record != record:
+                    index.update(record)
+            elif indexed is not None:
+                index.remove(key[0], _rid(key[1]))
+            changed.append(key)
+        if not changed:
+            return result
+        state.revision = revision
+        session.add(state)
+        cache.revision = revision
+        existing = _existing(session, changed)
+        done: set[tuple[Key, Key]] = set()
+        for key in changed:
+            pairs = _pairs_of(index, key)
+            involved = {key} | {k for pair in pairs for k in pair}
+            _apply_pairs(session, pairs, existing.get(key, []), _fingerprints(session, index, involved), done, result)
+            result.records += 1
+        inquiry_ids = [i for k, i in changed if k == "inquiry"]
+        for chunk in _chunks(inquiry_ids):
+            # Core UPDATE: the family's "last checked" date must not bump the row's version.
+            session.exec(update(Inquiry).where(col(Inquiry.id).in_(chunk)).values(last_checked_at=utcnow()))  # type: ignore[call-overload]
+        session.flush()
+    return result
+
+
+def match_everything(session: Session, *, everything: bool = False) -> RematchResult:
+    """`pow-registry match`: re-match what is new or changed since the matcher last saw it
+    (records changed outside the app, data from before matching existed); `everything`: count
+    the name frequencies afresh and re-score every record (`pow-registry match --all`)."""
+    current = load_records(session)
+    if everything:
+        keys = list(current) + [(s.kind, s.record_id) for s in session.exec(select(MatchRecordState))
+                                if (s.kind, s.record_id) not in current and s.fingerprint]
+    else:
+        seen = {(s.kind, s.record_id): s.fingerprint for s in session.exec(select(MatchRecordState))}
+        keys = [key for key, record in current.items() if seen.get(key) != fingerprint(record)]
+        keys += [key for key, print_ in seen.items() if print_ and key not in current]
+    try:
+        result = rematch(session, keys, force=everything, refresh_statistics=everything)
+        open_inquiries = [i for k, i in current if k == "inquiry"]
+        for chunk in _chunks(open_inquiries):
+            session.exec(update(Inquiry).where(col(Inquiry.id).in_(chunk)).values(last_checked_at=utcnow()))  # type: ignore[call-overload]
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return result
+
+
+# --- the session hook ------------------------------------------------------------------------
+
+
+def _touched(obj: Any) -> Iterator[Key]:
+    if isinstance(obj, Person) and obj.id is not None:
+        yield ("person", obj.id)
+    elif isinstance(obj, Inquiry) and obj.id is not None:
+        yield ("inquiry", obj.id)
+    elif isinstance(obj, CaptureReport):
+        history = inspect(obj).attrs.person_id.history
+        for person_id in (*history.added, *history.deleted, *history.unchanged, obj.person_id):
+            if person_id is not None:
+                yield ("person", person_id)
+
+
+@event.listens_for(Session, "after_flush")
+def _collect(session: Session, _context: Any) -> None:
+    if session.info.get("match_off"):
+        return
+    dirty: set[Key] = session.info.setdefault("match_dirty", set())
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        dirty.update(_touched(obj))
+
+
+@event.listens_for(Session, "before_commit")
+def _rematch_before_commit(session: Session) -> None:
+    if session.info.get("match_off"):
+        return
+    if session.new or session.dirty or session.deleted:
+        session.flush()  # commit flushes only after this hook: collect what it would write
+    if not session.info.get("match_dirty"):
+        return
+    keys = session.info.pop("match_dirty", set())
+    session.info["match_off"] = True
+    try:
+        rematch(session, keys)
+    finally:
+        session.info["match_off"] = False
+        session.info.pop("match_dirty", None)
+
+
+@event.listens_for(Session, "after_commit")
+def _forget(session: Session) -> None:
+    session.info.pop("match_cache", None)
+
+
+@event.listens_for(Session, "after_rollback")
+def _rebuild_after_rollback(session: Session) -> None:
+    session.info.pop("match_dirty", None)
+    cache = session.info.pop("match_cache", None)
+    if cache is not None:
+        with cache.lock:
+            cache.index = None  # it holds changes that never committed
+
+
+# --- review ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Side:
+    kind: str
+    record_id: int
+    record: Person | Inquiry | None
+    match_record: MatchRecord | None
+
+
+@dataclass
+class CandidateView:
+    candidate: MatchCandidate
+    left: Side
+    right: Side
+    fields: list[tuple[str, str, float, str]]
+    notes: list[str]
+    prior: float
+
+
+def _side(session: Session, kind: str, record_id: int) -> Side:
+    record: Person | Inquiry | None = (
+        session.get(Person, record_id) if kind == "person" else session.get(Inquiry, record_id)
+    )
+    match_record = load_records(session, [(kind, record_id)]).get((kind, record_id))
+    return Side(kind, record_id, record, match_record)
+
+
+def candidate_view(session: Session, candidate: MatchCandidate) -> CandidateView:
+    data = json.loads(candidate.explanation or "{}")
+    return CandidateView(
+        candidate=candidate,
+        left=_side(session, candidate.left_kind, candidate.left_id),
+        right=_side(session, candidate.right_kind, candidate.right_id),
+        fields=[tuple(f) for f in data.get("fields", [])],  # type: ignore[misc]
+        notes=list(data.get("notes", [])),
+        prior=float(data.get("prior", 0.0)),
+    )
+
+
+@dataclass
+class QueueFilter:
+    kinds: str = "inquiry-person"  # "inquiry-person", "inquiry-inquiry", "person-person"
+    status: MatchStatus = MatchStatus.candidate
+    inquiry_id: int | None = None
+    person_id: int | None = None
+
+
+def queue(session: Session, flt: QueueFilter, *, page: int = 1, page_size: int = 25) -> tuple[list[CandidateView], int]:
+    """Pairs to review, best first (then oldest first, so the order is stable)."""
+    left_kind, _sep, right_kind = flt.kinds.partition("-")
+    query = select(MatchCandidate).where(
+        MatchCandidate.left_kind == left_kind, MatchCandidate.right_kind == right_kind,
+        MatchCandidate.status == flt.status,
+    )
+    for kind, record_id in (("inquiry", flt.inquiry_id), ("person", flt.person_id)):
+        if record_id is not None:
+            query = query.where(or_(
+                (col(MatchCandidate.left_kind) == kind) & (col(MatchCandidate.left_id) == record_id),
+                (col(MatchCandidate.right_kind) == kind) & (col(MatchCandidate.right_id) == record_id),
+            ))
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    page_size = max(1, min(page_size, MAX_PAGE_SIZE))
+    rows = session.exec(
+        query.order_by(col(MatchCandidate.score).desc(), col(MatchCandidate.id)).offset((max(page, 1) - 1) * page_size).limit(page_size)
+    ).all()
+    return [candidate_view(session, row) for row in rows], int(total)
+
+
+def get_candidate(session: Session, match_id: int) -> MatchCandidate:
+    row = session.get(MatchCandidate, match_id)
+    if row is None:
+        raise NotFound()
+    return row
+
+
+def _may_review(actor: User, row: MatchCandidate) -> None:
+    # Pairs with an inquiry are case work (staff); duplicate persons are the researchers' call.
+    needed = Role.researcher if row.left_kind == row.right_kind == "person" else Role.staff
+    if not actor.has_role(needed):
+        raise Forbidden()
+
+
+def _reviewable(session: Session, actor: User, match_id: int, version: int | str | None, reason: str,
+                *, reason_required: bool) -> tuple[MatchCandidate, str]:
+    row = session.exec(
+        select(MatchCandidate).where(MatchCandidate.id == match_id).execution_options(populate_existing=True)
+    ).first()
+    if row is None:
+        raise NotFound()
+    _may_review(actor, row)
+    try:
+        stale = int(version) != row.version  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        stale = True
+    if stale:
+        raise Conflict()
+    reason = (reason or "").strip()
+    errors: dict[str, str] = {}
+    if reason_required and not reason:
+        errors["reason"] = N_("Say why.")
+    if len(reason) > REASON_MAX:
+        errors["reason"] = N_("Too long.")
+    if row.status != MatchStatus.candidate:
+        errors["status"] = N_("This pair has already been reviewed.")
+    if errors:
+        raise FieldErrors(errors)
+    return row, reason
+
+
+def _group_of(session: Session, inquiry: Inquiry) -> list[Inquiry]:
+    if inquiry.sought_group_id is None:
+        return [inquiry]
+    return list(session.exec(select(Inquiry).where(Inquiry.sought_group_id == inquiry.sought_group_id)))
+
+
+_BEFORE_MATCH = {InquiryStatus.received, InquiryStatus.searching}
+
+
+def _link_to_person(session: Session, *, actor: User, audit_key: bytes, inquiry: Inquiry, person_id: int,
+                    via: int) -> None:
+    before = audit.snapshot(inquiry, ["person_id", "status"])
+    inquiry.person_id = person_id
+    if inquiry.status in _BEFORE_MATCH:
+        inquiry.status = InquiryStatus.match_found
+    inquiry.updated_at = utcnow()
+    session.add(inquiry)
+    audit.record(session, key=audit_key, actor=actor, action="inquiry.link_person", entity_type="inquiry",
+                 entity_id=inquiry.id, changes={**audit.diff(before, audit.snapshot(inquiry, ["person_id", "status"])),
+                                                "match_id": via})
+
+
+def confirm(*, session: Session, actor: User, audit_key: bytes, match_id: int, version: int | str | None,
+            reason: str = "") -> MatchCandidate:
+    """The pair is the same man. Inquiry ↔ person links the inquiry (and its relatives' inquiries)
+    to the person and moves them to `match_found`; inquiry ↔ inquiry puts both families'
+    inquiries about one sought man together; person ↔ person records that they are one man (the
+    merge itself is the researcher's separate step)."""
+    try:
+        row, reason = _reviewable(session, actor, match_id, version, reason, reason_required=False)
+        now = utcnow()
+        row.status, row.review_reason, row.reviewed_by_id, row.reviewed_at = MatchStatus.confirmed, reason, actor.id, now
+        session.add(row)
+        if row.left_kind == "inquiry":
+            inquiry = session.get(Inquiry, row.left_id)
+            if inquiry is None:
+                raise NotFound()
+            if row.right_kind == "person":
+                if inquiry.person_id is not None and inquiry.person_id != row.right_id:
+                    raise FieldErrors({"status": N_("This inquiry is already linked to another person.")})
+                for member in _group_of(session, inquiry):
+                    if member.person_id is None:
+                        _link_to_person(session, actor=actor, audit_key=audit_key, inquiry=member,
+                                        person_id=row.right_id, via=match_id)
+            else:
+                other = session.get(Inquiry, row.right_id)
+                if other is None:
+                    raise NotFound()
+                _join_groups(session, actor=actor, audit_key=audit_key, a=inquiry, b=other, via=match_id)
+        audit.record(session, key=audit_key, actor=actor, action="match.confirm", entity_type="match",
+                     entity_id=row.id, changes={"pair": _pair_text(row), "score": row.score, "reason": reason})
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return row
+
+
+def _join_groups(session: Session, *, actor: User, audit_key: bytes, a: Inquiry, b: Inquiry, via: int) -> None:
+    members = {m.id: m for m in (*_group_of(session, a), *_group_of(session, b))}
+    group_id = min(i for i in members if i is not None)
+    people = {m.person_id for m in members.values() if m.person_id is not None}
+    if len(people) > 1:
+        raise FieldErrors({"status": N_("These inquiries are already linked to different persons.")})
+    person_id = next(iter(people), None)
+    for member in members.values():
+        if member.sought_group_id != group_id:
+            before = member.sought_group_id
+            member.sought_group_id = group_id
+            member.updated_at = utcnow()
+            session.add(member)
+            audit.record(session, key=audit_key, actor=actor, action="inquiry.link_relative", entity_type="inquiry",
+                         entity_id=member.id, changes={"sought_group_id": [before, group_id], "match_id": via})
+        if person_id is not None and member.person_id is None:
+            _link_to_person(session, actor=actor, audit_key=audit_key, inquiry=member, person_id=person_id, via=via)
+
+
+def reject(*, session: Session, actor: User, audit_key: bytes, match_id: int, version: int | str | None,
+           reason: str) -> MatchCandidate:
+    """Not the same man. The pair is not proposed again unless one of the records changes."""
+    try:
+        row, reason = _reviewable(session, actor, match_id, version, reason, reason_required=True)
+        current = load_records(session, [(row.left_kind, row.left_id), (row.right_kind, row.right_id)])
+        row.left_fingerprint = fingerprint(current.get((row.left_kind, row.left_id)))
+        row.right_fingerprint = fingerprint(current.get((row.right_kind, row.right_id)))
+        row.status, row.review_reason, row.reviewed_by_id, row.reviewed_at = MatchStatus.rejected, reason, actor.id, utcnow()
+        session.add(row)
+        audit.record(session, key=audit_key, actor=actor, action="match.reject", entity_type="match",
+                     entity_id=row.id, changes={"pair": _pair_text(row), "score": row.score, "reason": reason})
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return row
+
+
+def _pair_text(row: MatchCandidate) -> str:
+    return f"{row.left_kind} {row.left_id} ↔ {row.right_kind} {row.right_id}"
+
+
+# --- export ----------------------------------------------------------------------------------
+
+MATCHES_CSV_COLUMNS = ["inquiry_reference", "inquiry_source_ref", "person_id", "person_source_refs",
+                       "score", "status", "reasons"]
+
+
+def reasons_text(explanation: str) -> str:
+    """A short human-readable explanation: the fields that weighed for and against."""
+    data = json.loads(explanation or "{}")
+    parts = []
+    for name, level, weight, _detail in data.get("fields", []):
+        if level in ("missing", "") or abs(weight) < 0.05:
+            continue
+        parts.append(f"{name} {level} ({weight:+.1f})")
+    return "; ".join(parts)
+
+
+def export_rows(session: Session) -> Iterator[list[str]]:
+    """Inquiry ↔ person pairs as rows of the matches CSV (contract.md), best first per inquiry."""
+    query = (
+        select(MatchCandidate, Inquiry)
+        .join(Inquiry, col(Inquiry.id) == col(MatchCandidate.left_id))
+        .where(MatchCandidate.left_kind == "inquiry", MatchCandidate.right_kind == "person")
+        .order_by(col(Inquiry.reference), col(MatchCandidate.score).desc(), col(MatchCandidate.right_id))
+    )
+    refs: dict[int, list[str]] = {}
+    for report in session.exec(select(CaptureReport).where(col(CaptureReport.source_ref).is_not(None))):
+        refs.setdefault(report.person_id, []).append(report.source_ref or "")
+    for row, inquiry in session.exec(query):
+        # Source references are free text: opened in a spreadsheet, "=..." must stay text.
+        yield [
+            inquiry.reference, safe_cell_text(inquiry.source_ref or ""), str(row.right_id),
+            safe_cell_text(";".join(sorted(refs.get(row.right_id, [])))), f"{row.score:.4f}", row.status.value,
+            reasons_text(row.explanation),
+        ]
+
+
+def candidate_counts(session: Session) -> dict[str, int]:
+    """Open candidates per kind of pair (for the CLI's summary)."""
+    counts = {kinds: 0 for kinds in ("inquiry-person", "inquiry-inquiry", "person-person")}
+    query = (select(MatchCandidate.left_kind, MatchCandidate.right_kind, func.count())
+             .where(MatchCandidate.status == MatchStatus.candidate)
+             .group_by(col(MatchCandidate.left_kind), col(MatchCandidate.right_kind)))
+    for left, right, n in session.exec(query):
+        counts[f"{left}-{right}"] = n
+    return counts
