@@ -7,6 +7,7 @@ nothing is added twice. Every bad row is reported with its row number, column an
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,9 +15,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from pow_registry.domain.names import clean_name
-from pow_registry.domain.tabular import CAPTURE_COLUMNS, TableError, map_columns, read_table
-from pow_registry.models import CaptureReport, ImportBatch, Role, User
-from pow_registry.services import audit, registry
+from pow_registry.domain.tabular import (
+    CAPTURE_COLUMNS,
+    INQUIRY_COLUMNS,
+    TableError,
+    map_columns,
+    read_table,
+)
+from pow_registry.models import CaptureReport, ImportBatch, Inquiry, InquiryChannel, Role, User
+from pow_registry.services import audit, inquiries, registry
 from pow_registry.services.errors import N_, Conflict, FieldErrors
 
 # Import column → the service field it fills.
@@ -29,7 +36,8 @@ PERSON_COLUMNS = {
 REPORT_COLUMNS = {"source_ref": "source_ref", "capture_date": "capture_date", "capture_place": "capture_place"}
 EVIDENCE_COLUMNS = {"evidence_url": "url", "evidence_kind": "kind", "source_reliability": "source_reliability",
                     "info_credibility": "info_credibility"}
-REQUIRED = ("source_ref", "surname")
+# Columns a file must have; a tuple of several: any one of them.
+REQUIRED = (("source_ref",), ("surname",))
 MAX_URLS_PER_ROW = 20
 
 
@@ -44,6 +52,15 @@ class RowError:
         return self.message % self.params if self.params else self.message
 
 
+@dataclass(frozen=True)
+class IssuedCode:
+    """A new imported inquiry and its access code, to hand on once (never stored)."""
+
+    source_ref: str
+    reference: str
+    access_code: str
+
+
 @dataclass
 class ImportReport:
     dry_run: bool
@@ -52,16 +69,22 @@ class ImportReport:
     rows_skipped: int = 0  # already imported (same source_ref)
     persons_created: int = 0
     evidence_created: int = 0
+    inquiries_created: int = 0
+    codes: list[IssuedCode] = field(default_factory=list)  # inquiries only; empty on a dry run
     errors: list[RowError] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
+    def reset_written(self) -> None:
+        """Nothing was written after all (the transaction was rolled back)."""
+        self.rows_created = self.persons_created = self.evidence_created = self.inquiries_created = 0
+        self.codes = []
+
 
 @dataclass
 class _PlannedRow:
-    row: int
     person: dict[str, Any]
     report: dict[str, Any]
     evidence: list[dict[str, Any]]
@@ -85,28 +108,151 @@ def _service_field_to_column(errors: dict[str, str], mapping: dict[str, str]) ->
 SYSTEM_EMAIL = "system@pow-registry.invalid"
 
 
-def system_actor(session: Session, *, audit_key: bytes, create: bool = True) -> User:
-    """The command line's own researcher account (cannot log in), so imports are attributed.
+def system_actor(session: Session, *, audit_key: bytes, create: bool = True, role: Role = Role.researcher) -> User:
+    """The command line's own account (cannot log in), so imports are attributed.
 
-    With create=False (a dry run, which writes nothing) a missing account is not created: an
-    unsaved stand-in with the same role is returned instead.
+    It holds the role the import needs (researcher for captures, staff for inquiries); a role
+    it lacks is added, with an audit event. With create=False (a dry run, which writes nothing)
+    nothing is created or changed: an unsaved stand-in with the role is returned instead.
     """
     from pow_registry.services.accounts import new_session_token
 
     email = SYSTEM_EMAIL
     user = session.exec(select(User).where(User.email == email)).first()
-    if user is None and not create:
-        return User(email=email, display_name="command line", password_hash="!", roles=Role.researcher.value,  # noqa: S106 - no password
+    if not create and (user is None or not user.has_role(role)):
+        roles = sorted({*(user.role_set if user else set()), role})
+        return User(email=email, display_name="command line", password_hash="!", roles=",".join(roles),  # noqa: S106 - no password
                     is_active=False, session_token="")
     if user is None:
-        user = User(email=email, display_name="command line", password_hash="!", roles=Role.researcher.value,  # noqa: S106 - no password
+        user = User(email=email, display_name="command line", password_hash="!", roles=role.value,  # noqa: S106 - no password
                     is_active=False, session_token=new_session_token())
         session.add(user)
         session.flush()
         audit.record(session, key=audit_key, actor=user, action="user.create", entity_type="user",
                      entity_id=user.id, changes={"email": [None, email]})
         session.commit()
+    elif not user.has_role(role):
+        before = user.roles
+        user.roles = ",".join(sorted({*user.role_set, role}))
+        session.add(user)
+        audit.record(session, key=audit_key, actor=user, action="user.update", entity_type="user",
+                     entity_id=user.id, changes={"roles": [before, user.roles]})
+        session.commit()
     return user
+
+
+def _existing_refs(session: Session, column: Any, refs: list[str]) -> set[str]:
+    existing: set[str] = set()
+    for start in range(0, len(refs), 500):
+        chunk = refs[start:start + 500]
+        existing.update(r for r in session.exec(select(column).where(col(column).in_(chunk))).all() if r)
+    return existing
+
+
+# One row of the file checked: (what to write, problems as (column, message)).
+_PlanRow = Callable[[list[str], dict[str, int], str], tuple[Any, list[tuple[str, str]]]]
+# Write one planned row (inside the import's transaction, no commit) and count it in the report.
+_WriteRow = Callable[[Any, "ImportReport"], None]
+# Count one planned row as a dry run would have written it.
+_TallyRow = Callable[[Any, "ImportReport"], None]
+
+
+def _run_import(
+    *,
+    session: Session,
+    actor: User,
+    audit_key: bytes,
+    data: bytes,
+    filename: str,
+    dry_run: bool,
+    max_bytes: int,
+    kind: str,
+    table_columns: dict[str, tuple[str, ...]],
+    required: tuple[tuple[str, ...], ...],
+    ref_column: Any,
+    plan_row: _PlanRow,
+    write_row: _WriteRow,
+    tally_row: _TallyRow,
+    report: ImportReport,
+) -> ImportReport:
+    """What every import shares: read the table safely, check every row before writing any,
+    skip rows already imported (same source_ref), then write all rows in one transaction and
+    record the batch; with one bad row nothing is written and every bad row is reported."""
+    if len(data) > max_bytes:
+        report.errors.append(RowError(0, "", N_("The file is too large (at most %(mb)d MB)."), {"mb": max_bytes // 1_000_000}))
+        return report
+    try:
+        table = read_table(data, filename, max_bytes=max_bytes)
+        columns = map_columns(table.headers, table_columns)
+    except TableError as exc:
+        report.errors.append(RowError(0, "", str(exc)))
+        return report
+    missing = ["/".join(names) for names in required if not any(name in columns for name in names)]
+    if missing:
+        report.errors.append(RowError(1, ", ".join(missing), N_("Required columns are missing.")))
+        return report
+
+    report.rows_total = len(table.rows)
+    refs_in_file: dict[str, int] = {}
+    for row_number, values in table.rows:
+        ref = _ref(values, columns.get("source_ref"))
+        if ref in refs_in_file:
+            report.errors.append(RowError(row_number, "source_ref", N_("The same source_ref is also on row %(row)d."),
+                                          {"row": refs_in_file[ref]}))
+        elif ref:
+            refs_in_file[ref] = row_number
+    existing = _existing_refs(session, ref_column, list(refs_in_file))
+
+    planned: list[tuple[int, Any]] = []
+    for row_number, values in table.rows:
+        ref = _ref(values, columns.get("source_ref"))
+        if not ref:
+            report.errors.append(RowError(row_number, "source_ref", N_("source_ref is required: it identifies the row.")))
+            continue
+        if ref in existing:
+            report.rows_skipped += 1
+            continue
+        item, row_errors = plan_row(values, columns, ref)
+        if row_errors:
+            report.errors.extend(RowError(row_number, column, message) for column, message in row_errors)
+            continue
+        planned.append((row_number, item))
+
+    if report.errors or dry_run:
+        if not report.errors:
+            for _row_number, item in planned:
+                tally_row(item, report)
+        return report
+
+    current = 0
+    try:
+        for row_number, item in planned:
+            current = row_number
+            write_row(item, report)
+        batch = ImportBatch(kind=kind, filename=filename[:255], file_sha256=hashlib.sha256(data).hexdigest(),
+                            rows_created=report.rows_created, rows_skipped=report.rows_skipped, actor_id=actor.id)
+        session.add(batch)
+        session.flush()
+        audit.record(session, key=audit_key, actor=actor, action=f"import.{kind}", entity_type="import_batch",
+                     entity_id=batch.id, changes={"filename": filename, "rows_created": report.rows_created,
+                                                  "rows_skipped": report.rows_skipped})
+        session.commit()
+    except (FieldErrors, Conflict, IntegrityError) as exc:
+        # Refused while writing (e.g. another import added the same source_ref meanwhile):
+        # nothing of this file is kept, and the row is reported like any other bad row.
+        session.rollback()
+        report.reset_written()
+        if isinstance(exc, FieldErrors):
+            report.errors.extend(RowError(current, column.removeprefix("report_"), message)
+                                 for column, message in exc.errors.items())
+        else:
+            report.errors.append(RowError(current, "", N_("The row could not be written (it conflicts with a "
+                                                          "record saved meanwhile); nothing was imported.")))
+    except BaseException:
+        session.rollback()
+        report.reset_written()
+        raise
+    return report
 
 
 def import_captures(
@@ -123,44 +269,8 @@ def import_captures(
     if not actor.has_role(Role.researcher):
         report.errors.append(RowError(0, "", N_("Only researchers may import captures.")))
         return report
-    if len(data) > max_bytes:
-        report.errors.append(RowError(0, "", N_("The file is too large (at most %(mb)d MB)."), {"mb": max_bytes // 1_000_000}))
-        return report
-    try:
-        table = read_table(data, filename, max_bytes=max_bytes)
-        columns = map_columns(table.headers, CAPTURE_COLUMNS)
-    except TableError as exc:
-        report.errors.append(RowError(0, "", str(exc)))
-        return report
-    missing = [name for name in REQUIRED if name not in columns]
-    if missing:
-        report.errors.append(RowError(1, ", ".join(missing), N_("Required columns are missing.")))
-        return report
 
-    report.rows_total = len(table.rows)
-    refs_in_file: dict[str, int] = {}
-    for row_number, values in table.rows:
-        ref = _ref(values, columns.get("source_ref"))
-        if ref in refs_in_file:
-            report.errors.append(RowError(row_number, "source_ref", N_("The same source_ref is also on row %(row)d."),
-                                          {"row": refs_in_file[ref]}))
-        elif ref:
-            refs_in_file[ref] = row_number
-    existing: set[str] = set()
-    refs = list(refs_in_file)
-    for start in range(0, len(refs), 500):
-        chunk = refs[start:start + 500]
-        existing.update(r for r in session.exec(select(CaptureReport.source_ref).where(col(CaptureReport.source_ref).in_(chunk))).all() if r)
-
-    planned: list[_PlannedRow] = []
-    for row_number, values in table.rows:
-        ref = _ref(values, columns.get("source_ref"))
-        if not ref:
-            report.errors.append(RowError(row_number, "source_ref", N_("source_ref is required: it identifies the row.")))
-            continue
-        if ref in existing:
-            report.rows_skipped += 1
-            continue
+    def plan_row(values: list[str], columns: dict[str, int], ref: str) -> tuple[Any, list[tuple[str, str]]]:
         row_errors: list[tuple[str, str]] = []
         person_data = {target: _cell(values, columns.get(source)) for source, target in PERSON_COLUMNS.items()}
         report_data = {target: _cell(values, columns.get(source)) for source, target in REPORT_COLUMNS.items()}
@@ -190,53 +300,82 @@ def import_captures(
                         row_errors.append((column, message))
         if not urls and any(_cell(values, columns.get(c)) for c in ("evidence_kind", "source_reliability", "info_credibility")):
             row_errors.append(("evidence_url", N_("A grade or kind is given but no link.")))
-        if row_errors:
-            report.errors.extend(RowError(row_number, column, message) for column, message in row_errors)
-            continue
-        planned.append(_PlannedRow(row_number, person_data, report_data, evidence))
+        return _PlannedRow(person_data, report_data, evidence), row_errors
 
-    if report.errors or dry_run:
-        if not report.errors:
-            report.rows_created = len(planned)
-            report.persons_created = len(planned)
-            report.evidence_created = sum(len(p.evidence) for p in planned)
+    def tally_row(item: _PlannedRow, report: ImportReport) -> None:
+        report.rows_created += 1
+        report.persons_created += 1
+        report.evidence_created += len(item.evidence)
+
+    def write_row(item: _PlannedRow, report: ImportReport) -> None:
+        _person, report_row = registry.create_person_with_report(
+            session=session, actor=actor, audit_key=audit_key, person=item.person, report=item.report,
+            commit=False, source_ref_checked=True)
+        assert report_row is not None  # every import row carries its report
+        for evidence_data in item.evidence:
+            registry.add_evidence(session=session, actor=actor, audit_key=audit_key, report_id=report_row.id or 0,
+                                  evidence=evidence_data, commit=False)
+        tally_row(item, report)
+
+    return _run_import(session=session, actor=actor, audit_key=audit_key, data=data, filename=filename,
+                       dry_run=dry_run, max_bytes=max_bytes, kind="captures", table_columns=CAPTURE_COLUMNS,
+                       required=REQUIRED, ref_column=CaptureReport.source_ref, plan_row=plan_row,
+                       write_row=write_row, tally_row=tally_row, report=report)
+
+
+# Inquiry import column → the inquiry field it fills (contract.md, "Import columns"). There is
+# no country column: numbers without a leading + are read as Russian ones (inquiries.DEFAULT_COUNTRY).
+INQUIRY_IMPORT_COLUMNS = {
+    "surname": "surname", "given_name": "given_name", "patronymic": "patronymic",
+    "date_of_birth": "date_of_birth", "unit": "unit", "service_category": "service_category",
+    "last_contact_date": "last_contact_date", "last_known_place": "last_known_place",
+    "requester_name": "requester_name", "requester_relationship": "requester_relationship",
+    "requester_phone": "phones", "requester_email": "requester_email",
+    "preferred_language": "preferred_language", "notes": "notes",
+}
+INQUIRY_REQUIRED = (("source_ref",), ("requester_name",), ("surname", "given_name"))
+
+
+def import_inquiries(
+    *,
+    session: Session,
+    actor: User,
+    audit_key: bytes,
+    access_key: bytes,
+    data: bytes,
+    filename: str,
+    dry_run: bool = False,
+    max_bytes: int = 20_000_000,
+) -> ImportReport:
+    """Family inquiries from a partner's spreadsheet, by staff (channel `imported`, status
+    `received`). Each new inquiry gets a reference and an access code; the codes exist only in
+    `report.codes` (shown once: the caller must hand them on safely), never in the database."""
+    report = ImportReport(dry_run=dry_run)
+    if not actor.has_role(Role.staff):
+        report.errors.append(RowError(0, "", N_("Only staff may import inquiries.")))
         return report
 
-    current: _PlannedRow | None = None
-    try:
-        for item in planned:
-            current = item
-            _person, report_row = registry.create_person_with_report(
-                session=session, actor=actor, audit_key=audit_key, person=item.person, report=item.report,
-                commit=False, source_ref_checked=True)
-            assert report_row is not None  # every import row carries its report
-            for evidence_data in item.evidence:
-                registry.add_evidence(session=session, actor=actor, audit_key=audit_key, report_id=report_row.id or 0,
-                                      evidence=evidence_data, commit=False)
-            report.rows_created += 1
-            report.persons_created += 1
-            report.evidence_created += len(item.evidence)
-        batch = ImportBatch(kind="captures", filename=filename[:255], file_sha256=hashlib.sha256(data).hexdigest(),
-                            rows_created=report.rows_created, rows_skipped=report.rows_skipped, actor_id=actor.id)
-        session.add(batch)
-        session.flush()
-        audit.record(session, key=audit_key, actor=actor, action="import.captures", entity_type="import_batch",
-                     entity_id=batch.id, changes={"filename": filename, "rows_created": report.rows_created,
-                                                  "rows_skipped": report.rows_skipped})
-        session.commit()
-    except (FieldErrors, Conflict, IntegrityError) as exc:
-        # Refused while writing (e.g. another import added the same source_ref meanwhile):
-        # nothing of this file is kept, and the row is reported like any other bad row.
-        session.rollback()
-        report.rows_created = report.persons_created = report.evidence_created = 0
-        row = current.row if current is not None else 0
-        if isinstance(exc, FieldErrors):
-            report.errors.extend(RowError(row, column.removeprefix("report_"), message)
-                                 for column, message in exc.errors.items())
-        else:
-            report.errors.append(RowError(row, "", N_("The row could not be written (it conflicts with a "
-                                                      "record saved meanwhile); nothing was imported.")))
-    except BaseException:
-        session.rollback()
-        raise
-    return report
+    def plan_row(values: list[str], columns: dict[str, int], ref: str) -> tuple[Any, list[tuple[str, str]]]:
+        row = {target: _cell(values, columns.get(source)) for source, target in INQUIRY_IMPORT_COLUMNS.items()}
+        try:
+            inquiries.parse_inquiry(row)
+        except FieldErrors as exc:
+            return row, _service_field_to_column(exc.errors, INQUIRY_IMPORT_COLUMNS)
+        return (ref, row), []
+
+    def tally_row(_item: Any, report: ImportReport) -> None:
+        report.rows_created += 1
+        report.inquiries_created += 1
+
+    def write_row(item: tuple[str, dict[str, str]], report: ImportReport) -> None:
+        ref, row = item
+        issued = inquiries.create_inquiry(session=session, actor=actor, audit_key=audit_key, access_key=access_key,
+                                          data=row, channel=InquiryChannel.imported, source_ref=ref, commit=False,
+                                          source_ref_checked=True)
+        report.codes.append(IssuedCode(ref, issued.inquiry.reference, issued.access_code))
+        tally_row(item, report)
+
+    return _run_import(session=session, actor=actor, audit_key=audit_key, data=data, filename=filename,
+                       dry_run=dry_run, max_bytes=max_bytes, kind="inquiries", table_columns=INQUIRY_COLUMNS,
+                       required=INQUIRY_REQUIRED, ref_column=Inquiry.source_ref, plan_row=plan_row,
+                       write_row=write_row, tally_row=tally_row, report=report)
