@@ -45,12 +45,15 @@ def demo_data_command() -> None:
     from pow_registry.demo import DEMO_PASSWORD, load_demo_data
 
     summary = load_demo_data(session=_session(), audit_key=current_app.config["AUDIT_KEY_BYTES"],
-                             passwords=current_app.extensions["pow_registry.passwords"])
+                             passwords=current_app.extensions["pow_registry.passwords"],
+                             access_key=current_app.config["ACCESS_CODE_KEY_BYTES"])
     click.echo(f"Demo data: {summary.persons} persons, {summary.reports} capture reports, "
-               f"{summary.evidence} evidence items (all fictitious).")
+               f"{summary.evidence} evidence items, {summary.inquiries} family inquiries (all fictitious).")
     click.echo(f"Demo logins (password for each: {DEMO_PASSWORD}):")
     for email, roles in summary.accounts:
         click.echo(f"  {email:<32} {roles}")
+    for reference, code in summary.family_access:
+        click.echo(f"Demo family status check: reference {reference}, access code {code}")
 
 
 @click.command("serve")
@@ -165,7 +168,7 @@ def import_captures_command(file: Path, dry_run: bool, user_email: str | None) -
         sys.exit(1)
 
 
-def print_import_report(report) -> None:  # type: ignore[no-untyped-def]
+def print_import_report(report, kind: str = "captures") -> None:  # type: ignore[no-untyped-def]
     for error in report.errors:
         where = f"row {error.row}" if error.row else "file"
         column = f", column {error.column}" if error.column else ""
@@ -174,8 +177,86 @@ def print_import_report(report) -> None:  # type: ignore[no-untyped-def]
         click.echo(f"Nothing was imported: {len(report.errors)} problem(s) found.", err=True)
         return
     verb = "would be imported" if report.dry_run else "imported"
-    click.echo(f"{report.rows_created} row(s) {verb} ({report.persons_created} persons, "
-               f"{report.evidence_created} evidence items); {report.rows_skipped} already imported, skipped.")
+    what = (f"{report.inquiries_created} inquiries" if kind == "inquiries"
+            else f"{report.persons_created} persons, {report.evidence_created} evidence items")
+    click.echo(f"{report.rows_created} row(s) {verb} ({what}); {report.rows_skipped} already imported, skipped.")
+
+
+CODES_HEADER = ["source_ref", "reference", "access_code"]
+
+
+def _open_codes_file(path: Path):  # type: ignore[no-untyped-def]
+    """A new file only its owner can read: refused if anything is already there (an earlier run's
+    codes are never overwritten, and a planted symlink is not followed)."""
+    import os
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except FileExistsError:
+        _fail(f"{path} already exists: give a new file for the access codes (an earlier run's codes are never overwritten).")
+    except OSError as exc:
+        _fail(f"{path}: cannot create the access-code file ({exc.strerror}).")
+    os.fchmod(fd, 0o600)  # whatever the umask said
+    return os.fdopen(fd, "w", encoding="utf-8", newline="")
+
+
+@import_group.command("inquiries")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Validate and report, write nothing.")
+@click.option("--user", "user_email", default=None, help="Attribute the import to this staff account.")
+@click.option("--codes", "codes_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="New CSV file (mode 0600) for the reference and access code of every new inquiry. "
+                   "Required unless --dry-run: the codes are shown only this once.")
+@with_appcontext
+def import_inquiries_command(file: Path, dry_run: bool, user_email: str | None, codes_path: Path | None) -> None:
+    """Import family inquiries from .xlsx or .csv; each new one gets a reference and an access code."""
+    import csv
+    import os
+
+    from pow_registry.domain.spreadsheet import safe_cell_text
+    from pow_registry.models import Role
+    from pow_registry.services import accounts, imports
+
+    if not dry_run and codes_path is None:
+        _fail("Give --codes FILE: every new inquiry gets an access code that is shown only once, and it is "
+              "written to that file (readable only by you) for you to pass on to the family. "
+              "Nothing was imported.")
+    session = _session()
+    key = current_app.config["AUDIT_KEY_BYTES"]
+    if user_email:
+        actor = accounts.get_by_email(session, user_email)
+        if actor is None or not actor.is_active:
+            _fail(f"No active account {user_email}.")
+    else:
+        actor = imports.system_actor(session, audit_key=key, create=not dry_run, role=Role.staff)
+    assert actor is not None
+    max_bytes = current_app.config["IMPORT_MAX_BYTES"]
+    if file.stat().st_size > max_bytes:
+        _fail(f"{file}: the file is too large (at most {max_bytes // 1_000_000} MB).")
+    # Opened before importing: a file that cannot be written must not cost the codes.
+    out = _open_codes_file(codes_path) if not dry_run and codes_path is not None else None
+    report = None
+    try:
+        report = imports.import_inquiries(session=session, actor=actor, audit_key=key,
+                                          access_key=current_app.config["ACCESS_CODE_KEY_BYTES"],
+                                          data=file.read_bytes(), filename=file.name, dry_run=dry_run,
+                                          max_bytes=max_bytes)
+        if out is not None and report.ok:
+            writer = csv.writer(out)
+            writer.writerow(CODES_HEADER)
+            for issued in report.codes:
+                writer.writerow([safe_cell_text(issued.source_ref), issued.reference, issued.access_code])
+    finally:
+        if out is not None:
+            out.close()
+            if codes_path is not None and (report is None or not report.ok):
+                os.unlink(codes_path)  # nothing was imported: no codes to keep
+    print_import_report(report, kind="inquiries")
+    if not report.ok:
+        sys.exit(1)
+    if out is not None:
+        click.echo(f"Access codes of the {len(report.codes)} new inquiries: {codes_path} (readable only by you; "
+                   "hand each code to its family, then delete the file).")
 
 
 @click.group("audit")
@@ -196,7 +277,51 @@ def audit_verify_command() -> None:
     click.echo(f"Audit chain intact: {result.events_checked} events.")
 
 
-COMMANDS = [init_db_command, demo_data_command, serve_command, users_group, tokens_group, import_group, audit_group]
+@click.command("match")
+@click.option("--all", "everything", is_flag=True,
+              help="Count name frequencies afresh and re-score every record (not only new or changed ones).")
+@with_appcontext
+def match_command(everything: bool) -> None:
+    """Cross-reference everything new or changed; print how many candidates it found."""
+    from pow_registry.services import matching
+
+    session = _session()
+    result = matching.match_everything(session, everything=everything)
+    counts = matching.candidate_counts(session)
+    click.echo(f"Matched {result.records} records: {result.new_candidates} new candidates, "
+               f"{result.dropped_candidates} dropped, {result.reopened} rejected pairs reopened.")
+    click.echo("Candidates to review: " + ", ".join(f"{kinds} {n}" for kinds, n in counts.items()))
+
+
+@click.group("export")
+def export_group() -> None:
+    """Write data out for other tools."""
+
+
+@export_group.command("matches")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def export_matches_command(file: Path) -> None:
+    """Write the inquiry ↔ person candidate matches as CSV (columns in contract.md)."""
+    import csv
+    import os
+
+    from pow_registry.services import matching
+
+    rows = 0
+    # The file names families' inquiries and the men they seek: readable by its owner only.
+    descriptor = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(descriptor, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(matching.MATCHES_CSV_COLUMNS)
+        for row in matching.export_rows(_session()):
+            writer.writerow(row)
+            rows += 1
+    click.echo(f"Wrote {rows} candidate pairs to {file}.")
+
+
+COMMANDS = [init_db_command, demo_data_command, serve_command, users_group, tokens_group, import_group, audit_group,
+            match_command, export_group]
 
 
 def init_app(app: Flask) -> None:

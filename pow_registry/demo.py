@@ -1,18 +1,24 @@
 """The clearly fictitious demo data set: invented surnames (Выдумкин = "made-up", Макетов =
 "mock-up", Шаблонов = "template"...), links only under example.org, source refs DEMO-*.
 
-Loading twice adds nothing: accounts are found by email and reports by source_ref.
+Loading twice adds nothing: accounts are found by email, reports and inquiries by source_ref.
+
+Family inquiries (source refs DEMO-INQ-*) come with the access-code key. Their access codes are
+random and never shown, except one: the inquiry `INQ-DEM0-0001` has the FIXED, published demo
+access code `DEM0-C0DE-2026-0001`, so anyone trying the demo can check a status on the family
+page. Both are printed by `pow-registry demo-data`; a real inquiry never gets a chosen code.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlmodel import Session, select
 
-from pow_registry.models import CaptureReport, Evidence, User
-from pow_registry.services import accounts, registry
+from pow_registry.models import CaptureReport, Evidence, Inquiry, InquiryChannel, User
+from pow_registry.services import accounts, inquiries, matching, registry
 from pow_registry.services.accounts import PasswordPolicy, Passwords
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - printed to the newcomer on purpose, demo only
@@ -49,12 +55,54 @@ HEALTH = ["unknown", "unknown", "wounded", "seriously_wounded", "healthy"]
 PUBLISHERS = ["Demo Channel One", "Demo News Agency", "Demo Volunteers Group", "Demo Ministry (fictitious)"]
 
 
+# The one demo inquiry whose reference and access code are fixed and published (see above).
+DEMO_INQUIRY_REFERENCE = "INQ-DEM0-0001"
+DEMO_ACCESS_CODE = "DEM0-C0DE-2026-0001"  # noqa: S105 - published on purpose, demo only
+
+# (source_ref, channel, taken by staff?, the sought man and the requester, triage)
+DEMO_INQUIRIES: list[dict[str, Any]] = [
+    {"source_ref": "DEMO-INQ-001", "channel": InquiryChannel.staff, "fixed": True,
+     "data": {"surname": "Выдумкин", "given_name": "Виталий", "patronymic": "Евгеньевич",
+              "date_of_birth": "2005", "unit": "в/ч 12345", "service_category": "conscript",
+              "last_contact_date": "2024-08-05", "last_known_place": "Суджа",
+              "requester_name": "Выдумкина Ольга Петровна", "requester_relationship": "мать",
+              "phones": "+7 999 000-00-01\n8 999 000 00 02", "requester_email": "vydumkina@example.org",
+              "requester_country": "RU", "preferred_language": "ru", "consent_contact": True,
+              "consent_share": True, "notes": "Fictitious demo inquiry."},
+     "family": ("searching", "Мы ищем вашего сына в списках. (Демонстрационное сообщение.)")},
+    {"source_ref": "DEMO-INQ-002", "channel": InquiryChannel.family_form, "fixed": False,
+     "data": {"surname": "Vydumkin", "given_name": "Vitalii", "date_of_birth": "2005-03",
+              "requester_name": "Выдумкина Анна", "requester_relationship": "жена",
+              "phones": "+7 701 000 0003", "requester_country": "KZ", "preferred_language": "ru",
+              "consent_contact": True, "notes": "Fictitious demo inquiry."}},
+    {"source_ref": "DEMO-INQ-003", "channel": InquiryChannel.staff, "fixed": False,
+     "data": {"surname": "Макетов", "given_name": "Алексей", "patronymic": "Игоревич",
+              "unit": "ВЧ-54321", "requester_name": "Макетова Ирина", "requester_relationship": "сестра",
+              "phones": "+7 999 000 00 04", "preferred_language": "ru", "consent_contact": True,
+              "notes": "Fictitious demo inquiry."}},
+    {"source_ref": "DEMO-INQ-004", "channel": InquiryChannel.imported, "fixed": False,
+     "data": {"surname": "Шаблонов", "given_name": "Олексій", "date_of_birth": "2003",
+              "requester_name": "Шаблонова Марія", "requester_relationship": "мати",
+              "phones": "+380 67 000 0005", "requester_country": "UA", "preferred_language": "uk",
+              "notes": "Fictitious demo inquiry."}},
+    {"source_ref": "DEMO-INQ-005", "channel": InquiryChannel.staff, "fixed": False,
+     "data": {"surname": "Небывалов", "given_name": "Пётр", "requester_name": "Небывалова Вера",
+              "requester_relationship": "мать", "phones": "+375 29 100 00 06", "requester_country": "BY",
+              "preferred_language": "ru", "notes": "Fictitious demo inquiry."},
+     "close": "withdrawn"},
+]
+
+
 @dataclass
 class DemoSummary:
     persons: int = 0
     reports: int = 0
     evidence: int = 0
+    inquiries: int = 0
+    candidates: int = 0
     accounts: list[tuple[str, str]] = field(default_factory=list)
+    # (reference, access code) of the demo inquiries whose code is published.
+    family_access: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _account(session: Session, audit_key: bytes, passwords: Passwords, email: str, roles: list[str], name: str) -> User:
@@ -66,7 +114,38 @@ def _account(session: Session, audit_key: bytes, passwords: Passwords, email: st
     return user
 
 
-def load_demo_data(*, session: Session, audit_key: bytes, passwords: Passwords) -> DemoSummary:
+def _demo_inquiries(session: Session, *, audit_key: bytes, access_key: bytes, staff: User) -> None:
+    for item in DEMO_INQUIRIES:
+        if inquiries.source_ref_taken(session, item["source_ref"]):
+            continue
+        actor = staff if item["channel"] == InquiryChannel.staff else None
+        if item["fixed"]:
+            # The published demo identity (module docstring): written directly, as nothing else may.
+            issued = inquiries._insert_inquiry(  # the one fixed demo code
+                session, actor=actor, audit_key=audit_key, access_key=access_key,
+                values=inquiries.parse_inquiry(item["data"]), channel=item["channel"],
+                source_ref=item["source_ref"], reference=DEMO_INQUIRY_REFERENCE, access_code=DEMO_ACCESS_CODE)
+            session.commit()
+        else:
+            issued = inquiries.create_inquiry(session=session, actor=actor, audit_key=audit_key,
+                                              access_key=access_key, data=item["data"], channel=item["channel"],
+                                              source_ref=item["source_ref"])
+        inquiry = issued.inquiry
+        if "family" in item:
+            family_status, message = item["family"]
+            inquiry = inquiries.clear_for_family(session=session, actor=staff, audit_key=audit_key,
+                                                 inquiry_id=inquiry.id or 0, version=inquiry.version,
+                                                 family_status=family_status, message=message)
+        if "close" in item:
+            inquiries.change_status(session=session, actor=staff, audit_key=audit_key, inquiry_id=inquiry.id or 0,
+                                    version=inquiry.version, status="closed", closed_reason=item["close"],
+                                    note="Demo: the family withdrew the inquiry.")
+
+
+def load_demo_data(*, session: Session, audit_key: bytes, passwords: Passwords,
+                   access_key: bytes | None = None) -> DemoSummary:
+    """The demo accounts and registry; with `access_key` (the access-code key) also the demo
+    family inquiries."""
     summary = DemoSummary()
     users = {email: _account(session, audit_key, passwords, email, roles, name) for email, roles, name in DEMO_ACCOUNTS}
     summary.accounts = [(email, ", ".join(roles)) for email, roles, _ in DEMO_ACCOUNTS]
@@ -104,4 +183,13 @@ def load_demo_data(*, session: Session, audit_key: bytes, passwords: Passwords) 
     summary.reports = len(session.exec(select(CaptureReport.id).where(CaptureReport.source_ref.like("DEMO-%"))).all())  # type: ignore[union-attr]
     summary.persons = summary.reports
     summary.evidence = len(session.exec(select(Evidence.id).where(Evidence.url.like("https://example.org/demo/%"))).all())  # type: ignore[attr-defined]
+    if access_key is not None:
+        _demo_inquiries(session, audit_key=audit_key, access_key=access_key, staff=users["staff@demo.invalid"])
+        summary.inquiries = len(session.exec(select(Inquiry.id).where(Inquiry.source_ref.like("DEMO-INQ-%"))).all())  # type: ignore[union-attr]
+        if session.exec(select(Inquiry.id).where(Inquiry.reference == DEMO_INQUIRY_REFERENCE)).first() is not None:
+            summary.family_access = [(DEMO_INQUIRY_REFERENCE, DEMO_ACCESS_CODE)]
+    # Every record was matched as it was saved; now count the name frequencies on the whole
+    # demo set and re-score with them (what `pow-registry match --all` does).
+    matching.match_everything(session, everything=True)
+    summary.candidates = sum(matching.candidate_counts(session).values())
     return summary

@@ -9,6 +9,8 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 
 TEST_PASSWORD = "correct horse battery staple"
+# The access code of the inquiry registry_rows() makes (fictitious, tests only).
+WORLD_ACCESS_CODE = "T3ST-C0DE-0000-0001"
 # A real 1×1 PNG: enough for the archive's type check and for a browser to show.
 PNG = (b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
        + b"\x1f\x15\xc4\x89")
@@ -39,8 +41,13 @@ def snapshot(session: Any) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def registry_rows(*, app: Any, session: Any, audit_key: bytes, author: Any, make_person: Any) -> dict[str, int]:
-    """Real rows for every kind of registry id a URL can carry: a person with a report and an
-    archived piece of evidence, and a merge of two other records."""
+    """Real rows for every kind of id a URL can carry: a person with a report and an archived
+    piece of evidence, a merge of two other records, and a family's inquiry about the first
+    person (access code WORLD_ACCESS_CODE) with the candidate match the matcher proposed."""
+    from sqlmodel import select
+
+    from pow_registry.domain.references import access_code_digest
+    from pow_registry.models import MatchCandidate
     from pow_registry.services import registry
     from pow_registry.services.archive import EvidenceStore
 
@@ -55,4 +62,25 @@ def registry_rows(*, app: Any, session: Any, audit_key: bytes, author: Any, make
     merge = registry.merge_persons(session=session, actor=author, audit_key=audit_key, keep_id=kept.id,
                                    merge_id=duplicate.id, keep_version=kept.version,
                                    merge_version=duplicate.version, reason="тот же человек")
-    return {"person_id": person.id, "report_id": report.id, "evidence_id": evidence.id, "merge_id": merge.id}
+    inquiry = add_inquiry(session, access_code_digest=access_code_digest(WORLD_ACCESS_CODE, app.config["ACCESS_CODE_KEY_BYTES"]))
+    match = session.exec(select(MatchCandidate).where(
+        MatchCandidate.left_kind == "inquiry", MatchCandidate.left_id == inquiry.id,
+        MatchCandidate.right_kind == "person", MatchCandidate.right_id == person.id)).one()
+    session.commit()
+    return {"person_id": person.id, "report_id": report.id, "evidence_id": evidence.id, "merge_id": merge.id,
+            "inquiry_id": inquiry.id, "match_id": match.id}
+
+
+def add_inquiry(session: Any, **fields: Any) -> Any:
+    """An inquiry written straight to the table (the matcher's hook sees it like any other):
+    «Выдумкин Виталий Евгеньевич» asked about by his mother unless fields say otherwise."""
+    from pow_registry.domain.references import new_reference
+    from pow_registry.models import Inquiry
+
+    values = {"surname": "Выдумкин", "given_name": "Виталий", "patronymic": "Евгеньевич",
+              "date_of_birth": "2005-03-12", "requester_name": "Выдумкина Анна", "reference": new_reference(),
+              "access_code_digest": "0" * 64, **fields}
+    inquiry = Inquiry(**values)
+    session.add(inquiry)
+    session.commit()
+    return inquiry

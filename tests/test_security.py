@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import pytest
-from support import PNG, TEST_PASSWORD, registry_rows, snapshot
+from support import PNG, TEST_PASSWORD, WORLD_ACCESS_CODE, registry_rows, snapshot
 
 from pow_registry.models import Evidence, User
 from pow_registry.services import accounts, registry
@@ -80,6 +80,9 @@ class World:
     report_id: int
     evidence_id: int
     merge_id: int
+    inquiry_id: int
+    match_id: int  # an inquiry ↔ person candidate
+    duplicate_id: int  # a person ↔ person candidate
 
 
 @pytest.fixture
@@ -91,8 +94,16 @@ def world(app: Any, session: Any, audit_key: bytes, make_user: Any, make_person:
     person2 = make_person(author, surname="Выдумкін", report={"capture_date": "2024-08-10", "claim": "killed"})
     registry.add_capture_report(session=session, actor=author, audit_key=audit_key, person_id=person2.id,
                                 report={"capture_date": "2024-08-10", "claim": "captured"})  # a conflict
+    from sqlmodel import select
+
+    from pow_registry.models import MatchCandidate
+
+    duplicate = session.exec(select(MatchCandidate).where(MatchCandidate.left_kind == "person",
+                                                          MatchCandidate.right_kind == "person")).first()
+    session.commit()
+    assert duplicate is not None, "the world needs a pair of persons the matcher proposes"
     return World(actor, author, other, ids["person_id"], person2.id, ids["report_id"], ids["evidence_id"],
-                 ids["merge_id"])
+                 ids["merge_id"], ids["inquiry_id"], ids["match_id"], duplicate.id)
 
 
 def _import_csv() -> tuple[Any, str]:
@@ -104,15 +115,38 @@ def _import_csv() -> tuple[Any, str]:
 
 def post_requests(w: World, session: Any) -> dict[str, tuple[str, dict[str, Any]]]:
     """For every POST endpoint: a URL and form data that change something when accepted."""
-    from pow_registry.models import CaptureReport, Person
+    from pow_registry.models import CaptureReport, Inquiry, MatchCandidate, Person
 
     person = session.get(Person, w.person_id)
     person2 = session.get(Person, w.person2_id)
     report = session.get(CaptureReport, w.report_id)
     evidence = session.get(Evidence, w.evidence_id)
+    inquiry = session.get(Inquiry, w.inquiry_id)
+    match = session.get(MatchCandidate, w.match_id)
+    duplicate = session.get(MatchCandidate, w.duplicate_id)
+    assert inquiry is not None and match is not None and duplicate is not None
     session.commit()
     e = f"e{w.evidence_id}"
+    i = w.inquiry_id
     return {
+        "inquiries.new": ("/inquiries/new", {"surname": "Макетов", "requester_name": "Макетова Ирина"}),
+        "inquiries.edit": (f"/inquiries/{i}/edit", {"version": inquiry.version, "surname": "Макетов",
+                                                   "requester_name": "Макетова Анна"}),
+        "inquiries.status": (f"/inquiries/{i}/status", {"version": inquiry.version, "status": "closed",
+                                                       "closed_reason": "withdrawn"}),
+        "inquiries.family": (f"/inquiries/{i}/family", {"version": inquiry.version, "family_status": "received",
+                                                       "family_message": "Ищем.", "action": "save"}),
+        "inquiries.reissue": (f"/inquiries/{i}/access-code", {"confirm": "y"}),
+        "matches.confirm": (f"/matches/{w.match_id}/confirm", {"confirm-version": match.version}),
+        "matches.reject": (f"/matches/{w.match_id}/reject", {"reject-version": match.version,
+                                                             "reject-reason": "Другой человек."}),
+        "duplicates.confirm": (f"/duplicates/{w.duplicate_id}/confirm", {"confirm-version": duplicate.version}),
+        "duplicates.reject": (f"/duplicates/{w.duplicate_id}/reject", {"reject-version": duplicate.version,
+                                                                       "reject-reason": "Братья."}),
+        "family.status": ("/status", {"reference": inquiry.reference, "access_code": WORLD_ACCESS_CODE}),
+        "family.inquire": ("/inquire", {"surname": "Небывалов", "given_name": "Пётр", "requester_name": "Небывалова Вера",
+                                        "requester_country": "RU", "phones": "+7 999 000 00 07",
+                                        "preferred_language": "ru", "consent_contact": "y"}),
         "auth.login": ("/login", {"email": w.actor.email, "password": TEST_PASSWORD}),
         "auth.logout": ("/logout", {}),
         "auth.language": ("/language", {"lang-language": "en"}),
@@ -154,13 +188,16 @@ def test_every_post_endpoint_has_a_csrf_case(app: Any, world: World, session: An
     "registry.report_new", "registry.report_edit", "registry.evidence_new", "registry.evidence_verify",
     "registry.person_status", "registry.person_conflict", "registry.person_merge", "registry.import_captures",
     "admin.user_new", "admin.user_edit", "admin.user_password", "admin.merge_undo",
+    "inquiries.new", "inquiries.edit", "inquiries.status", "inquiries.family", "inquiries.reissue",
+    "matches.confirm", "matches.reject", "duplicates.confirm", "duplicates.reject", "family.status",
+    "family.inquire",
 ]))
 def test_a_post_without_csrf_token_is_refused_and_changes_nothing(make_app: Any, world: World, session: Any,
                                                                    endpoint: str) -> None:
     app = make_app(WTF_CSRF_ENABLED=True)
     url, data = post_requests(world, session)[endpoint]
     client = app.test_client()
-    if endpoint != "auth.login":
+    if endpoint not in ("auth.login", "family.status", "family.inquire"):
         login_with_token(client, world.actor)
     before, files_before = snapshot(session), files_under(app.config["EVIDENCE_DIR"])
 
@@ -168,17 +205,22 @@ def test_a_post_without_csrf_token_is_refused_and_changes_nothing(make_app: Any,
     assert response.status_code == 400
     assert snapshot(session) == before
     assert files_under(app.config["EVIDENCE_DIR"]) == files_before
-    if endpoint == "auth.login":
+    if endpoint in ("auth.login", "family.status", "family.inquire"):
         assert not is_logged_in(client)
     else:
         assert is_logged_in(client)  # not even logged out
 
-    # Control: the same request with the token does change something.
+    # Control: the same request with the token does change something (the family's status
+    # page changes nothing: it shows the status instead of the refusal).
     url, data = post_requests(world, session)[endpoint]
     token = csrf_token(client, "/login")
     response = client.post(url, data={**data, "csrf_token": token})
     assert response.status_code in (200, 302)
-    assert snapshot(session) != before
+    if endpoint == "family.status":
+        assert data["reference"] in response.get_data(as_text=True)
+        assert snapshot(session) == before
+    else:
+        assert snapshot(session) != before
 
 
 def test_a_wrong_csrf_token_is_refused(make_app: Any, world: World, session: Any) -> None:
@@ -772,7 +814,8 @@ def test_garbage_in_query_strings_is_never_a_server_error(app: Any, world: World
         from flask import url_for
 
         ids = {"person_id": world.person_id, "report_id": world.report_id, "evidence_id": world.evidence_id,
-               "user_id": world.other.id, "merge_id": world.merge_id}
+               "user_id": world.other.id, "merge_id": world.merge_id, "inquiry_id": world.inquiry_id,
+               "match_id": world.match_id}
         with app.test_request_context():
             url = url_for(rule.endpoint, **{a: ids[a] for a in rule.arguments})
         response = client.get(url, query_string={name: value for name in GET_ARGS})

@@ -16,13 +16,19 @@ from werkzeug.routing import IntegerConverter, Map
 from pow_registry.models import Role
 
 # Endpoints anyone may reach: logging in, the health check, choosing a language, static files.
-PUBLIC_ENDPOINTS = {"static", "public.index", "public.healthz", "auth.login", "auth.language"}
+# The family's pages (the `family` blueprint) are public too: no account, a reference and a code.
+PUBLIC_ENDPOINTS = {"static", "public.index", "public.healthz", "auth.login", "auth.language",
+                    "family.status", "family.inquire"}
 
 # blueprint name → roles that may use it (None: any logged-in user).
 BLUEPRINT_ROLES: dict[str, set[Role] | None] = {
     "auth": None,
     "registry": {Role.researcher, Role.staff},
+    "inquiries": {Role.staff},
+    "matches": {Role.staff},
+    "duplicates": {Role.researcher},
     "admin": {Role.admin},
+    "family": set(),  # only the public endpoints above
 }
 
 
@@ -60,12 +66,13 @@ class BoundedIntConverter(IntegerConverter):
 
 
 def init_app(app: Flask) -> None:
-    from pow_registry.web import admin, auth_views, public, registry
+    from pow_registry.web import admin, auth_views, family, inquiries, matches, public, registry
 
     # Ids in URLs fit the database's INTEGER: a longer number is a 404, not an overflow.
     app.url_map.converters["int"] = BoundedIntConverter
-    for module in (public, auth_views, registry, admin):
+    for module in (public, auth_views, registry, inquiries, matches, family, admin):
         app.register_blueprint(module.bp)
+    app.register_blueprint(matches.duplicates_bp)
     auth_views.init_app(app)
     app.before_request(_enforce_access)
 

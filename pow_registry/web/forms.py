@@ -65,6 +65,41 @@ STATUS_CHOICES = [
 ]
 
 
+# Family inquiries (staff side).
+INQUIRY_STATUS_CHOICES = [
+    ("received", _l("Received")), ("searching", _l("Searching")), ("match_found", _l("Match found")),
+    ("on_exchange_list", _l("On an exchange list")), ("returned", _l("Returned")), ("closed", _l("Closed")),
+]
+INQUIRY_STATUS_FILTER_CHOICES = [("", _l("Any status")), *INQUIRY_STATUS_CHOICES]
+CLOSED_REASON_CHOICES = [
+    ("", _l("— not closed —")), ("withdrawn", _l("Withdrawn by the family")), ("duplicate", _l("Duplicate")),
+    ("deceased", _l("Deceased")), ("found_elsewhere", _l("Found elsewhere")),
+]
+CHANNEL_CHOICES = [
+    ("staff", _l("Taken by staff")), ("family_form", _l("Sent by the family online")), ("imported", _l("Imported")),
+]
+# Languages a family may be written to in (their names in their own language).
+INQUIRY_LANGUAGE_CHOICES = [("ru", "Русский"), ("uk", "Українська"), ("en", "English")]
+# Countries whose numbers families type most often come first; then every other one phonenumbers knows.
+FIRST_COUNTRIES = ("RU", "UA", "BY", "KZ")
+
+
+def country_choices() -> list[tuple[str, str]]:
+    """(ISO code, "Name (CODE)") in the user's language, for reading phone numbers typed without +."""
+    from babel import Locale, UnknownLocaleError
+    from flask_babel import get_locale
+
+    from pow_registry.services.inquiries import phone_regions
+
+    try:
+        names = Locale.parse(str(get_locale() or "en")).territories
+    except (UnknownLocaleError, ValueError):
+        names = Locale.parse("en").territories
+    label = {code: f"{names.get(code, code)} ({code})" for code in phone_regions()}
+    rest = sorted((c for c in label if c not in FIRST_COUNTRIES), key=lambda c: label[c].casefold())
+    return [(code, label[code]) for code in (*FIRST_COUNTRIES, *rest) if code in label]
+
+
 class MultiCheckboxField(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
@@ -198,3 +233,58 @@ class PasswordForm(FlaskForm):
 
 class AdminPasswordForm(FlaskForm):
     new_password = PasswordField(_l("New password"), validators=[InputRequired(), Length(max=1024)])
+
+
+class InquiryForm(FlaskForm):
+    """The sought man as the family knows him, and the requester (services.inquiries.INQUIRY_FIELDS)."""
+
+    version = HiddenField()
+    surname = StringField(_l("Surname"), validators=[Length(max=200)])
+    given_name = StringField(_l("Given name"), validators=[Length(max=200)])
+    patronymic = StringField(_l("Patronymic / father's name"), validators=[Length(max=200)])
+    date_of_birth = StringField(_l("Date of birth (YYYY-MM-DD, DD.MM.YYYY, YYYY-MM or YYYY)"), validators=[Length(max=20)])
+    unit = StringField(_l("Unit"), validators=[Length(max=300)])
+    service_category = SelectField(_l("Service category"), choices=options(SERVICE_CATEGORY_CHOICES), validate_choice=False)
+    last_contact_date = StringField(_l("Last contact (date, may be approximate)"), validators=[Length(max=20)])
+    last_known_place = StringField(_l("Last known place"), validators=[Length(max=300)])
+    notes = TextAreaField(_l("Notes"), validators=[Length(max=10000)])
+    requester_name = StringField(_l("Name of the person asking"), validators=[Length(max=200)])
+    requester_relationship = StringField(_l("Relationship to him (mother, wife…)"), validators=[Length(max=100)])
+    phones = TextAreaField(_l("Phone numbers, one number per line"), validators=[Length(max=1000)])
+    requester_country = SelectField(_l("Country the numbers are from (for numbers typed without +)"), default="RU",
+                                    validate_choice=False)
+    requester_email = StringField(_l("Email"), validators=[Length(max=254)])
+    preferred_language = SelectField(_l("Language to write to the family in"), choices=options(INQUIRY_LANGUAGE_CHOICES),
+                                     default="ru", validate_choice=False)
+    consent_contact = BooleanField(_l("The family agrees to be contacted"))
+    consent_share = BooleanField(_l("The family agrees that the details are shared with the ombudsman"))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.requester_country.choices = options(country_choices())  # type: ignore[assignment]
+
+
+class InquirySearchForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET search changes nothing
+
+    q = StringField(_l("Reference, source reference or name (any script)"), validators=[Optional(), Length(max=200)])
+    status = SelectField(_l("Status"), choices=options(INQUIRY_STATUS_FILTER_CHOICES), validate_choice=False)
+    phone = StringField(_l("Requester's phone"), validators=[Optional(), Length(max=40)])
+
+
+class InquiryStatusForm(FlaskForm):
+    version = HiddenField()
+    status = SelectField(_l("Status"), choices=options(INQUIRY_STATUS_CHOICES), validate_choice=False)
+    closed_reason = SelectField(_l("Reason for closing"), choices=options(CLOSED_REASON_CHOICES), validate_choice=False)
+    note = StringField(_l("Note (required for match found, exchange list, returned)"), validators=[Length(max=1000)])
+
+
+class FamilyClearForm(FlaskForm):
+    version = HiddenField()
+    family_status = SelectField(_l("Status the family sees"), choices=options(INQUIRY_STATUS_CHOICES), validate_choice=False)
+    family_message = TextAreaField(_l("Message to the family (plain text)"), validators=[Length(max=2000)])
+
+
+class ReissueCodeForm(FlaskForm):
+    confirm = BooleanField(_l("Yes: the family's current access code stops working"))

@@ -17,6 +17,19 @@ LABELS: dict[str, dict[str, Any]] = {
     "kind": dict(forms.EVIDENCE_KIND_CHOICES),
     "verification": {"unverified": _l("Unverified"), "verified": _l("Verified"), "rejected": _l("Rejected")},
     "role": dict(forms.ROLE_CHOICES),
+    "inquiry_status": dict(forms.INQUIRY_STATUS_CHOICES),
+    "closed_reason": dict(forms.CLOSED_REASON_CHOICES),
+    "channel": dict(forms.CHANNEL_CHOICES),
+    "language": dict(forms.INQUIRY_LANGUAGE_CHOICES),
+    # How a status reads to the family on its status page (never more than staff cleared).
+    "family_status": {
+        "received": _l("Your inquiry has been received."),
+        "searching": _l("We are searching for him."),
+        "match_found": _l("We have found a record that matches your inquiry. We will contact you."),
+        "on_exchange_list": _l("He is on a list proposed for exchange."),
+        "returned": _l("He has returned."),
+        "closed": _l("Your inquiry is closed."),
+    },
 }
 
 

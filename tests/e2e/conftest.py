@@ -111,7 +111,8 @@ def live_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Liv
         from pow_registry import db
 
         load_demo_data(session=db.session(), audit_key=app.config["AUDIT_KEY_BYTES"],
-                       passwords=app.extensions["pow_registry.passwords"])
+                       passwords=app.extensions["pow_registry.passwords"],
+                       access_key=app.config["ACCESS_CODE_KEY_BYTES"])
 
     server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4, ident="pow_registry-e2e",
                                     channel_timeout=30)

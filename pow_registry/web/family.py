@@ -1,0 +1,251 @@
+"""The family's pages, public and without an account: send an inquiry, check its status.
+
+`/status` takes a reference and an access code by POST only (never in a URL, so never in a log
+or a browser history), rate-limited per reference, per address and overall before any hashing
+or database work, and answers a failure with one page whatever went wrong. `/inquire` lets a
+family send an inquiry themselves and shows its reference and access code once, in the answer
+to that POST (never in a URL, a flash or the session). security.md, "The family's page".
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any, cast
+
+from flask import Blueprint, Flask, abort, current_app, flash, render_template, request, session
+from flask.blueprints import BlueprintSetupState
+from flask.typing import ResponseReturnValue
+from flask_babel import force_locale, get_locale
+from flask_wtf import FlaskForm
+from sqlmodel import Session
+from werkzeug.wrappers import Response
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, ValidationError
+
+from pow_registry import auth, db, security
+from pow_registry.domain.references import normalise_reference
+from pow_registry.i18n import LANGUAGE_NAMES
+from pow_registry.i18n import gettext as _
+from pow_registry.i18n import lazy_gettext as _l
+from pow_registry.models import InquiryChannel, InquiryStatus
+from pow_registry.services import family, inquiries
+from pow_registry.services.errors import FieldErrors
+from pow_registry.web.forms import SERVICE_CATEGORY_CHOICES, options
+from pow_registry.web.helpers import apply_errors
+
+bp = Blueprint("family", __name__)
+
+# What a family reads for each tier staff cleared: plain words, not the staff labels.
+FAMILY_STATUS_TEXT = {
+    InquiryStatus.received: _l("We have received your inquiry."),
+    InquiryStatus.searching: _l("We are searching for him."),
+    InquiryStatus.match_found: _l("We have found information about him. A case worker will contact you."),
+    InquiryStatus.on_exchange_list: _l("His name has been submitted for an exchange."),
+    InquiryStatus.returned: _l("He has been returned."),
+    InquiryStatus.closed: _l("Your inquiry is closed."),
+}
+
+# Longer than any reference or code however it is typed (spaces, hyphens); longer input is
+# refused by the normalisers anyway, this only bounds what the limiter's key is made of.
+_CODE_INPUT_MAX = 64
+
+# Default regions for reading phone numbers written without "+": where families write from.
+COUNTRY_CHOICES = [
+    ("RU", _l("Russia")), ("UA", _l("Ukraine")), ("BY", _l("Belarus")), ("KZ", _l("Kazakhstan")),
+    ("UZ", _l("Uzbekistan")), ("KG", _l("Kyrgyzstan")), ("TJ", _l("Tajikistan")), ("AM", _l("Armenia")),
+    ("AZ", _l("Azerbaijan")), ("GE", _l("Georgia")), ("MD", _l("Moldova")),
+]
+
+# Attributes for typing a code on a phone: no autofill or autocorrect, capitals, no spellcheck.
+_CODE_INPUT = {"autocomplete": "off", "autocapitalize": "characters", "autocorrect": "off",
+               "spellcheck": "false", "inputmode": "text", "maxlength": str(_CODE_INPUT_MAX)}
+
+
+class StatusForm(FlaskForm):
+    """Reference and access code. No field validators: every failure is the one refusal page."""
+
+    reference = StringField(_l("Reference (for example INQ-7KD2-9QXM)"), render_kw=_CODE_INPUT)
+    access_code = StringField(_l("Access code"), render_kw=_CODE_INPUT)
+
+
+class InquiryForm(FlaskForm):
+    """The inquiry as a family sends it; the service checks every value again."""
+
+    # The man the family is looking for.
+    surname = StringField(_l("Surname"), validators=[Length(max=200)], render_kw={"autocomplete": "off"})
+    given_name = StringField(_l("Given name"), validators=[Length(max=200)], render_kw={"autocomplete": "off"})
+    patronymic = StringField(_l("Patronymic / father's name"), validators=[Length(max=200)],
+                             render_kw={"autocomplete": "off"})
+    date_of_birth = StringField(_l("Date of birth (DD.MM.YYYY, or only the year)"), validators=[Length(max=20)],
+                                render_kw={"autocomplete": "off"})
+    unit = StringField(_l("Military unit"), validators=[Length(max=300)], render_kw={"autocomplete": "off"})
+    service_category = SelectField(_l("Service category"), choices=options(SERVICE_CATEGORY_CHOICES),
+                                   validate_choice=False)
+    last_contact_date = StringField(_l("Date of the last contact with him (DD.MM.YYYY)"),
+                                    validators=[Length(max=20)],
+                                    render_kw={"autocomplete": "off"})
+    last_known_place = StringField(_l("Where he was last known to be"), validators=[Length(max=300)],
+                                   render_kw={"autocomplete": "off"})
+    notes = TextAreaField(_l("Anything else that may help us find him"), validators=[Length(max=10000)])
+    # The person asking.
+    requester_name = StringField(_l("Your name"), validators=[Length(max=200)], render_kw={"autocomplete": "name"})
+    requester_relationship = StringField(_l("Who are you to him? (mother, wife, brother…)"),
+                                         validators=[Length(max=100)])
+    requester_country = SelectField(_l("Country of your phone numbers"), choices=options(COUNTRY_CHOICES),
+                                    default="RU", validate_choice=False)
+    phones = TextAreaField(_l("Your phone numbers, one per line"), validators=[Length(max=1000)],
+                           render_kw={"autocomplete": "tel", "inputmode": "tel", "rows": "2"})
+    requester_email = StringField(_l("Your email (if you have one)"), validators=[Length(max=254)],
+                                  render_kw={"autocomplete": "email", "inputmode": "email", "type": "email"})
+    preferred_language = SelectField(_l("Language we should use with you"),
+                                     choices=options(list(LANGUAGE_NAMES.items())), validate_choice=False)
+    consent_contact = BooleanField(
+        _l("I agree to be contacted about this inquiry by phone or email."),
+        validators=[DataRequired(message=_l("We can only help if we may contact you: please tick this box."))])
+    consent_share = BooleanField(
+        _l("I agree that his details may be shared with the ombudsman to ask for his exchange."))
+
+    def validate_phones(self, field: TextAreaField) -> None:
+        if not (field.data or "").strip() and not (self.requester_email.data or "").strip():
+            raise ValidationError(_l("Give at least one phone number or an email, so that we can reach you."))
+
+
+INQUIRY_FIELDS = ["surname", "given_name", "patronymic", "date_of_birth", "unit", "service_category",
+                  "last_contact_date", "last_known_place", "notes", "requester_name", "requester_relationship",
+                  "requester_country", "phones", "requester_email", "preferred_language"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Rate limits: keys made only of what the request carries (no hashing of the code, no database).
+
+
+def _key(kind: str, value: str) -> str:
+    # A digest, so neither the limiter's storage nor its log line holds what the family typed.
+    return f"{kind}:" + hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()[:32]
+
+
+def _reference_key() -> str:
+    """The normalised reference, so `inq 7kd2 9qxm` and `INQ-7KD2-9QXM` share one count; a
+    malformed one by what was typed (never empty: an empty key would skip the limit)."""
+    raw = request.form.get("reference", "")[:_CODE_INPUT_MAX]
+    return _key("reference", normalise_reference(raw) or "malformed:" + raw.strip())
+
+
+def _address_key() -> str:
+    return "address:" + auth.remote_address()
+
+
+def _everyone_key() -> str:
+    return "everyone"
+
+
+def _configured(name: str) -> Callable[[], str]:
+    """The limit as configured when the request comes (tests and operators may change it)."""
+    return lambda: str(current_app.config[name])
+
+
+def _not_refused(response: Response) -> bool:
+    return response.status_code != 429
+
+
+def _limit(app: Flask, endpoint: str, *, overall: str, narrow: list[tuple[str, Callable[[], str], str]]) -> None:
+    """Wrap a view in this app's limiter (as auth_views does for the login): POSTs only, and
+    checked before the view runs, so before any hashing or database work.
+
+    The narrow limits (per reference, per address) count every attempt. The overall one counts
+    only the requests no limit refused: otherwise one address, already refused by its own
+    limit, could go on using up everyone's budget and shut every family out.
+    """
+    limiter = security.limiter(app)
+    view: Any = app.view_functions[endpoint]
+    view = limiter.limit(_configured(overall), key_func=_everyone_key, methods=["POST"],
+                         scope=f"{endpoint}:overall", deduct_when=_not_refused)(view)
+    for config_key, key_func, scope in narrow:
+        view = limiter.limit(_configured(config_key), key_func=key_func, methods=["POST"],
+                             scope=f"{endpoint}:{scope}")(view)
+    app.view_functions[endpoint] = view
+
+
+def _init_limits(state: BlueprintSetupState) -> None:
+    """Run when the blueprint is registered (recorded below the routes, so after them; the
+    app's limiter exists by then: security.init_app runs before the blueprints)."""
+    app = cast(Flask, state.app)
+    _limit(app, "family.status", overall="STATUS_RATE_LIMIT_OVERALL", narrow=[
+        ("STATUS_RATE_LIMIT_PER_ADDRESS", _address_key, "address"),
+        ("STATUS_RATE_LIMIT_PER_REFERENCE", _reference_key, "reference"),
+    ])
+    _limit(app, "family.inquire", overall="INQUIRY_FORM_RATE_LIMIT_OVERALL", narrow=[
+        ("INQUIRY_FORM_RATE_LIMIT_PER_ADDRESS", _address_key, "address"),
+    ])
+
+
+# ---------------------------------------------------------------------------------------------
+# Views
+
+
+def _read_only_session() -> Session:
+    """Checking a status only reads: on SQLite it then neither takes nor waits for the write lock."""
+    return Session(db.engine().execution_options(**{db.READ_ONLY: True}), expire_on_commit=False)
+
+
+@bp.route("/status", methods=["GET", "POST"])
+def status() -> ResponseReturnValue:
+    if request.method == "GET":
+        # Whatever the query string says (?reference=…&code=…), a GET checks nothing.
+        return render_template("family/status.html", form=StatusForm(formdata=None))
+    form = StatusForm()
+    if not form.validate():  # only the CSRF token can fail (the app-wide check refuses it first)
+        abort(400)
+    with _read_only_session() as read:
+        view = family.check_status(read, reference=(form.reference.data or "")[:_CODE_INPUT_MAX],
+                                   code=(form.access_code.data or "")[:_CODE_INPUT_MAX],
+                                   key=current_app.config["ACCESS_CODE_KEY_BYTES"])
+        read.rollback()
+    if view is None:
+        # One page for every failure, and nothing on it depends on what was typed: a fresh,
+        # empty form (its CSRF token is the only part that changes from request to request).
+        return render_template("family/status.html", form=StatusForm(formdata=None), refused=True), 403
+    if "lang" not in session and view.language in current_app.config["LANGUAGES"] \
+            and str(get_locale()) != view.language:
+        # Nobody chose a language on this device: answer in the one the family asked us to use.
+        with force_locale(view.language):
+            return render_template("family/status_result.html", view=view, status_text=FAMILY_STATUS_TEXT)
+    return render_template("family/status_result.html", view=view, status_text=FAMILY_STATUS_TEXT)
+
+
+@bp.route("/inquire", methods=["GET", "POST"])
+def inquire() -> ResponseReturnValue:
+    if request.method == "GET":
+        form = InquiryForm(formdata=None)
+        form.preferred_language.data = str(get_locale())
+        return render_template("family/inquire.html", form=form)
+    form = InquiryForm()
+    form_ok = form.validate()
+    data = {name: getattr(form, name).data or "" for name in INQUIRY_FIELDS}
+    data["consent_contact"] = "y" if form.consent_contact.data else ""
+    data["consent_share"] = "y" if form.consent_share.data else ""
+    try:
+        if not form_ok:
+            # Writes nothing: only so that the family sees every problem at once, not in turns.
+            inquiries.parse_inquiry(data)
+        else:
+            issued = inquiries.create_inquiry(
+                session=db.session(), actor=None, audit_key=current_app.config["AUDIT_KEY_BYTES"],
+                access_key=current_app.config["ACCESS_CODE_KEY_BYTES"], data=data,
+                channel=InquiryChannel.family_form)
+            # Shown once, in this answer only: never in a URL, a flash or the session.
+            return render_template("family/inquiry_sent.html", reference=issued.inquiry.reference,
+                                   access_code=issued.access_code)
+    except FieldErrors as exc:
+        db.session().rollback()
+        # One message per field: the form's own check already said what was wrong there.
+        apply_errors(form, FieldErrors({name: message for name, message in exc.errors.items()
+                                        if not getattr(getattr(form, name, None), "errors", None)}))
+    else:
+        flash(_("Please correct the errors below."), "error")
+    return render_template("family/inquire.html", form=form)
+
+
+# Last, so that it runs after the routes above are added to the app.
+bp.record_once(_init_limits)

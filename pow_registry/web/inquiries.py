@@ -1,0 +1,201 @@
+"""Staff pages for family inquiries: take, find, edit, triage, re-issue a code, clear for the family.
+
+Staff only (web/__init__.py). An access code is shown once, in the answer to the POST that made
+it, on a page of its own: never in a URL, a flash message or the session.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from pow_registry import auth, db
+from pow_registry.i18n import gettext as _
+from pow_registry.models import Inquiry
+from pow_registry.services import inquiries
+from pow_registry.services.errors import FieldErrors, NotFound, ServiceError
+from pow_registry.web.forms import (
+    FamilyClearForm,
+    InquiryForm,
+    InquirySearchForm,
+    InquiryStatusForm,
+    ReissueCodeForm,
+)
+from pow_registry.web.helpers import apply_errors, flash_error, form_fields, page_number, translate
+
+bp = Blueprint("inquiries", __name__, url_prefix="/inquiries")
+
+
+def _fail(exc: ServiceError, form: Any = None) -> None:
+    db.session().rollback()
+    if isinstance(exc, NotFound):
+        abort(404)
+    if isinstance(exc, FieldErrors) and form is not None:
+        apply_errors(form, exc)
+    elif isinstance(exc, FieldErrors):
+        flash(" ".join(translate(m) for m in exc.errors.values()), "error")
+    else:  # Forbidden, Conflict
+        flash_error(exc)
+
+
+def _load(inquiry_id: int) -> Inquiry:
+    try:
+        return inquiries.get_inquiry(db.session(), inquiry_id)
+    except NotFound:
+        abort(404)
+
+
+def _form_data(form: InquiryForm) -> dict[str, Any]:
+    """Only the form's own fields reach the service (no mass assignment)."""
+    return form_fields(form, inquiries.INQUIRY_FIELDS)
+
+
+def _issued(inquiry: Inquiry, code: str, *, new: bool) -> str:
+    """The reference and the code, once: rendered into this response and nowhere else."""
+    return render_template("inquiries/issued.html", inquiry=inquiry, code=code, new=new)
+
+
+@bp.get("/")
+def index() -> str:
+    form = InquirySearchForm(request.args)
+    query = inquiries.InquiryQuery(text=form.q.data or "", status=form.status.data or "", phone=form.phone.data or "")
+    page, size = page_number(), current_app.config["PAGE_SIZE"]
+    try:
+        rows, total = inquiries.search_inquiries(db.session(), query, page=page, page_size=size)
+    except FieldErrors as exc:
+        apply_errors(form, exc, {"status": "status", "phone": "phone"})
+        rows, total = [], 0
+    args = {k: v for k, v in request.args.items() if k != "page"}
+    return render_template("inquiries/index.html", form=form, rows=rows, total=total, page=page,
+                           pages=max(1, -(-total // size)), args=args)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new() -> ResponseReturnValue:
+    form = InquiryForm()
+    if form.validate_on_submit():
+        try:
+            issued = inquiries.create_inquiry(session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(),
+                                              access_key=current_app.config["ACCESS_CODE_KEY_BYTES"],
+                                              data=_form_data(form))
+        except ServiceError as exc:
+            _fail(exc, form)
+        else:
+            return _issued(issued.inquiry, issued.access_code, new=True)
+    return render_template("inquiries/form.html", form=form, inquiry=None)
+
+
+@bp.get("/<int:inquiry_id>")
+def detail(inquiry_id: int) -> str:
+    try:
+        d = inquiries.inquiry_detail(db.session(), inquiry_id)
+    except NotFound:
+        abort(404)
+    row = d.inquiry
+    status_form = InquiryStatusForm(formdata=None, version=row.version, status=row.status.value,
+                                    closed_reason=row.closed_reason.value if row.closed_reason else "")
+    queue_url = (url_for("matches.queue", inquiry=row.id) if "matches.queue" in current_app.view_functions
+                 else None)
+    return render_template("inquiries/detail.html", d=d, i=row, status_form=status_form,
+                           reissue_form=ReissueCodeForm(formdata=None), queue_url=queue_url,
+                           family_ahead=_family_ahead(row))
+
+
+def _family_ahead(row: Inquiry) -> bool:
+    """The family was told more than the search stands at now (the status went back since)."""
+    return row.family_status is not None and not inquiries.family_status_allowed(row.status, row.family_status)
+
+
+@bp.route("/<int:inquiry_id>/edit", methods=["GET", "POST"])
+def edit(inquiry_id: int) -> ResponseReturnValue:
+    row = _load(inquiry_id)
+    if request.method == "GET":
+        form = InquiryForm(obj=row)
+        form.service_category.data = row.service_category.value if row.service_category else ""
+        form.phones.data = "\n".join(p.raw for p in inquiries.phones_of(db.session(), inquiry_id))
+    else:
+        form = InquiryForm()
+    if form.validate_on_submit():
+        try:
+            inquiries.update_inquiry(session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(),
+                                     inquiry_id=inquiry_id, version=form.version.data, data=_form_data(form))
+        except ServiceError as exc:
+            _fail(exc, form)
+        else:
+            flash(_("Saved."), "info")
+            return redirect(url_for("inquiries.detail", inquiry_id=inquiry_id))
+    return render_template("inquiries/form.html", form=form, inquiry=row)
+
+
+@bp.post("/<int:inquiry_id>/status")
+def status(inquiry_id: int) -> ResponseReturnValue:
+    _load(inquiry_id)
+    form = InquiryStatusForm()
+    if form.validate_on_submit():
+        try:
+            inquiries.change_status(session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(),
+                                    inquiry_id=inquiry_id, version=form.version.data, status=form.status.data or "",
+                                    closed_reason=form.closed_reason.data or None, note=form.note.data or "")
+        except ServiceError as exc:
+            _fail(exc)
+        else:
+            flash(_("The status was changed."), "info")
+    else:
+        flash(_("The form was not accepted. Please try again."), "error")
+    return redirect(url_for("inquiries.detail", inquiry_id=inquiry_id))
+
+
+@bp.route("/<int:inquiry_id>/family", methods=["GET", "POST"])
+def family(inquiry_id: int) -> ResponseReturnValue:
+    """What the family sees: choose it, preview it exactly as the family will read it, save it."""
+    row = _load(inquiry_id)
+    if request.method == "GET":
+        form = FamilyClearForm(formdata=None, version=row.version,
+                               family_status=(row.family_status or row.status).value,
+                               family_message=row.family_message)
+    else:
+        form = FamilyClearForm()
+    preview = None
+    if form.validate_on_submit():
+        if request.form.get("action") == "save":
+            try:
+                inquiries.clear_for_family(session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(),
+                                           inquiry_id=inquiry_id, version=form.version.data,
+                                           family_status=form.family_status.data or "",
+                                           message=form.family_message.data or "")
+            except ServiceError as exc:
+                _fail(exc, form)
+            else:
+                flash(_("The family will now see this."), "info")
+                return redirect(url_for("inquiries.detail", inquiry_id=inquiry_id))
+        else:
+            try:
+                status, message = inquiries.parse_family_clearance(row.status, form.family_status.data or "",
+                                                                   form.family_message.data or "")
+            except FieldErrors as exc:
+                apply_errors(form, exc)
+            else:
+                preview = {"status": status.value, "message": message}
+    return render_template("inquiries/family.html", i=row, form=form, preview=preview)
+
+
+@bp.post("/<int:inquiry_id>/access-code")
+def reissue(inquiry_id: int) -> ResponseReturnValue:
+    row = _load(inquiry_id)
+    form = ReissueCodeForm()
+    if not form.validate_on_submit():
+        flash(_("The form was not accepted. Please try again."), "error")
+    elif not form.confirm.data:
+        flash(_("Tick the box to confirm: the family's current code will stop working."), "error")
+    else:
+        try:
+            code = inquiries.reissue_access_code(session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(),
+                                                 access_key=current_app.config["ACCESS_CODE_KEY_BYTES"],
+                                                 inquiry_id=inquiry_id)
+        except ServiceError as exc:
+            _fail(exc)
+        else:
+            return _issued(row, code, new=False)
+    return redirect(url_for("inquiries.detail", inquiry_id=inquiry_id))

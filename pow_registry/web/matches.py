@@ -1,0 +1,177 @@
+"""The review queues: candidate matches ranked by score, side by side, confirmed or rejected.
+
+Two blueprints on the same views: `matches` (/matches/) for staff, the pairs with an inquiry in
+them (a family's data: staff only); `duplicates` (/duplicates/) for researchers, the same man
+reported twice in the registry (theirs to judge and merge).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, SelectField, TextAreaField
+from wtforms.validators import Length, Optional
+
+from pow_registry import auth, db
+from pow_registry.i18n import gettext as _
+from pow_registry.i18n import lazy_gettext as _l
+from pow_registry.models import MatchCandidate, MatchStatus
+from pow_registry.services import matching
+from pow_registry.services.errors import FieldErrors, NotFound, ServiceError
+from pow_registry.web.forms import options
+from pow_registry.web.helpers import apply_errors, flash_error, page_number, parse_int
+
+bp = Blueprint("matches", __name__, url_prefix="/matches")
+duplicates_bp = Blueprint("duplicates", __name__, url_prefix="/duplicates")
+
+KIND_CHOICES = [
+    ("inquiry-person", _l("Inquiry ↔ person")),
+    ("inquiry-inquiry", _l("Inquiry ↔ inquiry (relatives)")),
+    ("person-person", _l("Person ↔ person (duplicates)")),
+]
+# Which pairs each blueprint shows (the blueprint's role decides who sees it: web/__init__.py).
+KINDS_OF = {"matches": ["inquiry-person", "inquiry-inquiry"], "duplicates": ["person-person"]}
+STATUS_CHOICES = [("candidate", _l("To review")), ("confirmed", _l("Confirmed")), ("rejected", _l("Rejected"))]
+
+# The matcher's field names and levels, in the reader's language (the per-field detail stays as
+# the matcher wrote it: it quotes the values it compared).
+FIELD_LABELS = {
+    "surname": _l("Surname"), "given name": _l("Given name"), "patronymic": _l("Patronymic"),
+    "date of birth": _l("Date of birth"), "unit": _l("Unit"), "place": _l("Place"),
+    "capture / contact": _l("Capture / last contact"), "service category": _l("Service category"),
+}
+LEVEL_LABELS = {
+    "missing": _l("not given"), "exact": _l("same"), "transliteration": _l("same in another script"),
+    "feminine form": _l("feminine form"), "genitive": _l("genitive case"), "case form": _l("another case"),
+    "disagree": _l("differs"), "ru-uk equivalent": _l("Russian/Ukrainian form"),
+    "English equivalent": _l("English form"), "equivalent form": _l("equivalent form"),
+    "diminutive": _l("diminutive"), "ambiguous diminutive": _l("ambiguous diminutive"),
+    "fuzzy": _l("similar spelling"), "year only": _l("year only"), "year and month": _l("year and month"),
+    "day-month swapped": _l("day and month swapped"), "year off by one": _l("year off by one"),
+    "agree": _l("same"), "same region": _l("same region"), "imprecise dates": _l("imprecise dates"),
+    "contact after capture": _l("last contact after the capture"),
+    "captured soon after last contact": _l("captured soon after the last contact"),
+    "captured months after last contact": _l("captured months after the last contact"),
+    "captured long after last contact": _l("captured long after the last contact"),
+    "same capture date": _l("same capture date"), "capture dates within a month": _l("capture dates within a month"),
+    "same last contact": _l("same last contact"), "last contacts within two months": _l("last contacts within two months"),
+}
+# What the matcher compared, per side: (label, attribute of the MatchRecord).
+COMPARED = [
+    (_l("Surname"), "surname"), (_l("Given name"), "given_name"), (_l("Patronymic"), "patronymic"),
+    (_l("Date of birth"), "date_of_birth"), (_l("Unit"), "unit"), (_l("Place"), "place"),
+    (_l("Capture / last contact date"), "event_date"), (_l("Service category"), "service_category"),
+]
+
+
+class QueueForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET filter: it changes nothing
+
+    kinds = SelectField(_l("Pairs"), choices=options(KIND_CHOICES), validators=[Optional()])
+    status = SelectField(_l("State"), choices=options(STATUS_CHOICES), validators=[Optional()])
+    inquiry = HiddenField()
+    person = HiddenField()
+
+
+class ReviewForm(FlaskForm):
+    version = HiddenField()
+    reason = TextAreaField(_l("Reason"), validators=[Length(max=matching.REASON_MAX)])
+
+
+def _allowed_kinds() -> list[str]:
+    return KINDS_OF[request.blueprint or ""]
+
+
+def field_label(name: str) -> str:
+    return str(FIELD_LABELS.get(name, name))
+
+
+def level_label(name: str) -> str:
+    return str(LEVEL_LABELS.get(name, name))
+
+
+def queue() -> str:
+    allowed = _allowed_kinds()
+    form = QueueForm(request.args)
+    form.kinds.choices = options([(k, label) for k, label in KIND_CHOICES if k in allowed])
+    kinds = form.kinds.data if form.kinds.data in allowed else allowed[0]
+    form.kinds.data = kinds
+    status = form.status.data if form.status.data in dict(STATUS_CHOICES) else "candidate"
+    form.status.data = status
+    flt = matching.QueueFilter(kinds=kinds, status=MatchStatus(status),
+                               inquiry_id=parse_int(request.args.get("inquiry")),
+                               person_id=parse_int(request.args.get("person")))
+    page, size = page_number(), current_app.config["PAGE_SIZE"]
+    rows, total = matching.queue(db.session(), flt, page=page, page_size=size)
+    args = {k: v for k, v in request.args.items() if k != "page"}
+    return render_template("matches/queue.html", form=form, rows=rows, total=total, page=page,
+                           pages=max(1, -(-total // size)), args=args, flt=flt,
+                           field_label=field_label, level_label=level_label)
+
+
+def _candidate(match_id: int) -> MatchCandidate:
+    try:
+        row = matching.get_candidate(db.session(), match_id)
+    except NotFound:
+        abort(404)
+    if f"{row.left_kind}-{row.right_kind}" not in _allowed_kinds():
+        abort(404)  # the other queue's pair
+    return row
+
+
+def _render(row: MatchCandidate, confirm_form: ReviewForm | None = None,
+            reject_form: ReviewForm | None = None) -> str:
+    view = matching.candidate_view(db.session(), row)
+    return render_template(
+        "matches/detail.html", v=view, row=row, compared=COMPARED,
+        confirm_form=confirm_form or ReviewForm(version=row.version, prefix="confirm"),
+        reject_form=reject_form or ReviewForm(version=row.version, prefix="reject"),
+        may_review=row.status == MatchStatus.candidate, field_label=field_label, level_label=level_label,
+    )
+
+
+def detail(match_id: int) -> str:
+    return _render(_candidate(match_id))
+
+
+def _review(match_id: int, action: str) -> ResponseReturnValue:
+    row = _candidate(match_id)
+    form = ReviewForm(prefix=action)
+    if not form.validate_on_submit():
+        return _render(row, **{f"{action}_form": form}), 400  # type: ignore[arg-type]
+    review: Any = matching.confirm if action == "confirm" else matching.reject
+    try:
+        review(session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(), match_id=match_id,
+               version=form.version.data, reason=form.reason.data or "")
+    except ServiceError as exc:
+        db.session().rollback()
+        if isinstance(exc, NotFound):
+            abort(404)
+        if isinstance(exc, FieldErrors):
+            apply_errors(form, exc)
+        else:
+            flash_error(exc)
+        row = _candidate(match_id)
+        return _render(row, **{f"{action}_form": form}), 409  # type: ignore[arg-type]
+    flash(_("Confirmed: the records are linked.") if action == "confirm" else _("Rejected: this pair will not be proposed again unless one of the records changes."), "info")
+    kinds = f"{row.left_kind}-{row.right_kind}"
+    return redirect(url_for(".queue", kinds=kinds))
+
+
+def confirm(match_id: int) -> ResponseReturnValue:
+    return _review(match_id, "confirm")
+
+
+def reject(match_id: int) -> ResponseReturnValue:
+    return _review(match_id, "reject")
+
+
+for _blueprint in (bp, duplicates_bp):
+    _blueprint.add_url_rule("/", view_func=queue, methods=["GET"])
+    _blueprint.add_url_rule("/<int:match_id>", view_func=detail, methods=["GET"])
+    _blueprint.add_url_rule("/<int:match_id>/confirm", view_func=confirm, methods=["POST"])
+    _blueprint.add_url_rule("/<int:match_id>/reject", view_func=reject, methods=["POST"])

@@ -1,0 +1,591 @@
+"""The family's public pages over HTTP: /status (reference + access code, POST only) and
+/inquire (a family sends an inquiry themselves). security.md, "The family's page"; domain.md,
+"What a family may see".
+
+The /status tests write inquiries straight to the database through the models, so they do not
+depend on the staff-side inquiry service.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from flask_babel import force_locale
+from sqlalchemy import event, update
+from sqlmodel import col, select
+from support import snapshot
+
+from pow_registry.domain import references
+from pow_registry.domain.references import access_code_digest
+from pow_registry.models import Inquiry, InquiryChannel, InquiryPhone, InquiryStatus
+from pow_registry.services import family as family_service
+from pow_registry.web.family import FAMILY_STATUS_TEXT
+
+REFERENCE = "INQ-4TQW-8HNR"
+CODE = "7KD2-9QXM-ABCD-EF12"
+OTHER_REFERENCE = "INQ-M4KE-T0V0"
+OTHER_CODE = "NEBY-VA10-VQ00-0001"
+UNKNOWN_REFERENCE = "INQ-ZZZZ-ZZZZ"
+WRONG_CODE = "7KD2-9QXM-ABCD-EF13"
+CSRF_VALUE_RE = re.compile(r'(name="(?:[\w-]+-)?csrf_token" type="hidden" value=")[^"]+(")')
+ENGLISH = {
+    InquiryStatus.received: "We have received your inquiry.",
+    InquiryStatus.searching: "We are searching for him.",
+    InquiryStatus.match_found: "We have found information about him. A case worker will contact you.",
+    InquiryStatus.on_exchange_list: "His name has been submitted for an exchange.",
+    InquiryStatus.returned: "He has been returned.",
+    InquiryStatus.closed: "Your inquiry is closed.",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def add_inquiry(app: Any, session: Any, reference: str = REFERENCE, code: str = CODE, **fields: Any) -> Inquiry:
+    """An inquiry made through the models, then `fields` set as staff (or the matcher, for
+    `last_checked_at`) would have set them: by a plain UPDATE, so they stay exactly as given."""
+    inquiry = Inquiry(reference=reference,
+                      access_code_digest=access_code_digest(code, app.config["ACCESS_CODE_KEY_BYTES"]),
+                      surname="Выдумкин", given_name="Виталий", patronymic="Евгеньевич",
+                      unit="в/ч 12345", requester_name="Небывалова Анна Петровна",
+                      requester_email="nebyvalova@example.org", preferred_language="ru")
+    session.add(inquiry)
+    session.flush()
+    session.commit()
+    session.add(InquiryPhone(inquiry_id=inquiry.id, raw="+7 999 123-45-67", e164="+79991234567", region="RU"))
+    session.commit()
+    session.exec(update(Inquiry).where(col(Inquiry.id) == inquiry.id).values(**{"last_checked_at": None, **fields}))
+    session.commit()
+    return inquiry
+
+
+def post_status(client: Any, reference: str = REFERENCE, code: str = CODE, address: str = "10.0.0.1",
+                **extra: str) -> Any:
+    return client.post("/status", data={"reference": reference, "access_code": code, **extra},
+                       environ_base={"REMOTE_ADDR": address})
+
+
+def english(client: Any) -> None:
+    assert client.post("/language", data={"lang-language": "en"}).status_code == 302
+
+
+def headers_without_date(response: Any) -> list[tuple[str, str]]:
+    return sorted((k, v) for k, v in response.headers.items() if k != "Date")
+
+
+def decoded_headers(app: Any, response: Any) -> list[tuple[str, str]]:
+    """Headers apart from Date, the session cookie as what it holds: its signed form carries a
+    timestamp (itsdangerous), so it changes from one second to the next whatever the request."""
+    headers = []
+    for name, value in headers_without_date(response):
+        if name == "Set-Cookie" and value.startswith("session="):
+            cookie, _sep, attributes = value.partition(";")
+            content = app.session_interface.get_signing_serializer(app).loads(cookie.removeprefix("session="))
+            value = f"session={sorted(content.items())!r};{attributes}"
+        headers.append((name, value))
+    return headers
+
+
+def masked(text: str) -> str:
+    return CSRF_VALUE_RE.sub(r"\1TOKEN\2", text)
+
+
+@pytest.fixture
+def work(app: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
+    """Counts of the work a request did: access-code comparisons, HMACs and SQL statements."""
+    counts = {"matches": 0, "hmac": 0, "sql": 0}
+    real_matches, real_hmac = references.access_code_matches, references._hmac_hex
+
+    def counting_matches(code: str, digest: str, key: bytes) -> bool:
+        counts["matches"] += 1
+        return real_matches(code, digest, key)
+
+    def counting_hmac(normalised: str, key: bytes) -> str:
+        counts["hmac"] += 1
+        return real_hmac(normalised, key)
+
+    def count_sql(*_args: Any) -> None:
+        counts["sql"] += 1
+
+    monkeypatch.setattr(family_service, "access_code_matches", counting_matches)
+    monkeypatch.setattr(references, "_hmac_hex", counting_hmac)
+    engine = app.extensions["pow_registry.engine"]
+    event.listen(engine, "before_cursor_execute", count_sql)
+    yield counts
+    event.remove(engine, "before_cursor_execute", count_sql)
+
+
+def reset(counts: dict[str, int]) -> None:
+    for name in counts:
+        counts[name] = 0
+
+
+# ---------------------------------------------------------------------------------------------
+# /status: the answer
+
+
+def test_the_right_reference_and_code_show_the_status(app: Any, client: Any, session: Any) -> None:
+    add_inquiry(app, session, family_status=InquiryStatus.searching, family_message="Мы ищем.",
+                last_checked_at=datetime(2025, 3, 12, 9, 0, tzinfo=UTC))
+    english(client)
+    response = post_status(client, " inq 4tqw 8hnr", "7kd2 9qxm abcd ef12")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert REFERENCE in page
+    assert "We are searching for him." in page
+    assert "March 12, 2025" in page
+    assert "Мы ищем." in page
+    assert 'href="/inquire"' in page  # the two pages link to each other
+
+
+@pytest.mark.parametrize("status", list(InquiryStatus))
+def test_each_cleared_tier_has_its_own_family_wording(app: Any, client: Any, session: Any,
+                                                       status: InquiryStatus) -> None:
+    add_inquiry(app, session, status=status, family_status=status)
+    english(client)
+    page = post_status(client).get_data(as_text=True)
+    assert ENGLISH[status] in page
+    assert [text for other, text in ENGLISH.items() if other != status and text in page] == []
+
+
+def test_only_what_staff_cleared_is_shown(app: Any, client: Any, session: Any, make_person: Any) -> None:
+    person = make_person(surname="Макетов", given_name="Небыл", patronymic="Выдумович")
+    session.commit()
+    # Inside, a match was found; the family was told nothing yet.
+    add_inquiry(app, session, status=InquiryStatus.match_found, person_id=person.id)
+    english(client)
+    page = post_status(client).get_data(as_text=True)
+    assert "We have received your inquiry." in page
+    assert ENGLISH[InquiryStatus.match_found] not in page
+    for secret in ("match_found", "Match found", "Макетов", "Небыл", "Выдумович",  # the registry's man
+                   "Выдумкин", "Виталий", "Евгеньевич", "12345",  # the sought man as the family wrote him
+                   "Небывалова", "nebyvalova@example.org", "999", "/registry", "http"):
+        assert secret not in page, secret
+
+
+def test_the_message_is_escaped_and_keeps_its_line_breaks(app: Any, client: Any, session: Any) -> None:
+    message = "Позвоните нам в среду.\n<script>alert(1)</script> & <b>спасибо</b>"
+    add_inquiry(app, session, family_status=InquiryStatus.searching, family_message=message)
+    page = post_status(client).get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in page and "<b>спасибо" not in page
+    assert ('<p class="note">Позвоните нам в среду.\n&lt;script&gt;alert(1)&lt;/script&gt; &amp; '
+            "&lt;b&gt;спасибо&lt;/b&gt;</p>") in page
+
+
+def test_one_reference_never_shows_another_inquirys_message(app: Any, client: Any, session: Any) -> None:
+    add_inquiry(app, session, family_status=InquiryStatus.searching, family_message="Сообщение первой семье")
+    add_inquiry(app, session, reference=OTHER_REFERENCE, code=OTHER_CODE, family_status=InquiryStatus.returned,
+                family_message="Сообщение второй семье")
+    english(client)
+    mine = post_status(client).get_data(as_text=True)
+    theirs = post_status(client, OTHER_REFERENCE, OTHER_CODE).get_data(as_text=True)
+    assert "Сообщение первой семье" in mine and "Сообщение второй семье" not in mine and OTHER_REFERENCE not in mine
+    assert "Сообщение второй семье" in theirs and "Сообщение первой семье" not in theirs and REFERENCE not in theirs
+    assert ENGLISH[InquiryStatus.returned] in theirs and ENGLISH[InquiryStatus.returned] not in mine
+    # One family's code does not open the other's inquiry.
+    assert post_status(client, REFERENCE, OTHER_CODE).status_code == 403
+    assert post_status(client, OTHER_REFERENCE, CODE).status_code == 403
+
+
+@pytest.mark.parametrize(("language", "date_text"), [
+    ("ru", "12 марта 2025"), ("uk", "12 березня 2025"), ("en", "March 12, 2025"),
+])
+def test_status_page_in_each_language(app: Any, client: Any, session: Any, language: str, date_text: str) -> None:
+    add_inquiry(app, session, family_status=InquiryStatus.searching, preferred_language="ru",
+                last_checked_at=datetime(2025, 3, 12, 9, 0, tzinfo=UTC))
+    assert client.post("/language", data={"lang-language": language}).status_code == 302
+    page = post_status(client).get_data(as_text=True)
+    with app.test_request_context(), force_locale(language):
+        expected = str(FAMILY_STATUS_TEXT[InquiryStatus.searching])
+    assert f'<html lang="{language}">' in page
+    assert expected in page
+    assert date_text in page
+    # The form page follows the switcher too, and switching comes back to the same page.
+    assert f'<html lang="{language}">' in client.get("/status").get_data(as_text=True)
+    response = client.post("/language", data={"lang-language": "en", "lang-next": "/status"})
+    assert response.headers["Location"].endswith("/status")
+
+
+def test_without_a_chosen_language_the_answer_is_in_the_familys_language(app: Any, client: Any, session: Any) -> None:
+    add_inquiry(app, session, preferred_language="uk", last_checked_at=datetime(2025, 3, 12, 9, 0, tzinfo=UTC))
+    page = client.post("/status", data={"reference": REFERENCE, "access_code": CODE},
+                       headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert '<html lang="uk">' in page and "12 березня 2025" in page
+    english(client)  # an explicit choice wins
+    assert '<html lang="en">' in post_status(client).get_data(as_text=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# /status: failures all look the same
+
+
+FAILURES = {
+    "unknown reference": (UNKNOWN_REFERENCE, CODE),
+    "wrong code": (REFERENCE, WRONG_CODE),
+    "another family's code": (REFERENCE, OTHER_CODE),
+    "malformed reference": ("INQ-4TQW", CODE),
+    "malformed code": (REFERENCE, "не помню"),
+    "both empty": ("", ""),
+    "markup": ('<b>"INQ"</b>', "<script>"),
+    "very long": ("INQ-" + "4" * 5000, "7" * 5000),
+}
+
+
+def test_unknown_reference_wrong_code_and_malformed_input_get_identical_answers(app: Any, session: Any) -> None:
+    """CSRF is off in the test config, so nothing on the page changes per request or session:
+    the answers must be identical byte for byte, headers too (apart from Date)."""
+    add_inquiry(app, session)
+    add_inquiry(app, session, reference=OTHER_REFERENCE, code=OTHER_CODE)
+    responses = {name: post_status(app.test_client(), reference, code) for name, (reference, code) in FAILURES.items()}
+    first = responses["unknown reference"]
+    assert first.status_code == 403
+    for name, response in responses.items():
+        assert response.status_code == first.status_code, name
+        assert response.get_data() == first.get_data(), name
+        assert headers_without_date(response) == headers_without_date(first), name
+    # Nothing typed is echoed back: not the reference, not the code.
+    body = first.get_data(as_text=True)
+    for typed in (UNKNOWN_REFERENCE, REFERENCE, "4TQW", CODE, WRONG_CODE, "не помню"):
+        assert typed not in body
+    # Also from one client, one request after another.
+    client = app.test_client()
+    answers = {post_status(client, reference, code).get_data() for reference, code in FAILURES.values()}
+    assert answers == {first.get_data()}
+
+
+def test_with_csrf_on_the_answers_differ_only_in_the_csrf_token(make_app: Any, session: Any) -> None:
+    """With CSRF on, each page carries a fresh signed token (Flask-WTF signs it with a timestamp),
+    so the bodies are compared with the token's value masked, and the session cookie (signed with
+    a timestamp too) by what it holds; nothing else may differ."""
+    app = make_app(WTF_CSRF_ENABLED=True)
+    add_inquiry(app, session)
+    client = app.test_client()
+    token = CSRF_VALUE_RE.search(client.get("/status").get_data(as_text=True))
+    assert token
+    value = re.search(r'value="([^"]+)"', token.group(0))
+    assert value
+    answers = []
+    for number, (reference, code) in enumerate(FAILURES.values()):
+        if number == 1:
+            time.sleep(1.05)  # across a second boundary: the signed values' timestamps change
+        answers.append(post_status(client, reference, code, csrf_token=value.group(1)))
+    assert {a.status_code for a in answers} == {403}
+    assert len({masked(a.get_data(as_text=True)) for a in answers}) == 1
+    assert len({tuple(decoded_headers(app, a)) for a in answers}) == 1
+    assert "TOKEN" in masked(answers[0].get_data(as_text=True))
+
+
+def test_unknown_reference_and_wrong_code_both_cost_exactly_one_hmac(app: Any, client: Any, session: Any,
+                                                                     work: dict[str, int]) -> None:
+    """The timing sanity check, by counting rather than timing: one comparison and one HMAC for
+    each answer, right or wrong, known or unknown, well-formed or not."""
+    add_inquiry(app, session)
+    for reference, code in [(UNKNOWN_REFERENCE, CODE), (REFERENCE, WRONG_CODE), ("INQ-4TQW", CODE),
+                            (REFERENCE, "не помню"), ("", ""), (REFERENCE, CODE)]:
+        reset(work)
+        post_status(client, reference, code)
+        assert (work["matches"], work["hmac"]) == (1, 1), (reference, code)
+
+
+def test_a_get_with_the_reference_and_code_in_the_url_checks_nothing(app: Any, client: Any, session: Any,
+                                                                     work: dict[str, int]) -> None:
+    add_inquiry(app, session, family_status=InquiryStatus.searching, family_message="Секретное сообщение")
+    plain = client.get("/status")
+    reset(work)
+    response = client.get("/status", query_string={"reference": REFERENCE, "access_code": CODE, "code": CODE})
+    assert response.status_code == 200
+    assert response.get_data() == plain.get_data()  # the empty form, as if nothing were in the URL
+    page = response.get_data(as_text=True)
+    assert REFERENCE not in page and CODE not in page and "Секретное сообщение" not in page
+    assert work == {"matches": 0, "hmac": 0, "sql": 0}
+    # The form itself posts, and to a URL without anything in it.
+    assert '<form method="post" action="/status"' in page
+
+
+def test_the_pages_are_public_and_the_front_page_still_goes_to_login(client: Any) -> None:
+    for url in ("/status", "/inquire"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert response.headers["Cache-Control"] == "no-store"
+    assert client.get("/").headers["Location"].endswith("/login")
+    page = client.get("/status").get_data(as_text=True)
+    assert 'href="/inquire"' in page
+    assert 'href="/status"' in client.get("/inquire").get_data(as_text=True)
+    # Typed on a phone: no autofill, capitals, no autocorrect.
+    assert re.search(r'<input autocapitalize="characters" autocomplete="off" autocorrect="off" id="access_code"', page)
+
+
+# ---------------------------------------------------------------------------------------------
+# /status: rate limits
+
+
+def test_the_limit_per_reference_holds_across_addresses(make_app: Any, session: Any) -> None:
+    app = make_app(STATUS_RATE_LIMIT_PER_REFERENCE="3 per day", STATUS_RATE_LIMIT_PER_ADDRESS="100 per day",
+                   STATUS_RATE_LIMIT_OVERALL="1000 per day")
+    add_inquiry(app, session)
+    add_inquiry(app, session, reference=OTHER_REFERENCE, code=OTHER_CODE)
+    for i in range(3):
+        assert post_status(app.test_client(), REFERENCE, WRONG_CODE, f"10.0.0.{i}").status_code == 403
+    # Locked for now, from anywhere, however it is spelled, even with the right code.
+    assert post_status(app.test_client(), REFERENCE, CODE, "10.0.1.1").status_code == 429
+    assert post_status(app.test_client(), "inq 4tqw 8hnr", CODE, "10.0.1.2").status_code == 429
+    # Another reference, from the same address, is not affected.
+    assert post_status(app.test_client(), OTHER_REFERENCE, OTHER_CODE, "10.0.1.1").status_code == 200
+
+
+def test_malformed_and_empty_references_are_limited_too(make_app: Any, session: Any) -> None:
+    app = make_app(STATUS_RATE_LIMIT_PER_REFERENCE="2 per day", STATUS_RATE_LIMIT_PER_ADDRESS="100 per day",
+                   STATUS_RATE_LIMIT_OVERALL="1000 per day")
+    for reference in ("", "garbage"):
+        for i in range(2):
+            assert post_status(app.test_client(), reference, CODE, f"10.0.2.{i}").status_code == 403
+        assert post_status(app.test_client(), reference, CODE, "10.0.2.9").status_code == 429
+
+
+def test_the_limit_per_address_holds_across_references(make_app: Any, session: Any) -> None:
+    app = make_app(STATUS_RATE_LIMIT_PER_REFERENCE="100 per day", STATUS_RATE_LIMIT_PER_ADDRESS="4 per day",
+                   STATUS_RATE_LIMIT_OVERALL="1000 per day")
+    add_inquiry(app, session)
+    for i in range(4):
+        assert post_status(app.test_client(), f"INQ-0000-000{i}", CODE, "10.0.3.1").status_code == 403
+    assert post_status(app.test_client(), REFERENCE, CODE, "10.0.3.1").status_code == 429
+    assert post_status(app.test_client(), REFERENCE, CODE, "10.0.3.2").status_code == 200
+
+
+def test_the_overall_limit(make_app: Any, session: Any) -> None:
+    app = make_app(STATUS_RATE_LIMIT_PER_REFERENCE="100 per day", STATUS_RATE_LIMIT_PER_ADDRESS="100 per day",
+                   STATUS_RATE_LIMIT_OVERALL="5 per day")
+    add_inquiry(app, session)
+    for i in range(5):
+        assert post_status(app.test_client(), f"INQ-0000-000{i}", CODE, f"10.0.4.{i}").status_code == 403
+    assert post_status(app.test_client(), REFERENCE, CODE, "10.0.5.1").status_code == 429
+
+
+def test_one_refused_address_does_not_use_up_everyones_budget(make_app: Any, session: Any) -> None:
+    app = make_app(STATUS_RATE_LIMIT_PER_REFERENCE="100 per day", STATUS_RATE_LIMIT_PER_ADDRESS="2 per day",
+                   STATUS_RATE_LIMIT_OVERALL="5 per day")
+    add_inquiry(app, session)
+    statuses = [post_status(app.test_client(), f"INQ-0000-000{i}", CODE, "10.0.7.1").status_code for i in range(8)]
+    assert statuses == [403, 403] + [429] * 6
+    # Only the two attempts that got through counted overall: three more families get in.
+    for i in range(3):
+        assert post_status(app.test_client(), REFERENCE, CODE, f"10.0.8.{i}").status_code == 200
+    assert post_status(app.test_client(), REFERENCE, CODE, "10.0.8.9").status_code == 429
+
+
+def test_the_three_limits_answer_with_the_same_page(make_app: Any, session: Any) -> None:
+    pages = []
+    for tight in ("STATUS_RATE_LIMIT_PER_REFERENCE", "STATUS_RATE_LIMIT_PER_ADDRESS", "STATUS_RATE_LIMIT_OVERALL"):
+        limits = {"STATUS_RATE_LIMIT_PER_REFERENCE": "100 per day", "STATUS_RATE_LIMIT_PER_ADDRESS": "100 per day",
+                  "STATUS_RATE_LIMIT_OVERALL": "100 per day", tight: "1 per day"}
+        app = make_app(**limits)
+        post_status(app.test_client(), REFERENCE, CODE, "10.0.6.1")
+        response = post_status(app.test_client(), REFERENCE, CODE, "10.0.6.1")
+        assert response.status_code == 429, tight
+        pages.append((response.get_data(), headers_without_date(response)))
+    assert pages[0] == pages[1] == pages[2]
+    assert REFERENCE not in pages[0][0].decode()
+
+
+def test_once_limited_no_hashing_and_no_database_work(make_app: Any, session: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = make_app(STATUS_RATE_LIMIT_PER_REFERENCE="2 per day", STATUS_RATE_LIMIT_PER_ADDRESS="100 per day",
+                   STATUS_RATE_LIMIT_OVERALL="1000 per day")
+    add_inquiry(app, session)
+    counts = {"matches": 0, "sql": 0}
+    real_matches = references.access_code_matches
+
+    def counting_matches(code: str, digest: str, key: bytes) -> bool:
+        counts["matches"] += 1
+        return real_matches(code, digest, key)
+
+    def count_sql(*_args: Any) -> None:
+        counts["sql"] += 1
+
+    monkeypatch.setattr(family_service, "access_code_matches", counting_matches)
+    engine = app.extensions["pow_registry.engine"]
+    event.listen(engine, "before_cursor_execute", count_sql)
+    try:
+        assert post_status(app.test_client(), REFERENCE, WRONG_CODE).status_code == 403
+        assert counts["matches"] == 1 and counts["sql"] >= 1  # the counters do see the work
+        assert post_status(app.test_client(), REFERENCE, CODE).status_code == 200
+        counts.update(matches=0, sql=0)
+        assert post_status(app.test_client(), REFERENCE, CODE).status_code == 429
+        assert counts == {"matches": 0, "sql": 0}
+    finally:
+        event.remove(engine, "before_cursor_execute", count_sql)
+
+
+def test_a_get_is_never_limited(make_app: Any) -> None:
+    app = make_app(STATUS_RATE_LIMIT_OVERALL="1 per day")
+    client = app.test_client()
+    for _ in range(3):
+        assert client.get("/status").status_code == 200
+
+
+# ---------------------------------------------------------------------------------------------
+# CSRF
+
+
+def test_a_post_without_csrf_token_is_refused(make_app: Any, session: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = make_app(WTF_CSRF_ENABLED=True)
+    add_inquiry(app, session)
+    calls = []
+    monkeypatch.setattr(family_service, "access_code_matches", lambda *a: calls.append(a) or False)
+    client = app.test_client()
+    assert post_status(client).status_code == 400
+    assert calls == []
+    before = snapshot(session)
+    assert client.post("/inquire", data=valid_inquiry()).status_code == 400
+    assert snapshot(session) == before
+
+
+def test_with_a_csrf_token_both_forms_work(make_app: Any, session: Any) -> None:
+    app = make_app(WTF_CSRF_ENABLED=True)
+    add_inquiry(app, session)
+    client = app.test_client()
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/status").get_data(as_text=True))
+    assert token
+    assert post_status(client, csrf_token=token.group(1)).status_code == 200
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/inquire").get_data(as_text=True))
+    assert token
+    assert "Write these down" in client.post("/inquire", data={**valid_inquiry(), "csrf_token": token.group(1)},
+                                             headers={"Accept-Language": "en"}).get_data(as_text=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# /inquire
+
+
+def valid_inquiry(**fields: str) -> dict[str, str]:
+    return {
+        "surname": "Выдумкин", "given_name": "Виталий", "patronymic": "Евгеньевич", "date_of_birth": "12.03.2005",
+        "unit": "в/ч 12345", "service_category": "mobilised", "last_contact_date": "2024-08",
+        "last_known_place": "Суджа", "notes": "Позывной «Тихий».\nВысокий.",
+        "requester_name": "Небывалова Анна Петровна", "requester_relationship": "мать",
+        "requester_country": "RU", "phones": "8 999 123-45-67\n+380 67 123 4567",
+        "requester_email": "nebyvalova@example.org", "preferred_language": "uk",
+        "consent_contact": "y", "consent_share": "y", **fields,
+    }
+
+
+def fetch_inquiries(session: Any) -> list[Inquiry]:
+    rows = list(session.exec(select(Inquiry).execution_options(populate_existing=True)).all())
+    session.commit()
+    return rows
+
+
+def test_a_family_sends_an_inquiry_and_sees_its_code_once(app: Any, client: Any, session: Any) -> None:
+    english(client)
+    assert client.get("/inquire").status_code == 200
+    response = client.post("/inquire", data=valid_inquiry())
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Location" not in response.headers
+    [inquiry] = fetch_inquiries(session)
+    assert inquiry.channel == InquiryChannel.family_form
+    assert inquiry.status == InquiryStatus.received and inquiry.family_status is None
+    assert (inquiry.surname, inquiry.requester_name, inquiry.preferred_language) == (
+        "Выдумкин", "Небывалова Анна Петровна", "uk")
+    assert inquiry.consent_contact and inquiry.consent_share and inquiry.created_by_id is None
+    phones = session.exec(select(InquiryPhone).where(InquiryPhone.inquiry_id == inquiry.id)).all()
+    session.commit()
+    assert sorted(p.e164 for p in phones) == ["+380671234567", "+79991234567"]
+
+    # The reference and the code, shown in this answer and only here.
+    assert inquiry.reference in page
+    match = re.search(r'<dd class="code">([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})</dd>', page)
+    assert match
+    code = match.group(1)
+    assert "Write these down now: the access code cannot be shown again." in page
+    assert 'href="/status"' in page
+    assert references.access_code_matches(code, inquiry.access_code_digest, app.config["ACCESS_CODE_KEY_BYTES"])
+    assert code not in inquiry.access_code_digest
+    # Not in the session (no flash, nothing kept for later), not on any page after.
+    cookie = client.get_cookie("session")
+    if cookie is not None:
+        stored = app.session_interface.get_signing_serializer(app).loads(cookie.value)
+        assert code not in repr(stored) and inquiry.reference not in repr(stored)
+    for url in ("/inquire", "/status"):
+        assert code not in client.get(url).get_data(as_text=True)
+
+    # The code works on /status.
+    status_page = post_status(client, inquiry.reference, code).get_data(as_text=True)
+    assert "We have received your inquiry." in status_page
+
+
+def test_an_invalid_phone_is_a_field_error_and_nothing_is_written(app: Any, client: Any, session: Any) -> None:
+    english(client)
+    before = snapshot(session)
+    response = client.post("/inquire", data=valid_inquiry(phones="8 999 123-45-67\n12345"))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert snapshot(session) == before
+    # The error sits on the phones field, and what the family typed is still there.
+    phones_field = re.search(r'<div class="field  has-error">\s*<label for="phones">.*?</div>', page, re.S)
+    assert phones_field and "12345" in phones_field.group(0) and 'class="error"' in phones_field.group(0)
+    assert 'value="Выдумкин"' in page and "Позывной «Тихий»" in page
+    assert "Write these down" not in page
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"consent_contact": ""}, "consent_contact"),
+    ({"phones": "", "requester_email": ""}, "phones"),
+    ({"surname": "", "given_name": ""}, "surname"),
+    ({"requester_name": ""}, "requester_name"),
+    ({"date_of_birth": "31.02.2005"}, "date_of_birth"),
+])
+def test_what_a_family_must_give(app: Any, client: Any, session: Any, change: dict[str, str], field: str) -> None:
+    before = snapshot(session)
+    data = {k: v for k, v in valid_inquiry(**change).items() if v != ""}
+    page = client.post("/inquire", data=data).get_data(as_text=True)
+    assert snapshot(session) == before
+    assert re.search(rf'<div class="field  has-error">\s*(<label>)?\s*(<label for="{field}">|<input [^>]*id="{field}")',
+                     page), field
+
+
+def test_the_form_and_the_service_errors_show_together(client: Any, session: Any) -> None:
+    english(client)
+    data = valid_inquiry(phones="12345")
+    del data["consent_contact"]
+    page = client.post("/inquire", data=data).get_data(as_text=True)
+    assert page.count('class="error"') == 2
+    assert fetch_inquiries(session) == []
+
+
+def test_consent_boxes_start_unticked(client: Any) -> None:
+    page = client.get("/inquire").get_data(as_text=True)
+    for name in ("consent_contact", "consent_share"):
+        box = re.search(rf'<input[^>]*name="{name}"[^>]*>', page)
+        assert box and "checked" not in box.group(0) and 'type="checkbox"' in box.group(0)
+
+
+def test_the_inquiry_form_is_limited_per_address_and_overall(make_app: Any, session: Any) -> None:
+    app = make_app(INQUIRY_FORM_RATE_LIMIT_PER_ADDRESS="2 per day", INQUIRY_FORM_RATE_LIMIT_OVERALL="4 per day")
+
+    def send(address: str) -> int:
+        return int(app.test_client().post("/inquire", data=valid_inquiry(),
+                                          environ_base={"REMOTE_ADDR": address}).status_code)
+
+    assert [send("10.1.0.1"), send("10.1.0.1"), send("10.1.0.1")] == [200, 200, 429]
+    assert [send("10.1.0.2"), send("10.1.0.3"), send("10.1.0.4")] == [200, 200, 429]
+    assert len(fetch_inquiries(session)) == 4
+
+
+@pytest.mark.parametrize("value", ["", "x", "²", "-1", "9" * 30, "9" * 5000, "<script>alert(1)</script>",
+                                   "\u202eevil", "%", "'; --", "\U0001f600" * 300],
+                         ids=lambda v: repr(v[:12]))
+def test_garbage_in_every_field_is_never_a_server_error(app: Any, session: Any, value: str) -> None:
+    add_inquiry(app, session)
+    client = app.test_client()
+    status = post_status(client, value, value)
+    assert status.status_code == 403
+    assert value not in status.get_data(as_text=True) or value in ("", "x", "%", "-1")
+    data = {name: value for name in valid_inquiry()}
+    response = client.post("/inquire", data=data, environ_base={"REMOTE_ADDR": "10.2.0.1"})
+    assert response.status_code == 200
+    assert len(fetch_inquiries(session)) == 1  # only the one made above

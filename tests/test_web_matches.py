@@ -1,0 +1,105 @@
+"""The review queue in the browser's terms: who sees which pairs, the side-by-side page, and
+confirming or rejecting (all persons fictitious)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlmodel import Session, select
+from support import add_inquiry
+
+from pow_registry.models import Inquiry, InquiryStatus, MatchCandidate, MatchStatus, User
+
+
+def _pair(session: Session) -> MatchCandidate:
+    row = session.exec(select(MatchCandidate).execution_options(populate_existing=True)).one()
+    session.commit()  # SQLite: end the test's read so the app can write
+    return row
+
+
+def test_staff_see_the_candidate_side_by_side_and_confirm_it(
+    client: Any, session: Session, make_user: Callable[..., User], login: Any, make_person: Any
+) -> None:
+    person = make_person(surname="Vydumkin", given_name="Vitalii", patronymic="", date_of_birth="2005")
+    make_person(surname="Vydumkin", given_name="Petr", patronymic="", date_of_birth="1980")  # a namesake
+    inquiry = add_inquiry(session, unit="в/ч 12345")
+    login(make_user("staff"))
+    page = client.get("/matches/").get_data(as_text=True)
+    assert inquiry.reference in page and "Vydumkin Vitalii" in page
+    row = session.exec(select(MatchCandidate).where(MatchCandidate.right_id == person.id)).one()
+    session.commit()
+    detail = client.get(f"/matches/{row.id}").get_data(as_text=True)
+    for text in ("Выдумкин", "Vydumkin", "Виталий", "Vitalii", "в/ч 12345", "vidumkin"):
+        assert text in detail
+    response = client.post(f"/matches/{row.id}/confirm", data={"confirm-version": row.version,
+                                                                "confirm-reason": "Мать узнала его на видео."})
+    assert response.status_code == 302
+    session.refresh(inquiry)
+    assert inquiry.person_id == person.id and inquiry.status == InquiryStatus.match_found
+    assert f"/matches/{row.id}/confirm" not in client.get(f"/matches/{row.id}").get_data(as_text=True)
+
+
+def test_a_rejection_needs_a_reason_and_changes_nothing_without_one(
+    client: Any, session: Session, make_user: Callable[..., User], login: Any, make_person: Any
+) -> None:
+    make_person()
+    add_inquiry(session)
+    row = _pair(session)
+    login(make_user("staff"))
+    response = client.post(f"/matches/{row.id}/reject", data={"reject-version": row.version, "reject-reason": ""})
+    assert response.status_code == 409
+    assert _pair(session).status == MatchStatus.candidate
+    stale = client.post(f"/matches/{row.id}/reject", data={"reject-version": row.version + 5, "reject-reason": "Нет."})
+    assert stale.status_code == 409 and _pair(session).status == MatchStatus.candidate
+    client.post(f"/matches/{row.id}/reject", data={"reject-version": row.version, "reject-reason": "Другой человек."})
+    assert _pair(session).status == MatchStatus.rejected
+    assert f"/matches/{row.id}" not in client.get("/matches/").get_data(as_text=True)
+    assert f"/matches/{row.id}" in client.get("/matches/?status=rejected").get_data(as_text=True)
+    assert "Другой человек." in client.get(f"/matches/{row.id}").get_data(as_text=True)
+
+
+def test_inquiry_pairs_are_for_staff_only(
+    client: Any, session: Session, make_user: Callable[..., User], login: Any, make_person: Any
+) -> None:
+    make_person()
+    add_inquiry(session)
+    row = _pair(session)
+    login(make_user("researcher"))
+    assert client.get("/matches/").status_code == 403
+    assert client.get(f"/matches/{row.id}").status_code == 403
+    assert client.post(f"/matches/{row.id}/confirm", data={"confirm-version": row.version}).status_code == 403
+    assert client.get(f"/duplicates/{row.id}").status_code == 404  # not a pair of persons
+    assert client.post(f"/duplicates/{row.id}/confirm", data={"confirm-version": row.version}).status_code == 404
+    assert _pair(session).status == MatchStatus.candidate
+    assert session.exec(select(Inquiry)).one().person_id is None
+    session.commit()
+    assert client.get("/duplicates/").status_code == 200
+
+
+def test_duplicate_persons_are_the_researchers_to_judge(
+    client: Any, session: Session, make_user: Callable[..., User], login: Any, make_person: Any
+) -> None:
+    researcher = make_user("researcher")
+    first = make_person(researcher)
+    second = make_person(researcher, report={"capture_date": "2024-08-11", "capture_place": "Sudzha"})
+    row = _pair(session)
+    assert (row.left_kind, row.right_kind) == ("person", "person")
+    staff_client = client.application.test_client()
+    login(make_user("staff"), test_client=staff_client)
+    assert staff_client.get(f"/duplicates/{row.id}").status_code == 403
+    assert staff_client.get(f"/matches/{row.id}").status_code == 404
+    login(researcher)
+    page = client.get("/duplicates/").get_data(as_text=True)
+    assert f"#{first.id}" in page and f"#{second.id}" in page
+    detail = client.get(f"/duplicates/{row.id}").get_data(as_text=True)
+    assert f"/registry/persons/{first.id}/merge?other={second.id}" in detail
+    client.post(f"/duplicates/{row.id}/reject", data={"reject-version": row.version, "reject-reason": "Два брата."})
+    assert _pair(session).status == MatchStatus.rejected
+
+
+def test_admins_and_strangers_are_refused(client: Any, make_user: Callable[..., User], login: Any) -> None:
+    assert client.get("/matches/").status_code in (302, 401)
+    login(make_user("admin"))
+    assert client.get("/matches/").status_code == 403
+    assert client.get("/duplicates/").status_code == 403
