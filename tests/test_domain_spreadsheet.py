@@ -178,3 +178,21 @@ def test_safe_cell_text_property_near_the_limit(head: str, length: int, tail: st
 def test_no_flask_or_database_imports() -> None:
     source = Path(spreadsheet.__file__).read_text(encoding="utf-8")
     assert not re.search(r"^\s*(from|import)\s+(flask|sqlalchemy)", source, re.M)
+
+
+def test_characters_xml_cannot_hold_become_visible_replacements() -> None:
+    """U+FFFE, U+FFFF and lone surrogates are not in openpyxl's list but break the whole file."""
+    import io
+
+    from openpyxl import Workbook, load_workbook
+
+    from pow_registry.domain.spreadsheet import safe_cell_text
+
+    for bad in ("\ufffe", "\uffff", "\ud800", "\udfff"):
+        text = safe_cell_text(f"Вы{bad}думкин")
+        assert text == "Вы\ufffdдумкин"
+        book = Workbook()
+        book.active.cell(row=1, column=1, value=text)
+        data = io.BytesIO()
+        book.save(data)
+        assert load_workbook(io.BytesIO(data.getvalue())).active.cell(row=1, column=1).value == text

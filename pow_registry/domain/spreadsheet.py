@@ -45,6 +45,9 @@ ERROR_LITERALS = frozenset(
 
 _REPLACEMENT = "\ufffd"
 _ILLEGAL: re.Pattern[str] = ILLEGAL_CHARACTERS_RE  # openpyxl's own list, so we match its check
+# Not in openpyxl's list, yet not XML either: U+FFFE, U+FFFF and lone surrogates make the whole
+# file unreadable ("not well-formed") in every spreadsheet program.
+_NOT_XML: re.Pattern[str] = re.compile("[\ufffe\uffff\ud800-\udfff]")
 
 
 def safe_cell_text(value: str) -> str:
@@ -55,7 +58,7 @@ def safe_cell_text(value: str) -> str:
     the usual CSV injection defence; over-long text is cut to Excel's limit with a visible "…".
     """
     text = value if isinstance(value, str) else str(value)
-    text = _ILLEGAL.sub(_REPLACEMENT, text)
+    text = _NOT_XML.sub(_REPLACEMENT, _ILLEGAL.sub(_REPLACEMENT, text))
     # XML turns a raw CR into LF on reading; normalise now so what we write is what is read.
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     stripped = text.strip()
