@@ -320,6 +320,32 @@ def export_matches_command(file: Path) -> None:
     click.echo(f"Wrote {rows} candidate pairs to {file}.")
 
 
+
+@export_group.command("list")
+@click.argument("list_id", type=int)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def export_list_command(list_id: int, file: Path) -> None:
+    """Write a frozen exchange list as .xlsx (the same list always gives the same bytes)."""
+    import os
+
+    from pow_registry.services import exchange
+    from pow_registry.services.errors import ServiceError
+
+    try:  # attributed to the command line (no account)
+        exported = exchange.export_list(session=_session(), actor=None,
+                                        audit_key=current_app.config["AUDIT_KEY_BYTES"], list_id=list_id)
+    except ServiceError as exc:
+        reasons = "; ".join(str(m) for m in getattr(exc, "errors", {}).values())
+        _fail(f"List {list_id} was not exported: {exc.message}" + (f" {reasons}" if reasons else ""))
+        return
+    # Names of prisoners: readable by the file's owner only.
+    descriptor = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(descriptor, "wb") as handle:
+        handle.write(exported.data)
+    note = "recorded now" if exported.first else "the same as recorded at the first export"
+    click.echo(f"Wrote {file} ({len(exported.data)} bytes), SHA-256 {exported.sha256} ({note}).")
+
 COMMANDS = [init_db_command, demo_data_command, serve_command, users_group, tokens_group, import_group, audit_group,
             match_command, export_group]
 

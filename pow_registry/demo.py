@@ -17,8 +17,15 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from pow_registry.models import CaptureReport, Evidence, Inquiry, InquiryChannel, User
-from pow_registry.services import accounts, inquiries, matching, registry
+from pow_registry.models import (
+    CaptureReport,
+    Evidence,
+    Inquiry,
+    InquiryChannel,
+    OmbudsmanOffice,
+    User,
+)
+from pow_registry.services import accounts, exchange, inquiries, matching, registry
 from pow_registry.services.accounts import PasswordPolicy, Passwords
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - printed to the newcomer on purpose, demo only
@@ -142,6 +149,16 @@ def _demo_inquiries(session: Session, *, audit_key: bytes, access_key: bytes, st
                                     note="Demo: the family withdrew the inquiry.")
 
 
+DEMO_OFFICE = {"name": "Fictitious Ombudsman Office (demo)", "country": "UA", "language": "uk",
+               "contact": "office@example.org (fictitious)", "columns": ""}
+
+
+def _demo_office(session: Session, *, audit_key: bytes, admin: User) -> None:
+    """One fictitious ombudsman office, so staff can build an exchange list in the demo."""
+    if session.exec(select(OmbudsmanOffice).where(OmbudsmanOffice.name == DEMO_OFFICE["name"])).first() is None:
+        exchange.create_office(session=session, actor=admin, audit_key=audit_key, data=DEMO_OFFICE)
+
+
 def load_demo_data(*, session: Session, audit_key: bytes, passwords: Passwords,
                    access_key: bytes | None = None) -> DemoSummary:
     """The demo accounts and registry; with `access_key` (the access-code key) also the demo
@@ -190,6 +207,7 @@ def load_demo_data(*, session: Session, audit_key: bytes, passwords: Passwords,
             summary.family_access = [(DEMO_INQUIRY_REFERENCE, DEMO_ACCESS_CODE)]
     # Every record was matched as it was saved; now count the name frequencies on the whole
     # demo set and re-score with them (what `pow-registry match --all` does).
+    _demo_office(session, audit_key=audit_key, admin=users["admin@demo.invalid"])
     matching.match_everything(session, everything=True)
     summary.candidates = sum(matching.candidate_counts(session).values())
     return summary

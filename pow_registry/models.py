@@ -393,9 +393,9 @@ class MatchCandidate(Versioned, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    left_kind: str = Field(max_length=10)
+    left_kind: str = Field(max_length=20)  # "inquiry", "person" or "counterpart"
     left_id: int
-    right_kind: str = Field(max_length=10)
+    right_kind: str = Field(max_length=20)
     right_id: int
     score: float
     weight: float
@@ -438,3 +438,133 @@ class MatchState(SQLModel, table=True):
     statistics: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     prior: float = Field(default=-14.0)
     statistics_at: datetime | None = None
+
+
+class ListKind(enum.StrEnum):
+    exchange = "exchange"  # an exchange proposal
+    verification = "verification"  # asks only for whereabouts and health
+
+
+class ListState(enum.StrEnum):
+    draft = "draft"
+    frozen = "frozen"  # immutable, numbered, exported; answers still come back per person
+    closed = "closed"  # every answer is in, or staff closed it
+
+
+class Outcome(enum.StrEnum):
+    acknowledged = "acknowledged"
+    not_found = "not_found"
+    exchanged = "exchanged"
+    refused = "refused"
+
+
+class OmbudsmanOffice(Versioned, table=True):
+    """A recipient of exchange lists, and how it wants them."""
+
+    __tablename__ = "ombudsman_office"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, sa_column_kwargs={"unique": True, "nullable": False})
+    country: str = Field(default="", max_length=2)
+    language: str = Field(default="ru", max_length=5)  # of the list: ru, uk or en
+    contact: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    columns: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # column keys, comma-separated
+    is_active: bool = Field(default=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ExchangeList(Versioned, table=True):
+    """A list of persons proposed for exchange (or a verification request) to one office."""
+
+    __tablename__ = "exchange_list"
+
+    id: int | None = Field(default=None, primary_key=True)
+    office_id: int = Field(foreign_key="ombudsman_office.id", index=True)
+    kind: ListKind = Field(default=ListKind.exchange, sa_type=enum_type(ListKind))
+    state: ListState = Field(default=ListState.draft, index=True, sa_type=enum_type(ListState))
+    number: int | None = Field(default=None, sa_column_kwargs={"unique": True})  # given at freezing
+    title: str = Field(default="", max_length=200)
+    notes: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    frozen_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    frozen_at: datetime | None = None
+    # The spreadsheet as first produced, kept: every later download is these bytes (a library
+    # upgrade or a label fix must not change a list that was sent), checked against the hash.
+    file_data: bytes | None = Field(default=None, sa_column=Column(sa.LargeBinary, nullable=True))
+    file_sha256: str | None = Field(default=None, max_length=64)
+    file_size: int | None = None
+    exported_at: datetime | None = None
+    closed_at: datetime | None = None
+
+
+class ExchangeListEntry(Versioned, table=True):
+    """One person on a list: why he is there, where, and what came back."""
+
+    __tablename__ = "exchange_list_entry"
+    __table_args__ = (sa.UniqueConstraint("list_id", "person_id", name="uq_list_person"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    list_id: int = Field(foreign_key="exchange_list.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    position: int = Field(default=0)
+    categories: str = Field(default="", max_length=200)  # comma-separated category codes
+    priority: int = Field(default=0)
+    priority_reasons: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    added_reason: str = Field(default="", max_length=1000)
+    added_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    added_at: datetime = Field(default_factory=utcnow)
+    removed_at: datetime | None = None  # removed from a draft: kept, with the reason
+    removed_reason: str = Field(default="", max_length=1000)
+    removed_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    # What was sent, frozen with the list (JSON): the file never changes when the person does.
+    snapshot: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    outcome: Outcome | None = Field(default=None, sa_type=enum_type(Outcome))
+    outcome_date: str | None = Field(default=None, max_length=10)
+    outcome_note: str = Field(default="", max_length=2000)
+    outcome_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    outcome_at: datetime | None = None
+
+
+class CounterpartKind(enum.StrEnum):
+    returned = "returned"  # those returned in an exchange
+    held = "held"  # those the other side says it holds
+
+
+class CounterpartList(SQLModel, table=True):
+    """A list received from elsewhere, names as the other side wrote them (domain.md)."""
+
+    __tablename__ = "counterpart_list"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: CounterpartKind = Field(default=CounterpartKind.returned, sa_type=enum_type(CounterpartKind))
+    title: str = Field(default="", max_length=200)
+    source: str = Field(default="", max_length=500)  # who published or sent it
+    received_on: str | None = Field(default=None, max_length=10)
+    # For a list of those returned: the day of the exchange it reports.
+    exchange_date: str | None = Field(default=None, max_length=10)
+    filename: str = Field(default="", max_length=255)
+    file_sha256: str = Field(default="", max_length=64, index=True)
+    imported_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    imported_at: datetime = Field(default_factory=utcnow)
+
+
+class CounterpartEntry(SQLModel, table=True):
+    """One name on a counterpart list; matched like an inquiry, linked when staff confirm."""
+
+    __tablename__ = "counterpart_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    list_id: int = Field(foreign_key="counterpart_list.id", index=True)
+    row_number: int
+    surname: str = Field(default="", max_length=200)
+    given_name: str = Field(default="", max_length=200)
+    patronymic: str = Field(default="", max_length=200)
+    date_of_birth: str | None = Field(default=None, max_length=10)
+    unit: str = Field(default="", max_length=300)
+    place: str = Field(default="", max_length=300)
+    notes: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    person_id: int | None = Field(default=None, foreign_key="person.id", index=True)  # once confirmed
+    inquiry_id: int | None = Field(default=None, foreign_key="inquiry.id", index=True)  # once confirmed
+    applied_at: datetime | None = None  # its outcome was applied to the person / inquiries

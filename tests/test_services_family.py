@@ -72,7 +72,7 @@ def test_nothing_cleared_yet_reads_received_whatever_the_internal_status(session
 
 def test_the_view_carries_nothing_but_the_cleared_fields() -> None:
     assert [f.name for f in dataclasses.fields(FamilyView)] == [
-        "reference", "status", "last_checked", "message", "language"]
+        "reference", "status", "last_checked", "message", "language", "since"]
     with pytest.raises(dataclasses.FrozenInstanceError):
         FamilyView(REFERENCE, InquiryStatus.received, None, "", "ru").status = InquiryStatus.returned  # type: ignore[misc]
 

@@ -21,6 +21,7 @@ from typing import Any
 
 __all__ = [
     "CAPTURE_COLUMNS",
+    "COUNTERPART_COLUMNS",
     "INQUIRY_COLUMNS",
     "MAX_CELL_CHARS",
     "Table",
@@ -575,3 +576,16 @@ INQUIRY_COLUMNS: dict[str, tuple[str, ...]] = {
     "notes": _PERSON_COLUMNS["notes"],
 }
 """Columns of ``pow-registry import inquiries`` (contract.md, "Import columns")."""
+
+COUNTERPART_COLUMNS: dict[str, tuple[str, ...]] = {
+    "row_number": ("no", "no.", "#", "n", "№", "№ п/п", "номер", "п/п"),
+    "surname": _PERSON_COLUMNS["surname"],
+    "given_name": _PERSON_COLUMNS["given_name"],
+    "patronymic": _PERSON_COLUMNS["patronymic"],
+    "date_of_birth": _PERSON_COLUMNS["date_of_birth"],
+    "unit": _PERSON_COLUMNS["unit"],
+    "place": ("place", "capture place", "place of capture", "location",
+              "место", "место пленения", "місце", "місце полонення"),
+    "notes": _PERSON_COLUMNS["notes"],
+}
+"""Columns of a counterpart list: names as the other side wrote them (issue 4)."""

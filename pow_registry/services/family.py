@@ -15,10 +15,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from pow_registry.domain.references import access_code_matches, normalise_reference
-from pow_registry.models import Inquiry, InquiryStatus
+from pow_registry.models import (
+    ExchangeList,
+    ExchangeListEntry,
+    Inquiry,
+    InquiryStatus,
+    ListKind,
+    Outcome,
+)
 
 __all__ = ["FamilyView", "check_status"]
 
@@ -40,6 +47,8 @@ class FamilyView:
     last_checked: date | None
     message: str  # plain text, as staff cleared it: the page escapes it
     language: str  # the family's preferred language
+    # With `on_exchange_list`: the day his name was sent; with `returned`: the day of the exchange.
+    since: date | None = None
 
 
 def check_status(session: Session, *, reference: str, code: str, key: bytes) -> FamilyView | None:
@@ -59,10 +68,32 @@ def check_status(session: Session, *, reference: str, code: str, key: bytes) -> 
     matches = access_code_matches(code if isinstance(code, str) else "", digest, key)
     if inquiry is None or not matches:
         return None
+    status = InquiryStatus(inquiry.family_status) if inquiry.family_status else InquiryStatus.received
     return FamilyView(
         reference=inquiry.reference,
-        status=InquiryStatus(inquiry.family_status) if inquiry.family_status else InquiryStatus.received,
+        status=status,
+        since=_since(session, inquiry.person_id, status),
         last_checked=inquiry.last_checked_at.date() if inquiry.last_checked_at else None,
         message=inquiry.family_message or "",
         language=inquiry.preferred_language,
     )
+
+
+def _since(session: Session, person_id: int | None, status: InquiryStatus) -> date | None:
+    """The date that goes with the tier shown (only once the code was right)."""
+    if person_id is None or status not in (InquiryStatus.on_exchange_list, InquiryStatus.returned):
+        return None
+    query = (
+        select(ExchangeList, ExchangeListEntry)
+        .join(ExchangeListEntry, col(ExchangeListEntry.list_id) == col(ExchangeList.id))
+        .where(ExchangeListEntry.person_id == person_id, ExchangeList.kind == ListKind.exchange,
+               col(ExchangeList.frozen_at).is_not(None), col(ExchangeListEntry.removed_at).is_(None))
+        .order_by(col(ExchangeList.frozen_at).desc())
+    )
+    for exchange_list, entry in session.exec(query):
+        if status == InquiryStatus.returned:
+            if entry.outcome == Outcome.exchanged and entry.outcome_date:
+                return date.fromisoformat(entry.outcome_date)
+        elif exchange_list.frozen_at is not None:
+            return exchange_list.frozen_at.date()
+    return None

@@ -53,6 +53,9 @@ from pow_registry.services import audit
 from pow_registry.services.errors import N_, Conflict, FieldErrors, Forbidden, NotFound
 
 Key = tuple[str, int]
+# Names on a counterpart list (services/counterpart.py): matched against the index like an
+# inquiry but never indexed; their pairs are stored with this kind on the left.
+COUNTERPART = "counterpart"
 
 #: Probability at or above which a pair becomes a candidate, per pair of kinds. Inquiry ↔ person
 #: uses the matcher's default (precision 0.92, recall 0.976 on bench/matching.py); duplicates
@@ -265,7 +268,7 @@ def _sync(session: Session, cache: _Cache, state: MatchState) -> MatchIndex:
 # --- re-matching -----------------------------------------------------------------------------
 
 
-def _explanation(match: Match) -> str:
+def explanation(match: Match) -> str:
     return json.dumps(
         {
             "prior": match.prior,
@@ -300,7 +303,8 @@ def _existing(session: Session, keys: list[Key]) -> dict[Key, list[MatchCandidat
         for chunk in _chunks([i for k, i in keys if k == kind]):
             for side_kind, side_id in ((MatchCandidate.left_kind, MatchCandidate.left_id),
                                        (MatchCandidate.right_kind, MatchCandidate.right_id)):
-                query = select(MatchCandidate).where(col(side_kind) == kind, col(side_id).in_(chunk))
+                query = select(MatchCandidate).where(col(side_kind) == kind, col(side_id).in_(chunk),
+                                                     MatchCandidate.left_kind != COUNTERPART)
                 rows.update((row.id, row) for row in session.exec(query) if row.id is not None)
     by_key: dict[Key, list[MatchCandidate]] = {}
     for row in rows.values():
@@ -334,7 +338,7 @@ def _apply_pairs(session: Session, pairs: dict[tuple[Key, Key], Match], existing
                 session.delete(row)
                 result.dropped_candidates += 1
             continue
-        row.score, row.weight, row.explanation, row.updated_at = match.probability, match.weight, _explanation(match), now
+        row.score, row.weight, row.explanation, row.updated_at = match.probability, match.weight, explanation(match), now
         if row.status == MatchStatus.rejected and (
             row.left_fingerprint != fingerprints[pair[0]] or row.right_fingerprint != fingerprints[pair[1]]
         ):
@@ -347,7 +351,7 @@ def _apply_pairs(session: Session, pairs: dict[tuple[Key, Key], Match], existing
         done.add((left, right))
         session.add(MatchCandidate(
             left_kind=left[0], left_id=left[1], right_kind=right[0], right_id=right[1],
-            score=match.probability, weight=match.weight, explanation=_explanation(match),
+            score=match.probability, weight=match.weight, explanation=explanation(match),
             left_fingerprint=fingerprints[left], right_fingerprint=fingerprints[right],
         ))
         result.new_candidates += 1
@@ -425,6 +429,18 @@ def rematch(session: Session, keys: Iterable[Key], *, force: bool = False,
             session.exec(update(Inquiry).where(col(Inquiry.id).in_(chunk)).values(last_checked_at=utcnow()))  # type: ignore[call-overload]
         session.flush()
     return result
+
+
+def match_outside(session: Session, records: list[MatchRecord]) -> list[list[Match]]:
+    """Candidates for records that are not in the registry and are not indexed (names on a
+    counterpart list), each pair scored in one orientation; best first per record."""
+    if not records:
+        return []
+    cache = _cache_for(session)
+    with cache.lock:
+        session.info["match_cache"] = cache
+        index = _sync(session, cache, _locked_state(session))
+        return [index.query(record, mutual=True, oriented=True) for record in records]
 
 
 def match_everything(session: Session, *, everything: bool = False) -> RematchResult:
@@ -513,7 +529,7 @@ def _rebuild_after_rollback(session: Session) -> None:
 class Side:
     kind: str
     record_id: int
-    record: Person | Inquiry | None
+    record: Any  # Person, Inquiry or CounterpartEntry (None when it is gone)
     match_record: MatchRecord | None
 
 
@@ -528,6 +544,11 @@ class CandidateView:
 
 
 def _side(session: Session, kind: str, record_id: int) -> Side:
+    if kind == COUNTERPART:
+        from pow_registry.services import counterpart  # noqa: PLC0415 - it builds on this module
+
+        entry = session.get(counterpart.CounterpartEntry, record_id)
+        return Side(kind, record_id, entry, counterpart.entry_record(entry) if entry is not None else None)
     record: Person | Inquiry | None = (
         session.get(Person, record_id) if kind == "person" else session.get(Inquiry, record_id)
     )
@@ -553,6 +574,7 @@ class QueueFilter:
     status: MatchStatus = MatchStatus.candidate
     inquiry_id: int | None = None
     person_id: int | None = None
+    counterpart_list_id: int | None = None
 
 
 def queue(session: Session, flt: QueueFilter, *, page: int = 1, page_size: int = 25) -> tuple[list[CandidateView], int]:
@@ -562,6 +584,11 @@ def queue(session: Session, flt: QueueFilter, *, page: int = 1, page_size: int =
         MatchCandidate.left_kind == left_kind, MatchCandidate.right_kind == right_kind,
         MatchCandidate.status == flt.status,
     )
+    if flt.counterpart_list_id is not None:
+        from pow_registry.models import CounterpartEntry  # noqa: PLC0415
+
+        entry_ids = select(CounterpartEntry.id).where(CounterpartEntry.list_id == flt.counterpart_list_id)
+        query = query.where(col(MatchCandidate.left_id).in_(entry_ids))
     for kind, record_id in (("inquiry", flt.inquiry_id), ("person", flt.person_id)):
         if record_id is not None:
             query = query.where(or_(
@@ -650,7 +677,11 @@ def confirm(*, session: Session, actor: User, audit_key: bytes, match_id: int, v
         now = utcnow()
         row.status, row.review_reason, row.reviewed_by_id, row.reviewed_at = MatchStatus.confirmed, reason, actor.id, now
         session.add(row)
-        if row.left_kind == "inquiry":
+        if row.left_kind == COUNTERPART:
+            from pow_registry.services import counterpart  # noqa: PLC0415 - it builds on this module
+
+            counterpart.apply_confirmed(session, actor=actor, audit_key=audit_key, candidate=row)
+        elif row.left_kind == "inquiry":
             inquiry = session.get(Inquiry, row.left_id)
             if inquiry is None:
                 raise NotFound()

@@ -624,6 +624,17 @@ def _change_status(session: Session, *, person: Person, actor: User | None, audi
                  entity_id=person.id, changes={"status": [old.value, new_status.value], "basis": basis, "reason": reason})
 
 
+def status_from_outcome(session: Session, *, person: Person, actor: User | None, audit_key: bytes,
+                        status: PersonStatus, list_number: int, reason: str) -> None:
+    """What an ombudsman office answered on an exchange list (he was exchanged): recorded by the
+    staff member who records the answer, with the list as its basis. The caller commits."""
+    if person.status != status:
+        _change_status(session, person=person, actor=actor, audit_key=audit_key, new_status=status,
+                       basis=f"exchange_list:{list_number}", reason=reason)
+        person.updated_at = utcnow()
+        session.add(person)
+
+
 @_unit_of_work
 def set_manual_status(
     *, session: Session, actor: User, audit_key: bytes, person_id: int, version: int | str | None,

@@ -1,0 +1,364 @@
+"""Exchange lists: offices, proposals and their order, changes with reasons, freezing, and the
+spreadsheet recorded at its first export (all persons fictitious)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+import pytest
+from openpyxl import load_workbook
+from sqlmodel import Session, select
+from support import add_inquiry
+
+from pow_registry.models import (
+    AuditEvent,
+    ExchangeList,
+    ExchangeListEntry,
+    ListState,
+    PersonStatus,
+    User,
+)
+from pow_registry.services import exchange, registry
+from pow_registry.services.errors import Conflict, FieldErrors, Forbidden
+
+TODAY = date(2026, 11, 22)
+
+
+@pytest.fixture
+def staff(make_user: Callable[..., User]) -> User:
+    return make_user("staff")
+
+
+@pytest.fixture
+def office(session: Session, audit_key: bytes, make_user: Callable[..., User]) -> Any:
+    return exchange.create_office(session=session, actor=make_user("admin"), audit_key=audit_key,
+                                  data={"name": "Fictitious Ombudsman Office", "country": "UA", "language": "uk",
+                                        "contact": "office@example.org", "columns": ""})
+
+
+@pytest.fixture
+def confirmed(session: Session, make_person: Any) -> Callable[..., Any]:
+    """A person whose capture is confirmed (set directly: the evidence rules are tested elsewhere)."""
+
+    def factory(**fields: Any) -> Any:
+        person = make_person(**fields)
+        person.status = PersonStatus.confirmed_captured
+        session.add(person)
+        session.commit()
+        return person
+
+    return factory
+
+
+def new_list(session: Session, audit_key: bytes, staff: User, office: Any, kind: str = "exchange") -> ExchangeList:
+    return exchange.create_list(session=session, actor=staff, audit_key=audit_key,
+                                data={"office_id": str(office.id), "kind": kind, "title": "Осень 2026"})
+
+
+def test_offices_are_the_admins_and_checked(session: Session, audit_key: bytes, staff: User, office: Any,
+                                            make_user: Callable[..., User]) -> None:
+    with pytest.raises(Forbidden):
+        exchange.create_office(session=session, actor=staff, audit_key=audit_key, data={"name": "Другой офис"})
+    admin = make_user("admin")
+    with pytest.raises(FieldErrors) as refused:
+        exchange.create_office(session=session, actor=admin, audit_key=audit_key,
+                               data={"name": "fictitious ombudsman office", "country": "Ukraine", "language": "de",
+                                     "columns": "surname,password"})
+    assert set(refused.value.errors) == {"name", "country", "language", "columns"}
+    updated = exchange.update_office(session=session, actor=admin, audit_key=audit_key, office_id=office.id,
+                                     version=office.version, data={"name": office.name, "language": "en",
+                                                                   "columns": "row_number,surname,date_of_birth"})
+    assert exchange.office_columns(updated) == ("row_number", "surname", "date_of_birth")
+
+
+def test_proposals_are_confirmed_men_ordered_by_a_priority_with_reasons(
+    session: Session, audit_key: bytes, staff: User, office: Any, confirmed: Any, make_person: Any
+) -> None:
+    plain = confirmed(surname="Макетов", date_of_birth="1980", report={"capture_date": "2026-10-01"})
+    young = confirmed(surname="Шаблонов", date_of_birth="2005-03-12", service_category="conscript",
+                      report={"capture_date": "2024-08-10"})
+    wounded = confirmed(surname="Условнов", date_of_birth="1985", health="seriously_wounded",
+                        report={"capture_date": "2025-02-01"})
+    make_person(surname="Непроверенный")  # reported only: not proposed for exchange
+    add_inquiry(session, surname="Шаблонов", person_id=young.id)
+    row = new_list(session, audit_key, staff, office)
+    proposed = exchange.proposals(session, row, today=TODAY)
+    assert [c.person.id for c in proposed] == [wounded.id, young.id, plain.id]
+    assert proposed[0].priority.categories == ("seriously_wounded_or_sick", "long_captivity")
+    assert set(proposed[1].priority.categories) == {"young", "conscript", "long_captivity", "with_inquiry"}
+    assert proposed[1].inquiry_references
+    assert ("age:21", 100) in proposed[1].priority.reasons
+    # A verification request may ask about a man whose capture is only reported.
+    verification = new_list(session, audit_key, staff, office, kind="verification")
+    assert len(exchange.proposals(session, verification, today=TODAY)) == 4
+
+
+def test_changes_need_reasons_and_a_man_is_on_one_open_list_at_a_time(
+    session: Session, audit_key: bytes, staff: User, office: Any, confirmed: Any
+) -> None:
+    first, second, third = (confirmed(surname=s) for s in ("Макетов", "Шаблонов", "Условнов"))
+    row = new_list(session, audit_key, staff, office)
+    assert exchange.add_proposed(session=session, actor=staff, audit_key=audit_key, list_id=row.id, today=TODAY) == 3
+    entries = exchange.list_detail(session, row.id, today=TODAY).entries
+    assert [e.entry.position for e in entries] == [1, 2, 3]
+    victim = entries[1].entry
+    with pytest.raises(FieldErrors):
+        exchange.remove_entry(session=session, actor=staff, audit_key=audit_key, entry_id=victim.id,
+                              version=victim.version, reason=" ")
+    exchange.remove_entry(session=session, actor=staff, audit_key=audit_key, entry_id=victim.id,
+                          version=victim.version, reason="Семья просит подождать.")
+    detail = exchange.list_detail(session, row.id, today=TODAY)
+    assert [e.entry.position for e in detail.entries] == [1, 2]
+    assert [e.entry.removed_reason for e in detail.removed] == ["Семья просит подождать."]
+    last = detail.entries[-1].entry
+    exchange.move_entry(session=session, actor=staff, audit_key=audit_key, entry_id=last.id, version=last.version,
+                        position=1, reason="Тяжёлое ранение по новым данным.")
+    assert exchange.list_detail(session, row.id).entries[0].entry.id == last.id
+    other = new_list(session, audit_key, staff, office)
+    busy = next(e.entry.person_id for e in exchange.list_detail(session, row.id).entries)
+    with pytest.raises(FieldErrors):
+        exchange.add_person(session=session, actor=staff, audit_key=audit_key, list_id=other.id, person_id=busy,
+                            reason="Ещё раз.")
+    removed_id = detail.removed[0].entry.person_id
+    assert [c.person.id for c in exchange.proposals(session, other, today=TODAY)] == [removed_id]
+    actions = [e.action for e in session.exec(select(AuditEvent).where(AuditEvent.entity_type == "exchange_list"))]
+    assert actions.count("list.add") == 3 and "list.remove" in actions and "list.move" in actions
+    assert {first.id, second.id, third.id} >= {busy, removed_id}
+
+
+def test_a_frozen_list_refuses_every_change(session: Session, audit_key: bytes, staff: User, office: Any,
+                                            confirmed: Any) -> None:
+    person = confirmed()
+    spare = confirmed(surname="Запасной")
+    row = new_list(session, audit_key, staff, office)
+    entry = exchange.add_person(session=session, actor=staff, audit_key=audit_key, list_id=row.id,
+                                person_id=person.id, reason="Мать просила.")
+    stale_version = row.version
+    session.refresh(row)
+    with pytest.raises(Conflict):  # the page was loaded before the last change
+        exchange.freeze_list(session=session, actor=staff, audit_key=audit_key, list_id=row.id, version=stale_version - 1)
+    frozen = exchange.freeze_list(session=session, actor=staff, audit_key=audit_key, list_id=row.id,
+                                  version=row.version, today=TODAY)
+    assert frozen.state == ListState.frozen and frozen.number == 1 and frozen.frozen_by_id == staff.id
+    for change in (
+        lambda: exchange.add_person(session=session, actor=staff, audit_key=audit_key, list_id=row.id,
+                                    person_id=spare.id, reason="x"),
+        lambda: exchange.remove_entry(session=session, actor=staff, audit_key=audit_key, entry_id=entry.id,
+                                      version=entry.version, reason="x"),
+        lambda: exchange.move_entry(session=session, actor=staff, audit_key=audit_key, entry_id=entry.id,
+                                    version=entry.version, position=1, reason="x"),
+        lambda: exchange.freeze_list(session=session, actor=staff, audit_key=audit_key, list_id=row.id,
+                                     version=frozen.version),
+        lambda: exchange.add_proposed(session=session, actor=staff, audit_key=audit_key, list_id=row.id),
+    ):
+        with pytest.raises(exchange.ListFrozen):
+            change()
+    second = new_list(session, audit_key, staff, office)
+    exchange.add_person(session=session, actor=staff, audit_key=audit_key, list_id=second.id, person_id=spare.id,
+                        reason="Следующий.")
+    session.refresh(second)
+    assert exchange.freeze_list(session=session, actor=staff, audit_key=audit_key, list_id=second.id,
+                                version=second.version).number == 2
+
+
+def test_the_file_is_recorded_at_its_first_export_and_never_changes(
+    session: Session, audit_key: bytes, staff: User, office: Any, confirmed: Any, make_user: Any
+) -> None:
+    person = confirmed(surname="=HYPERLINK(\"http://example.org\",\"x\")", given_name="@SUM(1)",
+                       report={"capture_date": "2024-08-10", "capture_place": "Суджа"})
+    row = new_list(session, audit_key, staff, office)
+    exchange.add_person(session=session, actor=staff, audit_key=audit_key, list_id=row.id, person_id=person.id,
+                        reason="Мать просила.")
+    session.refresh(row)
+    exchange.freeze_list(session=session, actor=staff, audit_key=audit_key, list_id=row.id, version=row.version,
+                         today=TODAY)
+    first = exchange.export_list(session=session, actor=staff, audit_key=audit_key, list_id=row.id)
+    assert first.first and first.filename == "exchange-list-0001.xlsx"
+    # The person changes afterwards; the frozen list's file does not.
+    registry.update_person(session=session, actor=session.get(User, person.created_by_id), audit_key=audit_key,
+                           person_id=person.id, version=person.version,
+                           person={"surname": "Макетов", "given_name": "Пётр"})
+    again = exchange.export_list(session=session, actor=staff, audit_key=audit_key, list_id=row.id)
+    assert not again.first and again.data == first.data and again.sha256 == first.sha256
+    session.refresh(row)
+    assert row.file_sha256 == first.sha256 and row.file_size == len(first.data)
+    import io
+
+    sheet = load_workbook(io.BytesIO(first.data)).worksheets[0]
+    values = [cell.value for cell in sheet[2]]
+    assert any(isinstance(v, str) and "HYPERLINK" in v for v in values)
+    assert all(cell.data_type != "f" for cell in sheet[2])
+    snapshot = json.loads(session.exec(select(ExchangeListEntry)).one().snapshot)
+    assert snapshot["given_name"] == "@SUM(1)"
+
+
+def test_a_draft_cannot_be_exported_nor_an_empty_list_frozen(session: Session, audit_key: bytes, staff: User,
+                                                              office: Any) -> None:
+    row = new_list(session, audit_key, staff, office)
+    with pytest.raises(FieldErrors):
+        exchange.export_list(session=session, actor=staff, audit_key=audit_key, list_id=row.id)
+    with pytest.raises(FieldErrors):
+        exchange.freeze_list(session=session, actor=staff, audit_key=audit_key, list_id=row.id, version=row.version)
+
+
+def _frozen_list(session: Session, audit_key: bytes, staff: User, office: Any, *persons: Any) -> ExchangeList:
+    row = new_list(session, audit_key, staff, office)
+    for person in persons:
+        exchange.add_person(session=session, actor=staff, audit_key=audit_key, list_id=row.id, person_id=person.id,
+                            reason="Мать просила.")
+    session.refresh(row)
+    return exchange.freeze_list(session=session, actor=staff, audit_key=audit_key, list_id=row.id,
+                                version=row.version, today=TODAY)
+
+
+def test_outcomes_flow_to_the_person_and_every_linked_inquiry(
+    session: Session, audit_key: bytes, staff: User, office: Any, confirmed: Any
+) -> None:
+    from pow_registry.domain.references import access_code_digest
+    from pow_registry.models import Inquiry, InquiryStatus, Person
+    from pow_registry.services import family
+
+    key = b"k" * 32
+    person, other = confirmed(), confirmed(surname="Макетов")
+    mother = add_inquiry(session, person_id=person.id, status=InquiryStatus.match_found,
+                         access_code_digest=access_code_digest("AAAA-BBBB-CCCC-DDDD", key))
+    sister = add_inquiry(session, person_id=person.id, status=InquiryStatus.searching, requester_name="Сестра")
+    row = _frozen_list(session, audit_key, staff, office, person, other)
+    for inquiry in (mother, sister):
+        session.refresh(inquiry)
+        assert inquiry.status == InquiryStatus.on_exchange_list
+    # The family sees it only once staff cleared it, and then with the date the name was sent.
+    seen = family.check_status(session, reference=mother.reference, code="AAAA-BBBB-CCCC-DDDD", key=key)
+    assert seen is not None and seen.status == InquiryStatus.received and seen.since is None
+    mother.family_status = InquiryStatus.on_exchange_list
+    session.add(mother)
+    session.commit()
+    view = family.check_status(session, reference=mother.reference, code="AAAA-BBBB-CCCC-DDDD", key=key)
+    assert view is not None and view.since == row.frozen_at.date()
+    entries = {e.entry.person_id: e.entry for e in exchange.list_detail(session, row.id).entries}
+    entry = entries[person.id]
+    with pytest.raises(FieldErrors) as refused:
+        exchange.record_outcome(session=session, actor=staff, audit_key=audit_key, entry_id=entry.id,
+                                version=entry.version, outcome="exchanged")
+    assert set(refused.value.errors) == {"outcome_date"}
+    exchange.record_outcome(session=session, actor=staff, audit_key=audit_key, entry_id=entry.id,
+                            version=entry.version, outcome="exchanged", outcome_date="30.11.2026",
+                            note="Обмен 30 ноября (вымышленный).")
+    session.expire_all()
+    assert session.get(Person, person.id).status == PersonStatus.exchanged
+    assert {i.status for i in session.exec(select(Inquiry))} == {InquiryStatus.returned}
+    assert session.get(ExchangeList, row.id).state == ListState.frozen  # one answer still missing
+    mother = session.get(Inquiry, mother.id)
+    mother.family_status = InquiryStatus.returned
+    session.add(mother)
+    session.commit()
+    view = family.check_status(session, reference=mother.reference, code="AAAA-BBBB-CCCC-DDDD", key=key)
+    assert view is not None and view.since == date(2026, 11, 30)
+    last = entries[other.id]
+    exchange.record_outcome(session=session, actor=staff, audit_key=audit_key, entry_id=last.id,
+                            version=last.version, outcome="not_found")
+    session.expire_all()
+    assert session.get(ExchangeList, row.id).state == ListState.closed
+    assert session.get(Person, other.id).status == PersonStatus.confirmed_captured
+    history = exchange.submission_history(session, person.id)
+    assert [(r.number, e.outcome.value) for r, e in history] == [(1, "exchanged")]
+    # "not found" is a final answer: he may be proposed again.
+    second = new_list(session, audit_key, staff, office)
+    assert [c.person.id for c in exchange.proposals(session, second, today=TODAY)] == [other.id]
+
+
+def test_answers_only_on_frozen_lists(session: Session, audit_key: bytes, staff: User, office: Any,
+                                      confirmed: Any) -> None:
+    person = confirmed()
+    row = new_list(session, audit_key, staff, office)
+    entry = exchange.add_person(session=session, actor=staff, audit_key=audit_key, list_id=row.id,
+                                person_id=person.id, reason="Мать просила.")
+    with pytest.raises(FieldErrors):
+        exchange.record_outcome(session=session, actor=staff, audit_key=audit_key, entry_id=entry.id,
+                                version=entry.version, outcome="acknowledged")
+
+
+def test_export_list_on_the_command_line(app: Any, session: Session, audit_key: bytes, staff: User, office: Any,
+                                         confirmed: Any, tmp_path: Any) -> None:
+    import hashlib
+    import stat
+
+    row = _frozen_list(session, audit_key, staff, office, confirmed())
+    runner = app.test_cli_runner()
+    out = tmp_path / "list.xlsx"
+    result = runner.invoke(args=["export", "list", str(row.id), str(out)])
+    assert result.exit_code == 0, result.output
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    assert digest in result.output and "recorded now" in result.output
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    again = runner.invoke(args=["export", "list", str(row.id), str(tmp_path / "again.xlsx")])
+    assert (tmp_path / "again.xlsx").read_bytes() == out.read_bytes() and "the same as recorded" in again.output
+    draft = new_list(session, audit_key, staff, office)
+    refused = runner.invoke(args=["export", "list", str(draft.id), str(tmp_path / "draft.xlsx")])
+    assert refused.exit_code != 0 and "frozen" in refused.output
+    assert runner.invoke(args=["export", "list", "999", str(tmp_path / "none.xlsx")]).exit_code != 0
+
+
+def test_the_offices_answers_come_back_in_its_own_spreadsheet(
+    session: Session, audit_key: bytes, staff: User, office: Any, confirmed: Any
+) -> None:
+    import io
+
+    from pow_registry.models import Person
+
+    first, second, third = (confirmed(surname=s) for s in ("Выдумкин", "Макетов", "Шаблонов"))
+    row = _frozen_list(session, audit_key, staff, office, first, second, third)
+    sent = exchange.export_list(session=session, actor=staff, audit_key=audit_key, list_id=row.id).data
+    book = load_workbook(io.BytesIO(sent))
+    sheet = book.worksheets[0]
+    answer_column = sheet.max_column + 1
+    sheet.cell(row=1, column=answer_column, value="Відповідь")
+    sheet.cell(row=1, column=answer_column + 1, value="Дата обміну")
+    sheet.cell(row=2, column=answer_column, value="обміняно")
+    sheet.cell(row=2, column=answer_column + 1, value="01.12.2026")
+    sheet.cell(row=3, column=answer_column, value="не знайдено")
+    # row 4: no answer yet
+    for extra in book.worksheets[1:]:
+        book.remove(extra)
+    returned = io.BytesIO()
+    book.save(returned)
+
+    def answer(data: bytes, dry_run: bool = False) -> Any:
+        return exchange.import_outcomes(session=session, actor=staff, audit_key=audit_key, list_id=row.id,
+                                        data=data, filename="answer.xlsx", dry_run=dry_run)
+
+    dry = answer(returned.getvalue(), dry_run=True)
+    assert dry.ok and dry.rows_created == 2 and dry.rows_skipped == 1
+    assert all(e.outcome is None for e in session.exec(select(ExchangeListEntry)))
+    report = answer(returned.getvalue())
+    assert report.ok and report.rows_created == 2
+    session.expire_all()
+    outcomes = {e.person_id: (e.outcome.value if e.outcome else None, e.outcome_date)
+                for e in session.exec(select(ExchangeListEntry))}
+    assert outcomes == {first.id: ("exchanged", "2026-12-01"), second.id: ("not_found", None), third.id: (None, None)}
+    assert session.get(Person, first.id).status == PersonStatus.exchanged
+    # A bad answer anywhere: nothing recorded, every bad row named.
+    sheet.cell(row=4, column=answer_column, value="может быть")
+    sheet.cell(row=2, column=answer_column + 1, value="")
+    bad = io.BytesIO()
+    book.save(bad)
+    refused = answer(bad.getvalue())
+    assert {(e.row, e.column) for e in refused.errors} == {(2, "outcome_date"), (4, "outcome")}
+
+
+def test_later_downloads_are_the_kept_file_and_a_tampered_copy_is_refused(
+    session: Session, audit_key: bytes, staff: User, office: Any, confirmed: Any
+) -> None:
+    row = _frozen_list(session, audit_key, staff, office, confirmed())
+    first = exchange.export_list(session=session, actor=staff, audit_key=audit_key, list_id=row.id)
+    assert exchange.regenerate_matches_record(session, row.id)
+    stored = session.get(ExchangeList, row.id)
+    middle = len(first.data) // 2
+    stored.file_data = first.data[:middle] + bytes([first.data[middle] ^ 0xFF]) + first.data[middle + 1 :]
+    session.add(stored)
+    session.commit()
+    with pytest.raises(Conflict):
+        exchange.export_list(session=session, actor=staff, audit_key=audit_key, list_id=row.id)
