@@ -42,8 +42,10 @@ def snapshot(session: Any) -> dict[str, list[tuple[Any, ...]]]:
 
 def registry_rows(*, app: Any, session: Any, audit_key: bytes, author: Any, make_person: Any) -> dict[str, int]:
     """Real rows for every kind of id a URL can carry: a person with a report and an archived
-    piece of evidence, a merge of two other records, and a family's inquiry about the first
-    person (access code WORLD_ACCESS_CODE) with the candidate match the matcher proposed."""
+    piece of evidence, a merge of two other records, a family's inquiry about the first
+    person (access code WORLD_ACCESS_CODE) with the candidate match the matcher proposed, and
+    the exchange rows of `exchange_rows` (the first person on the draft, the kept one of the
+    merge on the frozen list)."""
     from sqlmodel import select
 
     from pow_registry.domain.references import access_code_digest
@@ -67,8 +69,48 @@ def registry_rows(*, app: Any, session: Any, audit_key: bytes, author: Any, make
         MatchCandidate.left_kind == "inquiry", MatchCandidate.left_id == inquiry.id,
         MatchCandidate.right_kind == "person", MatchCandidate.right_id == person.id)).one()
     session.commit()
+    lists = exchange_rows(app=app, session=session, audit_key=audit_key, draft_person_id=person.id,
+                          frozen_person_id=kept.id)
     return {"person_id": person.id, "report_id": report.id, "evidence_id": evidence.id, "merge_id": merge.id,
-            "inquiry_id": inquiry.id, "match_id": match.id}
+            "inquiry_id": inquiry.id, "match_id": match.id, **lists}
+
+
+def exchange_rows(*, app: Any, session: Any, audit_key: bytes, draft_person_id: int,
+                  frozen_person_id: int) -> dict[str, int]:
+    """An ombudsman office, a draft verification request with one person on it ("list_id",
+    "entry_id") and a frozen one with another ("frozen_list_id"; not exported yet). Verification
+    requests: they may name men whose capture is only reported, so no status is forced."""
+    from pow_registry.services import accounts, exchange
+
+    passwords = app.extensions["pow_registry.passwords"]
+    admin = accounts.create_user(session=session, actor=None, audit_key=audit_key, passwords=passwords,
+                                 policy=accounts.PasswordPolicy(), email="office-admin@example.org",
+                                 password=TEST_PASSWORD, roles=["admin"])
+    staff = accounts.create_user(session=session, actor=None, audit_key=audit_key, passwords=passwords,
+                                 policy=accounts.PasswordPolicy(), email="list-staff@example.org",
+                                 password=TEST_PASSWORD, roles=["staff"])
+    office = exchange.create_office(session=session, actor=admin, audit_key=audit_key,
+                                    data={"name": "Вымышленный омбудсмен", "country": "UA", "language": "uk",
+                                          "contact": "office@example.org"})
+    frozen = exchange.create_list(session=session, actor=staff, audit_key=audit_key,
+                                  data={"office_id": office.id, "kind": "verification", "title": "Проверка"})
+    exchange.add_person(session=session, actor=staff, audit_key=audit_key, list_id=frozen.id,
+                        person_id=frozen_person_id, reason="семья просит")
+    frozen = exchange.freeze_list(session=session, actor=staff, audit_key=audit_key, list_id=frozen.id,
+                                  version=exchange.get_list(session, frozen.id).version)
+    draft = exchange.create_list(session=session, actor=staff, audit_key=audit_key,
+                                 data={"office_id": office.id, "kind": "verification", "title": "Черновик"})
+    entry = exchange.add_person(session=session, actor=staff, audit_key=audit_key, list_id=draft.id,
+                                person_id=draft_person_id, reason="есть обращение семьи")
+    from pow_registry.services import counterpart
+
+    frozen_entry = exchange.list_detail(session, frozen.id).entries[0].entry
+    returned = counterpart.import_list(session=session, actor=staff, audit_key=audit_key,
+                                       data="surname,given_name\nВыдумкин,Виталий\n".encode(), filename="returned.csv",
+                                       details={"kind": "held", "title": "Вымышленный список"})
+    session.commit()
+    return {"office_id": office.id, "list_id": draft.id, "entry_id": entry.id, "frozen_list_id": frozen.id,
+            "frozen_entry_id": frozen_entry.id or 0, "counterpart_list_id": returned.list_id or 0}
 
 
 def add_inquiry(session: Any, **fields: Any) -> Any:

@@ -83,6 +83,12 @@ class World:
     inquiry_id: int
     match_id: int  # an inquiry ↔ person candidate
     duplicate_id: int  # a person ↔ person candidate
+    office_id: int
+    list_id: int  # a draft exchange list (a verification request) with one entry
+    entry_id: int
+    frozen_list_id: int  # a frozen one, its spreadsheet not downloaded yet
+    frozen_entry_id: int
+    counterpart_list_id: int  # a counterpart list with one name the matcher links to the person
 
 
 @pytest.fixture
@@ -103,7 +109,21 @@ def world(app: Any, session: Any, audit_key: bytes, make_user: Any, make_person:
     session.commit()
     assert duplicate is not None, "the world needs a pair of persons the matcher proposes"
     return World(actor, author, other, ids["person_id"], person2.id, ids["report_id"], ids["evidence_id"],
-                 ids["merge_id"], ids["inquiry_id"], ids["match_id"], duplicate.id)
+                 ids["merge_id"], ids["inquiry_id"], ids["match_id"], duplicate.id, ids["office_id"],
+                 ids["list_id"], ids["entry_id"], ids["frozen_list_id"], ids["frozen_entry_id"],
+                 ids["counterpart_list_id"])
+
+
+def _answers_csv() -> tuple[Any, str]:
+    import io
+
+    return (io.BytesIO("№,Відповідь\n1,отримано\n".encode()), "answers.csv")
+
+
+def _counterpart_csv() -> tuple[Any, str]:
+    import io
+
+    return (io.BytesIO("surname,given_name\nМакетов,Виталий\n".encode()), "returned.csv")
 
 
 def _import_csv() -> tuple[Any, str]:
@@ -115,7 +135,15 @@ def _import_csv() -> tuple[Any, str]:
 
 def post_requests(w: World, session: Any) -> dict[str, tuple[str, dict[str, Any]]]:
     """For every POST endpoint: a URL and form data that change something when accepted."""
-    from pow_registry.models import CaptureReport, Inquiry, MatchCandidate, Person
+    from pow_registry.models import (
+        CaptureReport,
+        ExchangeList,
+        ExchangeListEntry,
+        Inquiry,
+        MatchCandidate,
+        OmbudsmanOffice,
+        Person,
+    )
 
     person = session.get(Person, w.person_id)
     person2 = session.get(Person, w.person2_id)
@@ -124,7 +152,12 @@ def post_requests(w: World, session: Any) -> dict[str, tuple[str, dict[str, Any]
     inquiry = session.get(Inquiry, w.inquiry_id)
     match = session.get(MatchCandidate, w.match_id)
     duplicate = session.get(MatchCandidate, w.duplicate_id)
+    office = session.get(OmbudsmanOffice, w.office_id)
+    draft = session.get(ExchangeList, w.list_id)
+    entry = session.get(ExchangeListEntry, w.entry_id)
+    frozen_entry = session.get(ExchangeListEntry, w.frozen_entry_id)
     assert inquiry is not None and match is not None and duplicate is not None
+    assert office is not None and draft is not None and entry is not None and frozen_entry is not None
     session.commit()
     e = f"e{w.evidence_id}"
     i = w.inquiry_id
@@ -175,6 +208,26 @@ def post_requests(w: World, session: Any) -> dict[str, tuple[str, dict[str, Any]
                                                            "display_name": "Макетов"}),
         "admin.user_password": (f"/admin/users/{w.other.id}/password", {"new_password": NEW_PASSWORD}),
         "admin.merge_undo": (f"/admin/merges/{w.merge_id}/undo", {}),
+        "offices.new": ("/admin/offices/new", {"name": "Другой вымышленный офис", "country": "UA",
+                                               "language": "ru", "columns": ["surname", "date_of_birth"]}),
+        "offices.edit": (f"/admin/offices/{w.office_id}/edit", {"version": office.version, "name": office.name,
+                                                                "country": "UA", "language": "en"}),
+        "offices.active": (f"/admin/offices/{w.office_id}/active", {"version": office.version, "active": "0"}),
+        "lists.new": ("/lists/new", {"office_id": str(w.office_id), "kind": "exchange", "title": "Осень"}),
+        "lists.add": (f"/lists/{w.list_id}/add", {"person_id": str(w.person2_id), "reason": "спрашивает мать"}),
+        "lists.add_proposed": (f"/lists/{w.list_id}/add-proposed", {"person_ids": str(w.person2_id)}),
+        "lists.remove": (f"/lists/{w.list_id}/entries/{w.entry_id}/remove",
+                         {"version": entry.version, "reason": "семья просит подождать"}),
+        "lists.move": (f"/lists/{w.list_id}/entries/{w.entry_id}/move",
+                       {"version": entry.version, "position": "1", "reason": "первым"}),
+        "lists.freeze": (f"/lists/{w.list_id}/freeze", {"version": draft.version, "confirm": "y"}),
+        "lists.download": (f"/lists/{w.frozen_list_id}/download", {}),
+        "lists.outcome": (f"/lists/{w.frozen_list_id}/entries/{w.frozen_entry_id}/outcome",
+                          {"version": frozen_entry.version, "outcome": "acknowledged", "note": "получено"}),
+        "lists.answers": (f"/lists/{w.frozen_list_id}/answers", {"file": _answers_csv()}),
+        "counterpart.new": ("/counterpart/new", {"file": _counterpart_csv(), "kind": "returned",
+                                                 "title": "Вымышленный обмен"}),
+        "counterpart.reconcile": (f"/counterpart/{w.counterpart_list_id}/reconcile", {}),
     }
 
 
@@ -190,7 +243,9 @@ def test_every_post_endpoint_has_a_csrf_case(app: Any, world: World, session: An
     "admin.user_new", "admin.user_edit", "admin.user_password", "admin.merge_undo",
     "inquiries.new", "inquiries.edit", "inquiries.status", "inquiries.family", "inquiries.reissue",
     "matches.confirm", "matches.reject", "duplicates.confirm", "duplicates.reject", "family.status",
-    "family.inquire",
+    "family.inquire", "offices.new", "offices.edit", "offices.active", "lists.new", "lists.add",
+    "lists.add_proposed", "lists.remove", "lists.move", "lists.freeze", "lists.download", "lists.outcome",
+    "lists.answers", "counterpart.new", "counterpart.reconcile",
 ]))
 def test_a_post_without_csrf_token_is_refused_and_changes_nothing(make_app: Any, world: World, session: Any,
                                                                    endpoint: str) -> None:
@@ -815,7 +870,8 @@ def test_garbage_in_query_strings_is_never_a_server_error(app: Any, world: World
 
         ids = {"person_id": world.person_id, "report_id": world.report_id, "evidence_id": world.evidence_id,
                "user_id": world.other.id, "merge_id": world.merge_id, "inquiry_id": world.inquiry_id,
-               "match_id": world.match_id}
+               "match_id": world.match_id, "office_id": world.office_id, "list_id": world.list_id,
+               "entry_id": world.entry_id}
         with app.test_request_context():
             url = url_for(rule.endpoint, **{a: ids[a] for a in rule.arguments})
         response = client.get(url, query_string={name: value for name in GET_ARGS})

@@ -145,8 +145,12 @@ def test_expected_roles_of_the_parts(app: Flask) -> None:
                      "registry.person_conflict", "registry.person_merge", "registry.import_captures"):
         assert _roles(app, endpoint) == {Role.researcher}, endpoint
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.startswith("admin."):
+        if rule.endpoint.startswith(("admin.", "offices.")):
             assert _roles(app, rule.endpoint) == {Role.admin}, rule.endpoint
+        if rule.endpoint.startswith("lists."):  # exchange lists: staff only, not even researchers
+            assert _roles(app, rule.endpoint) == {Role.staff}, rule.endpoint
+    assert any(r.endpoint == "offices.edit" for r in app.url_map.iter_rules())
+    assert any(r.endpoint == "lists.download" for r in app.url_map.iter_rules())
     assert _roles(app, "auth.logout") is None
     assert _roles(app, "auth.password") is None
 

@@ -27,6 +27,9 @@ BLUEPRINT_ROLES: dict[str, set[Role] | None] = {
     "inquiries": {Role.staff},
     "matches": {Role.staff},
     "duplicates": {Role.researcher},
+    "lists": {Role.staff},
+    "counterpart": {Role.staff},
+    "offices": {Role.admin},
     "admin": {Role.admin},
     "family": set(),  # only the public endpoints above
 }
@@ -66,13 +69,24 @@ class BoundedIntConverter(IntegerConverter):
 
 
 def init_app(app: Flask) -> None:
-    from pow_registry.web import admin, auth_views, family, inquiries, matches, public, registry
+    from pow_registry.web import (
+        admin,
+        auth_views,
+        counterpart,
+        exchange,
+        family,
+        inquiries,
+        matches,
+        public,
+        registry,
+    )
 
     # Ids in URLs fit the database's INTEGER: a longer number is a 404, not an overflow.
     app.url_map.converters["int"] = BoundedIntConverter
-    for module in (public, auth_views, registry, inquiries, matches, family, admin):
+    for module in (public, auth_views, registry, inquiries, matches, exchange, counterpart, family, admin):
         app.register_blueprint(module.bp)
     app.register_blueprint(matches.duplicates_bp)
+    app.register_blueprint(exchange.offices_bp)
     auth_views.init_app(app)
     app.before_request(_enforce_access)
 

@@ -288,3 +288,109 @@ class FamilyClearForm(FlaskForm):
 
 class ReissueCodeForm(FlaskForm):
     confirm = BooleanField(_l("Yes: the family's current access code stops working"))
+
+
+# Ombudsman offices (admins) and exchange lists (staff).
+LIST_KIND_CHOICES = [
+    ("exchange", _l("Exchange proposal")),
+    ("verification", _l("Verification request (whereabouts and health only)")),
+]
+LIST_STATE_CHOICES = [("draft", _l("Draft")), ("frozen", _l("Frozen")), ("closed", _l("Closed"))]
+OUTCOME_CHOICES = [
+    ("acknowledged", _l("Acknowledged")), ("not_found", _l("Not found")), ("exchanged", _l("Exchanged")),
+    ("refused", _l("Refused")),
+]
+# The categories negotiators use (domain.exchange.CATEGORIES), in the reader's language.
+CATEGORY_CHOICES = [
+    ("seriously_wounded_or_sick", _l("Seriously wounded or sick")), ("young", _l("Young (18–25)")),
+    ("conscript", _l("Conscript")), ("long_captivity", _l("Long captivity")),
+    ("with_inquiry", _l("Family inquiry on file")),
+]
+
+
+def office_column_choices() -> list[tuple[str, str]]:
+    """The spreadsheet's columns in their order, labelled in the user's language (the labels
+    come with the spreadsheet: ru, uk or en; English for any other language)."""
+    from flask_babel import get_locale
+
+    from pow_registry.domain import exchange_xlsx
+
+    language = str(get_locale() or "en").split("_")[0]
+    order = [*exchange_xlsx.DEFAULT_COLUMNS, *(c for c in exchange_xlsx.COLUMNS if c not in exchange_xlsx.DEFAULT_COLUMNS)]
+    choices = []
+    for key in order:
+        labels = exchange_xlsx.COLUMNS.get(key)
+        if labels is not None:
+            choices.append((key, labels.get(language) or labels.get("en") or key))
+    return choices
+
+
+class OfficeForm(FlaskForm):
+    version = HiddenField()
+    name = StringField(_l("Name"), validators=[Length(max=200)])
+    country = StringField(_l("Country (two-letter code, such as UA)"), validators=[Length(max=10)])
+    language = SelectField(_l("Language of the lists sent to this office"), choices=options(INQUIRY_LANGUAGE_CHOICES),
+                           default="ru", validate_choice=False)
+    contact = TextAreaField(_l("Contact (address, email, phone, person)"), validators=[Length(max=2000)])
+    columns = MultiCheckboxField(_l("Columns the office wants (none ticked: all of them)"), validate_choice=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.columns.choices = options(office_column_choices())  # type: ignore[assignment]
+
+
+class OfficeActiveForm(FlaskForm):
+    version = HiddenField()
+    active = HiddenField()  # "1": take lists again, "0": no new lists
+
+
+class ListForm(FlaskForm):
+    office_id = SelectField(_l("Ombudsman office"), validate_choice=False)
+    kind = SelectField(_l("Kind of list"), choices=options(LIST_KIND_CHOICES), default="exchange",
+                       validate_choice=False)
+    title = StringField(_l("Title (optional)"), validators=[Length(max=200)])
+    notes = TextAreaField(_l("Notes (for staff; not sent)"), validators=[Length(max=10000)])
+
+
+class ListAddForm(FlaskForm):
+    person_id = StringField(_l("Registry number of the person"), validators=[Length(max=12)])
+    reason = StringField(_l("Why add him?"), validators=[Length(max=1000)])
+    proposal = HiddenField()  # "1" when sent from a row of the app's proposals
+
+
+class ListAddProposedForm(FlaskForm):
+    person_ids = HiddenField()  # the proposals shown, comma-separated
+
+
+class EntryRemoveForm(FlaskForm):
+    version = HiddenField()
+    reason = StringField(_l("Why remove him?"), validators=[Length(max=1000)])
+
+
+OUTCOME_CHOICES = [
+    ("acknowledged", _l("Acknowledged")), ("not_found", _l("Not found")),
+    ("exchanged", _l("Exchanged")), ("refused", _l("Refused")),
+]
+
+
+class EntryOutcomeForm(FlaskForm):
+    version = HiddenField()
+    outcome = SelectField(_l("Answer"), choices=options(OUTCOME_CHOICES))
+    outcome_date = StringField(_l("Date (for an exchange)"), validators=[Length(max=20)])
+    note = StringField(_l("Note"), validators=[Length(max=2000)])
+
+
+class AnswersImportForm(FlaskForm):
+    file = FileField(_l("The office's spreadsheet with its answers (.xlsx or .csv)"))
+    dry_run = BooleanField(_l("Only check the file, write nothing"))
+
+
+class EntryMoveForm(FlaskForm):
+    version = HiddenField()
+    position = StringField(_l("New row number"), validators=[Length(max=12)])
+    reason = StringField(_l("Why move him?"), validators=[Length(max=1000)])
+
+
+class ListFreezeForm(FlaskForm):
+    version = HiddenField()
+    confirm = BooleanField(_l("Yes: freeze the list. It can never be changed afterwards."))

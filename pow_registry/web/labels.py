@@ -6,6 +6,7 @@ from typing import Any
 
 from pow_registry.i18n import gettext as _
 from pow_registry.i18n import lazy_gettext as _l
+from pow_registry.i18n import ngettext
 from pow_registry.web import forms
 
 STATUS_LABELS = dict(forms.STATUS_CHOICES)
@@ -21,6 +22,10 @@ LABELS: dict[str, dict[str, Any]] = {
     "closed_reason": dict(forms.CLOSED_REASON_CHOICES),
     "channel": dict(forms.CHANNEL_CHOICES),
     "language": dict(forms.INQUIRY_LANGUAGE_CHOICES),
+    "list_kind": dict(forms.LIST_KIND_CHOICES),
+    "list_state": dict(forms.LIST_STATE_CHOICES),
+    "outcome": dict(forms.OUTCOME_CHOICES),
+    "category": dict(forms.CATEGORY_CHOICES),
     # How a status reads to the family on its status page (never more than staff cleared).
     "family_status": {
         "received": _l("Your inquiry has been received."),
@@ -53,4 +58,30 @@ def status_basis(code: str, reason: str = "") -> str:
         return _("Verified confirmation: %(kind)s.", kind=label(arg, "kind"))
     if name == "manual":
         return _("Set by a researcher: %(reason)s", reason=reason)
+    if name == "exchange_list":
+        if arg in ("", "0"):
+            return _("Recorded from a counterpart list: %(reason)s", reason=reason)
+        return _("Recorded from the answer to exchange list %(n)s: %(reason)s", n=arg, reason=reason)
+    return code
+
+
+# Health that puts a man first on an exchange list (domain.exchange.priority: "health:<value>").
+_PRIORITY_HEALTH = {"seriously_wounded": _l("seriously wounded"), "sick": _l("sick")}
+
+
+def priority_reason(code: str) -> str:
+    """One reason for a man's place on an exchange list, in words ("age:21" → "age 21")."""
+    name, _sep, arg = (code or "").partition(":")
+    if name == "age" and arg:
+        return _("age %(age)s", age=arg.replace("-", "–"))
+    if name == "health" and arg:
+        return str(_PRIORITY_HEALTH.get(arg) or label(arg, "health"))
+    if name == "captivity_days" and arg.isdigit():
+        return ngettext("%(num)d day in captivity", "%(num)d days in captivity", int(arg))
+    if name == "days":
+        return _("time in captivity")
+    if name == "conscript":
+        return _("conscript")
+    if name == "with_inquiry":
+        return _("a family is asking")
     return code

@@ -31,9 +31,12 @@ KIND_CHOICES = [
     ("inquiry-person", _l("Inquiry ↔ person")),
     ("inquiry-inquiry", _l("Inquiry ↔ inquiry (relatives)")),
     ("person-person", _l("Person ↔ person (duplicates)")),
+    ("counterpart-person", _l("Counterpart list ↔ person")),
+    ("counterpart-inquiry", _l("Counterpart list ↔ inquiry")),
 ]
 # Which pairs each blueprint shows (the blueprint's role decides who sees it: web/__init__.py).
-KINDS_OF = {"matches": ["inquiry-person", "inquiry-inquiry"], "duplicates": ["person-person"]}
+KINDS_OF = {"matches": ["inquiry-person", "inquiry-inquiry", "counterpart-person", "counterpart-inquiry"],
+            "duplicates": ["person-person"]}
 STATUS_CHOICES = [("candidate", _l("To review")), ("confirmed", _l("Confirmed")), ("rejected", _l("Rejected"))]
 
 # The matcher's field names and levels, in the reader's language (the per-field detail stays as
@@ -104,7 +107,8 @@ def queue() -> str:
     form.status.data = status
     flt = matching.QueueFilter(kinds=kinds, status=MatchStatus(status),
                                inquiry_id=parse_int(request.args.get("inquiry")),
-                               person_id=parse_int(request.args.get("person")))
+                               person_id=parse_int(request.args.get("person")),
+                               counterpart_list_id=parse_int(request.args.get("counterpart")))
     page, size = page_number(), current_app.config["PAGE_SIZE"]
     rows, total = matching.queue(db.session(), flt, page=page, page_size=size)
     args = {k: v for k, v in request.args.items() if k != "page"}

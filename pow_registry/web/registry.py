@@ -108,11 +108,13 @@ def person(person_id: int) -> str:
     except NotFound:
         abort(404)
     person = detail.person
+    from pow_registry.web.exchange import person_submissions
+
     return render_template(
         "registry/person.html", d=detail, p=person,
         status_form=StatusForm(version=person.version), conflict_form=ConflictForm(version=person.version),
         verify_forms={e.id: VerifyForm(version=e.version, prefix=f"e{e.id}") for rv in detail.reports for e in rv.evidence},
-        actor=auth.actor(),
+        actor=auth.actor(), submissions=person_submissions(db.session(), person_id, detail.reports),
     )
 
 
