@@ -10,12 +10,11 @@ anyone check a copy. After freezing the service refuses every change to the list
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from sqlalchemy import func, or_
 from sqlalchemy.orm.attributes import flag_modified
@@ -49,6 +48,8 @@ from pow_registry.models import (
 from pow_registry.services import audit, registry
 from pow_registry.services.errors import N_, Conflict, FieldErrors, Forbidden, Msg, NotFound
 from pow_registry.services.imports import ImportReport, RowError
+from pow_registry.services.transactions import check_version as _check_version
+from pow_registry.services.transactions import unit_of_work as _unit_of_work
 
 OFFICE_FIELDS = ["name", "country", "language", "contact", "columns"]
 LIST_FIELDS = ["office_id", "kind", "title", "notes"]
@@ -56,45 +57,14 @@ LANGUAGES = ("ru", "uk", "en")
 REASON_MAX = 1000
 MAX_PAGE_SIZE = 200
 
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
-
 
 class ListFrozen(Conflict):
     message = N_("This list is frozen: it cannot be changed any more.")
 
 
-def _unit_of_work(fn: Callable[_P, _R]) -> Callable[_P, _R]:
-    """All or nothing; a row changed meanwhile is a Conflict, never a silent overwrite."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        session = kwargs["session"]
-        assert isinstance(session, Session)
-        try:
-            return fn(*args, **kwargs)
-        except StaleDataError:
-            session.rollback()
-            raise Conflict() from None
-        except BaseException:
-            session.rollback()
-            raise
-
-    return wrapper
-
-
 def _require(actor: User, role: Role) -> None:
     if not actor.has_role(role):
         raise Forbidden()
-
-
-def _check_version(row: Any, version: int | str | None) -> None:
-    try:
-        stale = int(version) != row.version  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        stale = True
-    if stale:
-        raise Conflict()
 
 
 def _text(data: Mapping[str, Any], name: str) -> str:

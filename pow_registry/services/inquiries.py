@@ -54,14 +54,14 @@ from pow_registry.services.errors import N_, FieldErrors, Forbidden, Msg, NotFou
 from pow_registry.services.registry import (
     MAX_PAGE_SIZE,
     NOTES_MAX,
-    _check_version,
     _enum,
     _escape_like,
     _partial_date,
     _plain,
     _text,
-    _unit_of_work,
 )
+from pow_registry.services.transactions import check_version as _check_version
+from pow_registry.services.transactions import unit_of_work as _unit_of_work
 
 __all__ = [
     "DEFAULT_COUNTRY", "DERIVED_STATUSES", "FAMILY_MESSAGE_MAX", "INQUIRY_FIELDS", "LANGUAGES", "MAX_PHONES",

@@ -50,7 +50,8 @@ from pow_registry.models import (
     utcnow,
 )
 from pow_registry.services import audit
-from pow_registry.services.errors import N_, Conflict, FieldErrors, Forbidden, NotFound
+from pow_registry.services.errors import N_, FieldErrors, Forbidden, NotFound
+from pow_registry.services.transactions import check_version
 
 Key = tuple[str, int]
 # Names on a counterpart list (services/counterpart.py): matched against the index like an
@@ -625,12 +626,7 @@ def _reviewable(session: Session, actor: User, match_id: int, version: int | str
     if row is None:
         raise NotFound()
     _may_review(actor, row)
-    try:
-        stale = int(version) != row.version  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        stale = True
-    if stale:
-        raise Conflict()
+    check_version(row, version)
     reason = (reason or "").strip()
     errors: dict[str, str] = {}
     if reason_required and not reason:

@@ -7,16 +7,14 @@ one audit event per change and commits once.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from sqlalchemy import and_, exists, false, func, or_
-from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, col, select
 
 from pow_registry.domain.dates import InvalidDate, PartialDate, parse_optional
@@ -44,7 +42,9 @@ from pow_registry.models import (
 )
 from pow_registry.services import audit
 from pow_registry.services.archive import EvidenceStore
-from pow_registry.services.errors import N_, Conflict, FieldErrors, Forbidden, Msg, NotFound
+from pow_registry.services.errors import N_, FieldErrors, Forbidden, Msg, NotFound
+from pow_registry.services.transactions import check_version as _check_version
+from pow_registry.services.transactions import unit_of_work as _unit_of_work
 
 # ---------------------------------------------------------------------------------------------
 # Input parsing: strings in (from a form, an import row or the API), typed values out.
@@ -62,30 +62,6 @@ EVIDENCE_FIELDS = ["url", "kind", "publisher", "published_at", "source_reliabili
                    "info_credibility", "notes"]
 NOTES_MAX = 10_000
 MAX_PAGE_SIZE = 200
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
-
-
-def _unit_of_work(fn: Callable[_P, _R]) -> Callable[_P, _R]:
-    """All or nothing: on any failure the session is rolled back, so nothing half-done can be
-    committed later by whoever reuses the session; a stale row found while writing (SQLAlchemy's
-    version_id_col refused the UPDATE) is the same Conflict as a stale form version."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        session = kwargs["session"]
-        assert isinstance(session, Session)
-        try:
-            return fn(*args, **kwargs)
-        except StaleDataError:
-            session.rollback()
-            raise Conflict() from None
-        except BaseException:
-            session.rollback()
-            raise
-
-    return wrapper
 
 
 def _text(data: Mapping[str, Any], name: str) -> str:
@@ -214,15 +190,6 @@ def get_person(session: Session, person_id: int) -> Person:
     if person is None:
         raise NotFound()
     return person
-
-
-def _check_version(row: Any, version: int | str | None) -> None:
-    try:
-        expected = int(version) if version is not None else None
-    except (TypeError, ValueError):
-        expected = None
-    if expected is None or row.version != expected:
-        raise Conflict()
 
 
 def _require_researcher(actor: User) -> None:
