@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, delete, select
 from support import add_inquiry
 
 from pow_registry.domain.references import new_reference
@@ -273,7 +273,6 @@ def test_export_rows_follow_the_contract(session: Session, make_person: Any) -> 
     assert 0 <= float(row["score"]) <= 1
     assert row["status"] == "candidate"
     assert "surname" in row["reasons"]
-    assert col(MatchCandidate.score) is not None
 
 
 

@@ -484,28 +484,41 @@ def move_entry(*, session: Session, actor: User, audit_key: bytes, entry_id: int
     return entry
 
 
-def _verified_evidence(session: Session, person_id: int) -> list[tuple[int, str]]:
-    query = (select(Evidence.id, Evidence.url)
-             .join(CaptureReport, col(CaptureReport.id) == col(Evidence.capture_report_id))
-             .where(CaptureReport.person_id == person_id, Evidence.verification == Verification.verified)
-             .order_by(col(Evidence.id)))
-    return [(int(i or 0), str(u)) for i, u in session.exec(query)]
+def _verified_evidence(session: Session, person_ids: list[int]) -> dict[int, list[tuple[int, str]]]:
+    """Each person's verified evidence (id, link), in a few queries for the whole list."""
+    found: dict[int, list[tuple[int, str]]] = {}
+    for i in range(0, len(person_ids), 500):
+        query = (select(CaptureReport.person_id, Evidence.id, Evidence.url)
+                 .join(CaptureReport, col(CaptureReport.id) == col(Evidence.capture_report_id))
+                 .where(col(CaptureReport.person_id).in_(person_ids[i : i + 500]),
+                        Evidence.verification == Verification.verified)
+                 .order_by(col(Evidence.id)))
+        for person_id, evidence_id, url in session.exec(query):
+            found.setdefault(person_id, []).append((int(evidence_id or 0), str(url)))
+    return found
 
 
-def _snapshot(session: Session, entry: ExchangeListEntry, number: int, today: date) -> dict[str, Any]:
-    """The row as it is sent: frozen into the entry so the file never changes afterwards."""
-    person = session.get(Person, entry.person_id)
-    assert person is not None
-    candidate = _candidates(session, [person], today)[0]
-    return {
-        "number": number, "person_ref": f"P-{person.id:06d}",
-        "surname": person.surname, "given_name": person.given_name, "patronymic": person.patronymic,
-        "date_of_birth": person.date_of_birth, "rank": person.rank, "unit": person.unit,
-        "personal_number": person.personal_number, "capture_date": candidate.capture_date,
-        "capture_place": candidate.capture_place, "categories": list(candidate.priority.categories),
-        "evidence": [list(item) for item in _verified_evidence(session, person.id or 0)],
-        "inquiry_references": candidate.inquiry_references, "notes": "",
-    }
+def _snapshots(session: Session, entries: list[ExchangeListEntry], today: date) -> list[dict[str, Any]]:
+    """The rows as they are sent, in order: frozen into the entries so the file never changes
+    afterwards (read for the whole list at once, not person by person)."""
+    ids = [e.person_id for e in entries]
+    persons = {p.id: p for i in range(0, len(ids), 500)
+               for p in session.exec(select(Person).where(col(Person.id).in_(ids[i : i + 500])))}
+    candidates = {c.person.id: c for c in _candidates(session, [persons[i] for i in ids], today)}
+    evidence = _verified_evidence(session, ids)
+    rows = []
+    for number, entry in enumerate(entries, start=1):
+        person, candidate = persons[entry.person_id], candidates[entry.person_id]
+        rows.append({
+            "number": number, "person_ref": f"P-{person.id:06d}",
+            "surname": person.surname, "given_name": person.given_name, "patronymic": person.patronymic,
+            "date_of_birth": person.date_of_birth, "rank": person.rank, "unit": person.unit,
+            "personal_number": person.personal_number, "capture_date": candidate.capture_date,
+            "capture_place": candidate.capture_place, "categories": list(candidate.priority.categories),
+            "evidence": [list(item) for item in evidence.get(entry.person_id, [])],
+            "inquiry_references": candidate.inquiry_references, "notes": "",
+        })
+    return rows
 
 
 @_unit_of_work
@@ -517,11 +530,11 @@ def freeze_list(*, session: Session, actor: User, audit_key: bytes, list_id: int
     active = [e for e in _entries(session, list_id) if e.removed_at is None]
     if not active:
         raise FieldErrors({"list": N_("An empty list cannot be frozen.")})
-    today = today or date.today()
-    for number, entry in enumerate(active, start=1):
+    for number, (entry, sent) in enumerate(zip(active, _snapshots(session, active, today or date.today()),
+                                               strict=True), start=1):
         entry.position = number
-        entry.snapshot = json.dumps(_snapshot(session, entry, number, today), ensure_ascii=False, sort_keys=True)
-        entry.categories = ",".join(json.loads(entry.snapshot)["categories"])
+        entry.snapshot = json.dumps(sent, ensure_ascii=False, sort_keys=True)
+        entry.categories = ",".join(sent["categories"])
         session.add(entry)
     highest = session.exec(select(func.max(ExchangeList.number))).one()
     row.number = (highest or 0) + 1

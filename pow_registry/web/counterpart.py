@@ -16,7 +16,7 @@ from pow_registry.i18n import lazy_gettext as _l
 from pow_registry.services import counterpart
 from pow_registry.services.errors import FieldErrors, NotFound
 from pow_registry.web.forms import EmptyForm, options
-from pow_registry.web.helpers import apply_errors
+from pow_registry.web.helpers import apply_errors, uploaded_file
 
 bp = Blueprint("counterpart", __name__, url_prefix="/counterpart")
 
@@ -45,17 +45,15 @@ def new() -> ResponseReturnValue:
     form = CounterpartForm()
     report = None
     if form.validate_on_submit():
-        upload = form.file.data
-        if not upload or not getattr(upload, "filename", ""):
-            form.file.errors = [_("Choose a file.")]
-        else:
-            data = upload.read(current_app.config["IMPORT_MAX_BYTES"] + 1)
+        upload = uploaded_file(form.file)
+        if upload is not None:
+            data, filename = upload
             details = {name: getattr(form, name).data for name in ("kind", "title", "source", "received_on",
                                                                     "exchange_date")}
             try:
                 report = counterpart.import_list(
                     session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(), data=data,
-                    filename=upload.filename or "", details=details, dry_run=bool(form.dry_run.data),
+                    filename=filename, details=details, dry_run=bool(form.dry_run.data),
                     max_bytes=current_app.config["IMPORT_MAX_BYTES"])
             except FieldErrors as exc:
                 db.session().rollback()

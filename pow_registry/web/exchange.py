@@ -65,6 +65,7 @@ from pow_registry.web.helpers import (
     page_number,
     parse_int,
     translate,
+    uploaded_file,
     version_field,
 )
 from pow_registry.web.labels import priority_reason
@@ -463,14 +464,13 @@ def answers(list_id: int) -> ResponseReturnValue:
     form = AnswersImportForm()
     if not form.validate_on_submit():
         return _render(list_id, 400, answers=form)
-    upload = form.file.data
-    if not upload or not getattr(upload, "filename", ""):
-        form.file.errors = [_("Choose a file.")]
+    upload = uploaded_file(form.file)
+    if upload is None:
         return _render(list_id, 400, answers=form)
-    data = upload.read(current_app.config["IMPORT_MAX_BYTES"] + 1)
+    data, filename = upload
     try:
         report = exchange.import_outcomes(session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(),
-                                          list_id=list_id, data=data, filename=upload.filename or "",
+                                          list_id=list_id, data=data, filename=filename,
                                           dry_run=bool(form.dry_run.data),
                                           max_bytes=current_app.config["IMPORT_MAX_BYTES"])
     except ServiceError as exc:

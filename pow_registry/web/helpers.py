@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, flash, request
+from flask import Flask, current_app, flash, request
 from flask_wtf import FlaskForm
 
 from pow_registry.i18n import gettext as _
@@ -65,6 +65,16 @@ def version_field(raw: str | None) -> int:
 
 def page_number() -> int:
     return max(1, min(parse_int(request.args.get("page")) or 1, 100_000))
+
+
+def uploaded_file(field: Any) -> tuple[bytes, str] | None:
+    """The bytes and name of a file a form sent (at most one byte more than an import may hold,
+    so the service can say it is too large), or None with a field error when none was chosen."""
+    upload = field.data
+    if not upload or not getattr(upload, "filename", ""):
+        field.errors = [_("Choose a file.")]
+        return None
+    return upload.read(current_app.config["IMPORT_MAX_BYTES"] + 1), upload.filename or ""
 
 
 def form_fields(form: FlaskForm, names: list[str]) -> dict[str, Any]:

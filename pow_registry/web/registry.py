@@ -42,6 +42,7 @@ from pow_registry.web.helpers import (
     page_number,
     parse_int,
     translate,
+    uploaded_file,
 )
 
 bp = Blueprint("registry", __name__, url_prefix="/registry")
@@ -324,14 +325,11 @@ def import_captures() -> ResponseReturnValue:
     form = ImportForm()
     report = None
     if form.validate_on_submit():
-        upload = form.file.data
-        if not upload or not getattr(upload, "filename", ""):
-            form.file.errors = [_("Choose a file.")]
-        else:
-            data = upload.read(current_app.config["IMPORT_MAX_BYTES"] + 1)
+        upload = uploaded_file(form.file)
+        if upload is not None:
             report = imports.import_captures(
-                session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(), data=data,
-                filename=upload.filename or "", dry_run=bool(form.dry_run.data),
+                session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(), data=upload[0],
+                filename=upload[1], dry_run=bool(form.dry_run.data),
                 max_bytes=current_app.config["IMPORT_MAX_BYTES"],
             )
     return render_template("registry/import.html", form=form, report=report)
