@@ -69,23 +69,27 @@ def age_on(date_of_birth: str | None, today: date) -> tuple[int, int] | None:
     born = _partial(date_of_birth)
     if born is None:
         return None
-    earliest = date(born.year, born.month or 1, born.day or 1)
-    last_month = born.month or 12
-    latest = date(born.year, last_month, born.day or calendar.monthrange(born.year, last_month)[1])
+    return _age(born.latest(), today), _age(born.earliest(), today)
 
-    def age(birthday: date) -> int:
-        return today.year - birthday.year - ((today.month, today.day) < (birthday.month, birthday.day))
 
-    return age(latest), age(earliest)
+def _age(born: date, today: date) -> int:
+    """Whole years on `today`. A man born on 29 February comes of age on 28 February in a common
+    year, as Russian and Ukrainian law count a term in years (Civil Code art. 192: no such day,
+    the last day of that month)."""
+    birthday = (born.month, born.day)
+    if birthday == (2, 29) and not calendar.isleap(today.year):
+        birthday = (2, 28)
+    return today.year - born.year - ((today.month, today.day) < birthday)
 
 
 def days_in_captivity(capture_date: str | None, today: date) -> int | None:
-    """Days since the capture (from its first possible day when the date is partial)."""
+    """Days he has certainly been held: counted from the last day a partial capture date can
+    mean ("2024-08" from 31 August), so the number and the long-captivity category are true by
+    every reading, as the 18–25 category is. A date after today is no captivity yet."""
     captured = _partial(capture_date)
     if captured is None:
         return None
-    first = date(captured.year, captured.month or 1, captured.day or 1)
-    return max(0, (today - first).days)
+    return max(0, (today - captured.latest()).days)
 
 
 def priority(man: SoughtMan, today: date) -> Priority:
