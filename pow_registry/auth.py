@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -12,7 +11,7 @@ from urllib.parse import unquote, urlsplit
 from flask import Flask, abort, current_app, request, session
 from flask_login import LoginManager, current_user, login_user, logout_user
 
-from pow_registry import db
+from pow_registry import clock, db
 from pow_registry.i18n import lazy_gettext as _l
 from pow_registry.models import Role, User
 from pow_registry.services.accounts import PasswordPolicy, Passwords
@@ -51,7 +50,7 @@ def init_app(app: Flask) -> None:
         """
         if not current_user.is_authenticated:
             return
-        now = int(time.time())
+        now = clock.timestamp()
         last = _int(session.get("last_seen"), now)
         started = _int(session.get("login_at"), now)
         if (now - last > app.config["SESSION_INACTIVITY_SECONDS"]
@@ -74,7 +73,7 @@ def start_session(user: User) -> None:
     """A fresh session for a successful login: nothing carried over from before (no fixation)."""
     session.clear()
     login_user(user)
-    now = int(time.time())
+    now = clock.timestamp()
     session["login_at"] = now
     session["last_seen"] = now
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
@@ -11,9 +11,12 @@ from sqlalchemy import Column, Index, Text
 from sqlalchemy.orm import declared_attr
 from sqlmodel import Field, SQLModel
 
+from pow_registry import clock
+
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Row timestamps: the one clock (see clock.py), kept under this name for the defaults."""
+    return clock.now()
 
 
 def enum_type(enum_cls: type[enum.Enum]) -> sa.Enum:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from sqlalchemy import text
 from sqlmodel import Session, SQLModel
 from support import TEST_PASSWORD, fast_app_config
@@ -27,6 +29,48 @@ BACKEND = os.environ.get("POW_REGISTRY_TEST_DATABASE", "sqlite")
 PG_URL = os.environ.get("POW_REGISTRY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 TEST_SECRET = "test-secret-" + "x" * 40
+_CLOCK = pytest.StashKey["time_machine.travel"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("pow_registry", "the clock the whole run sees")
+    group.addoption("--clock-shift-days", type=int, default=0, metavar="DAYS",
+                    help="run every test with the clock moved this many days from now (negative: back)")
+    group.addoption("--clock-at", default=None, metavar="WHEN",
+                    help="run every test with the clock starting at this UTC moment (2028-02-29 or "
+                         "2027-12-31T23:00); DAYS from --clock-shift-days are added to it")
+
+
+def _clock_target(config: pytest.Config) -> datetime | None:
+    """Where --clock-at and --clock-shift-days put the clock, or None for the real one."""
+    at, days = config.getoption("clock_at"), config.getoption("clock_shift_days")
+    if at is None and not days:
+        return None
+    start = datetime.now(UTC)
+    if at:
+        start = datetime.fromisoformat(at)
+        if len(at) == 10:  # a day alone: its noon, far from either midnight
+            start = start.replace(hour=12)
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=UTC)
+    return start + timedelta(days=days)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Move the one clock for the whole run (time-machine patches datetime.now, date.today and
+    time.time, and keeps ticking from there; monotonic time, and so sleeps and timeouts, are
+    untouched). Tests that pin the clock themselves still do, on top of this."""
+    target = _clock_target(config)
+    if target is not None:
+        traveller = time_machine.travel(target, tick=True)
+        traveller.start()
+        config.stash[_CLOCK] = traveller
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    traveller = config.stash.get(_CLOCK, None)
+    if traveller is not None:
+        traveller.stop()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -35,8 +79,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.db)
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    return f"pow_registry test database: {BACKEND}"
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    target = _clock_target(config)
+    clock = f"moved to {target.isoformat()} and ticking" if target else "the real one"
+    return [f"pow_registry test database: {BACKEND}", f"pow_registry clock: {clock}"]
 
 
 @pytest.fixture(scope="session")

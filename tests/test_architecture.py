@@ -118,3 +118,59 @@ def test_the_import_checker_sees_what_it_should(tmp_path: Path) -> None:
     names = imported_names(fake, root)
     assert {"pow_registry.services", "pow_registry.services.registry", "flask", "sqlalchemy", "werkzeug"} <= names
     assert hits(names, FRAMEWORKS) == {"flask", "werkzeug"}
+
+
+# --- one clock ---------------------------------------------------------------------------------
+# Reading the wall clock in passing is how main once turned red by itself: every "now" and "today"
+# goes through pow_registry/clock.py, which tests move (time-machine, --clock-shift-days).
+
+WALL_CLOCK_CALLS = ("date.today", "datetime.now", "datetime.utcnow", "datetime.today", "time.time",
+                    "time.time_ns", "time.localtime", "time.gmtime", "time.ctime", "func.now",
+                    "func.current_date", "func.current_timestamp", "func.localtimestamp")
+WALL_CLOCK_SQL = ("CURRENT_DATE", "CURRENT_TIMESTAMP", "LOCALTIMESTAMP", "NOW()", "'now'")
+TESTS = PACKAGE.parent / "tests"
+# The clock itself, the option that moves it for a whole run (it reads the real clock before moving
+# it), and this file (its checker's own examples).
+CLOCK_READERS = {PACKAGE / "clock.py", TESTS / "conftest.py", Path(__file__).resolve()}
+
+
+def dotted(node: ast.AST) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return f"{dotted(node.value)}.{node.attr}"
+    return ""
+
+
+def wall_clock_reads(path: Path) -> list[str]:
+    """Each place a file reads the wall clock other than through pow_registry.clock."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = dotted(node.func)
+            if any(name == c or name.endswith("." + c) for c in WALL_CLOCK_CALLS):
+                found.append(f"{path.name}:{node.lineno} {name}()")
+        elif isinstance(node, ast.ImportFrom) and node.module == "time":
+            found += [f"{path.name}:{node.lineno} from time import {a.name}" for a in node.names
+                      if a.name in {"time", "time_ns", "localtime", "gmtime", "ctime"}]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            upper = node.value.upper()
+            found += [f"{path.name}:{node.lineno} SQL {w}" for w in WALL_CLOCK_SQL
+                      if w in upper and ("SELECT" in upper or "DEFAULT" in upper)]
+    return found
+
+
+@pytest.mark.parametrize("path", [p for p in sorted(PACKAGE.rglob("*.py")) + sorted(TESTS.rglob("*.py"))
+                                  + sorted((PACKAGE.parent / "bench").rglob("*.py")) if p not in CLOCK_READERS], ids=lambda p: str(p.relative_to(PACKAGE.parent)))
+def test_nothing_reads_the_wall_clock_but_the_one_clock(path: Path) -> None:
+    assert wall_clock_reads(path) == []
+
+
+def test_the_wall_clock_checker_sees_what_it_should(tmp_path: Path) -> None:
+    fake = tmp_path / "fake.py"
+    fake.write_text("import datetime, time\nfrom time import time_ns\nfrom datetime import date\n"
+                    "a = date.today()\nb = datetime.datetime.now(datetime.UTC)\nc = time.time()\n"
+                    "d = sa.func.now()\ne = 'SELECT CURRENT_TIMESTAMP'\nf = clock.today()\ng = time.monotonic()\n")
+    assert len(wall_clock_reads(fake)) == 6
+    assert wall_clock_reads(PACKAGE / "clock.py")  # the clock itself is the one reader

@@ -15,6 +15,7 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 from support import PNG, TEST_PASSWORD, WORLD_ACCESS_CODE, registry_rows, snapshot
 
+from pow_registry import clock
 from pow_registry.models import Evidence, User
 from pow_registry.services import accounts, registry
 
@@ -478,35 +479,38 @@ def test_a_role_removed_takes_effect_on_the_next_request(app: Any, make_user: An
     assert client.get("/registry/persons/new").status_code == 403
 
 
-def test_inactivity_timeout_logs_out(make_app: Any, make_user: Any, login: Any) -> None:
+def test_inactivity_timeout_logs_out(make_app: Any, make_user: Any, login: Any, time_machine: Any) -> None:
+    """Idle for exactly the limit is still in; one second more is out. Each request restarts the wait."""
+    time_machine.move_to(clock.now(), tick=False)
     app = make_app(SESSION_INACTIVITY_SECONDS=60)
     user = make_user("researcher")
     client = app.test_client()
     login(user, test_client=client)
     assert client.get("/registry/").status_code == 200
-    with client.session_transaction() as s:
-        s["last_seen"] = int(time.time()) - 30
-    assert client.get("/registry/").status_code == 200  # within the limit; and it refreshes last_seen
-    with client.session_transaction() as s:
-        assert int(time.time()) - s["last_seen"] < 5
-        s["last_seen"] = int(time.time()) - 61
+    time_machine.shift(60)
+    assert client.get("/registry/").status_code == 200  # at the limit; and it restarts the wait
+    time_machine.shift(60)
+    assert client.get("/registry/").status_code == 200
+    time_machine.shift(61)
     response = client.get("/registry/")
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
     assert client.get("/registry/").status_code == 302  # and stays logged out
 
 
-def test_absolute_session_lifetime(make_app: Any, make_user: Any, login: Any) -> None:
+def test_absolute_session_lifetime(make_app: Any, make_user: Any, login: Any, time_machine: Any) -> None:
     """An active session still ends after PERMANENT_SESSION_LIFETIME: a stolen cookie is not forever."""
-    app = make_app(PERMANENT_SESSION_LIFETIME=3600)
+    time_machine.move_to(clock.now(), tick=False)
+    app = make_app(PERMANENT_SESSION_LIFETIME=3600, SESSION_INACTIVITY_SECONDS=1800)
     user = make_user("researcher")
     client = app.test_client()
     login(user, test_client=client)
-    assert client.get("/registry/").status_code == 200
-    with client.session_transaction() as s:
-        assert "login_at" in s
-        s["login_at"] = int(time.time()) - 3601
-        s["last_seen"] = int(time.time())
+    for _ in range(3):  # busy all along: 3 × 1200 s = the whole hour
+        time_machine.shift(1200)
+        assert client.get("/registry/").status_code == 200
+    time_machine.shift(1)
     assert client.get("/registry/").status_code == 302
+    login(user, test_client=client)  # a new login starts a new hour
+    assert client.get("/registry/").status_code == 200
 
 
 def test_session_cookie_flags(client: Any, make_user: Any) -> None:

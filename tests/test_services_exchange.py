@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import pytest
@@ -25,6 +25,13 @@ from pow_registry.services import exchange, registry
 from pow_registry.services.errors import Conflict, FieldErrors, Forbidden
 
 TODAY = date(2026, 11, 22)
+
+
+@pytest.fixture(autouse=True)
+def _clock(time_machine: Any) -> None:
+    """Every test here starts on TODAY (10:00 UTC, ticking), whatever the real date: the capture
+    dates and ages below are written against it. A test moves on with `time_machine.move_to`."""
+    time_machine.move_to(datetime.combine(TODAY, time(10), tzinfo=UTC))
 
 
 @pytest.fixture
@@ -215,7 +222,7 @@ def _frozen_list(session: Session, audit_key: bytes, staff: User, office: Any, *
 
 
 def test_outcomes_flow_to_the_person_and_every_linked_inquiry(
-    session: Session, audit_key: bytes, staff: User, office: Any, confirmed: Any
+    session: Session, audit_key: bytes, staff: User, office: Any, confirmed: Any, time_machine: Any
 ) -> None:
     from pow_registry.domain.references import access_code_digest
     from pow_registry.models import Inquiry, InquiryStatus, Person
@@ -244,6 +251,7 @@ def test_outcomes_flow_to_the_person_and_every_linked_inquiry(
         exchange.record_outcome(session=session, actor=staff, audit_key=audit_key, entry_id=entry.id,
                                 version=entry.version, outcome="exchanged")
     assert set(refused.value.errors) == {"outcome_date"}
+    time_machine.move_to(datetime(2026, 11, 30, 15, tzinfo=UTC))
     exchange.record_outcome(session=session, actor=staff, audit_key=audit_key, entry_id=entry.id,
                             version=entry.version, outcome="exchanged", outcome_date="30.11.2026",
                             note="Обмен 30 ноября (вымышленный).")
@@ -303,7 +311,7 @@ def test_export_list_on_the_command_line(app: Any, session: Session, audit_key: 
 
 
 def test_the_offices_answers_come_back_in_its_own_spreadsheet(
-    session: Session, audit_key: bytes, staff: User, office: Any, confirmed: Any
+    session: Session, audit_key: bytes, staff: User, office: Any, confirmed: Any, time_machine: Any
 ) -> None:
     import io
 
@@ -325,6 +333,7 @@ def test_the_offices_answers_come_back_in_its_own_spreadsheet(
         book.remove(extra)
     returned = io.BytesIO()
     book.save(returned)
+    time_machine.move_to(datetime(2026, 12, 2, 9, tzinfo=UTC))  # the answer arrives the day after
 
     def answer(data: bytes, dry_run: bool = False) -> Any:
         return exchange.import_outcomes(session=session, actor=staff, audit_key=audit_key, list_id=row.id,
@@ -362,3 +371,30 @@ def test_later_downloads_are_the_kept_file_and_a_tampered_copy_is_refused(
     session.commit()
     with pytest.raises(Conflict):
         exchange.export_list(session=session, actor=staff, audit_key=audit_key, list_id=row.id)
+
+
+@pytest.mark.parametrize(("answered", "accepted"), [
+    (date(2026, 11, 21), False),  # the day before the freeze
+    (date(2026, 11, 22), True),   # the day of the freeze: today
+    (date(2026, 11, 23), True),   # tomorrow in UTC is already today east of it
+    (date(2026, 11, 24), False),  # the future
+])
+def test_an_exchange_is_dated_between_the_freeze_and_today(
+    session: Session, audit_key: bytes, staff: User, office: Any, confirmed: Any, answered: date, accepted: bool
+) -> None:
+    row = _frozen_list(session, audit_key, staff, office, confirmed())
+    entry = exchange.list_detail(session, row.id).entries[0].entry
+
+    def record() -> Any:
+        return exchange.record_outcome(session=session, actor=staff, audit_key=audit_key, entry_id=entry.id,
+                                       version=entry.version, outcome="exchanged",
+                                       outcome_date=answered.strftime("%d.%m.%Y"))
+
+    if accepted:
+        assert record().outcome_date == answered.isoformat()
+    else:
+        with pytest.raises(FieldErrors) as refused:
+            record()
+        assert set(refused.value.errors) == {"outcome_date"}
+        session.rollback()
+        assert session.get(ExchangeListEntry, entry.id).outcome is None

@@ -133,6 +133,8 @@ def test_an_invalid_number_names_which_one() -> None:
     ({"requester_name": "  "}, "requester_name"),
     ({"date_of_birth": "31.02.2005"}, "date_of_birth"),
     ({"last_contact_date": "вчера"}, "last_contact_date"),
+    ({"last_contact_date": "2100-01"}, "last_contact_date"),  # after today: a typo
+    ({"date_of_birth": "2100"}, "date_of_birth"),
     ({"service_category": "general"}, "service_category"),
     ({"requester_email": "not-an-email"}, "requester_email"),
     ({"requester_country": "XX"}, "requester_country"),

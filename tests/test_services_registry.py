@@ -1012,3 +1012,56 @@ def test_filters_by_status_and_conflict(svc, session, researcher, checker, peopl
     assert search(session, conflict_only=True) == [people["uk"].id]
     with pytest.raises(FieldErrors):
         search(session, status="lost")
+
+
+# --- dates after today are typos (2052 for 2025), refused with the field named ------------------
+
+def _days_from_today(n: int) -> str:
+    from datetime import timedelta
+
+    from pow_registry import clock
+
+    return (clock.today() + timedelta(days=n)).isoformat()
+
+
+@pytest.mark.parametrize(("field", "value", "accepted"), [
+    ("date_of_birth", "today", True), ("date_of_birth", "tomorrow", True),  # east of UTC it is already tomorrow
+    ("date_of_birth", "in two days", False), ("date_of_birth", "the year after next", False),
+    ("date_of_birth", "this year", True), ("date_of_birth", "this month", True),
+    ("capture_date", "today", True), ("capture_date", "in two days", False), ("capture_date", "in a year", False),
+    ("published_at", "tomorrow", True), ("published_at", "in two days", False),
+])
+def test_a_date_after_today_is_refused(svc, session, researcher, make_person, time_machine, field, value, accepted):
+    from pow_registry import clock
+
+    time_machine.move_to(clock.now(), tick=False)
+    today = clock.today()
+    text = {"today": _days_from_today(0), "tomorrow": _days_from_today(1), "in two days": _days_from_today(2),
+            "in a year": _days_from_today(366), "the year after next": str(today.year + 2), "this year": str(today.year),
+            "this month": f"{today.year:04d}-{today.month:02d}"}[value]
+    parse = {"date_of_birth": registry.parse_person, "capture_date": registry.parse_report,
+             "published_at": registry.parse_evidence}[field]
+    data = {"surname": "Выдумкин", "url": "https://example.org/v", field: text}
+    if accepted:
+        assert parse(data)[field] == text
+    else:
+        with pytest.raises(FieldErrors) as refused:
+            parse(data)
+        assert refused.value.errors == {field: "This date is in the future."}
+
+
+def test_the_future_is_measured_from_the_day_the_clock_says(researcher, time_machine):
+    """A partial date is refused only when none of its days has come (tomorrow counts as today)."""
+    from datetime import UTC, datetime
+
+    time_machine.move_to(datetime(2027, 12, 31, 12, tzinfo=UTC), tick=False)
+    with pytest.raises(FieldErrors):
+        registry.parse_report({"capture_date": "2028-01-02"})
+    assert registry.parse_report({"capture_date": "2028-01-01"})["capture_date"] == "2028-01-01"  # tomorrow
+    assert registry.parse_report({"capture_date": "2028"})["capture_date"] == "2028"  # may be tomorrow
+    with pytest.raises(FieldErrors):
+        registry.parse_report({"capture_date": "2028-02"})
+    time_machine.move_to(datetime(2028, 1, 31, 0, 0, 1, tzinfo=UTC), tick=False)
+    assert registry.parse_report({"capture_date": "2028-02"})["capture_date"] == "2028-02"
+    with pytest.raises(FieldErrors):
+        registry.parse_report({"capture_date": "2028-03"})

@@ -16,6 +16,7 @@ from openpyxl import load_workbook
 from sqlmodel import Session, select
 from support import add_inquiry, snapshot
 
+from pow_registry import clock
 from pow_registry.domain.exchange import age_on
 from pow_registry.models import (
     ExchangeList,
@@ -195,7 +196,7 @@ def test_staff_build_change_freeze_and_download_a_list(client: Any, session: Ses
     proposals = page[page.index('id="proposals"'):]
     assert proposals.index("Условнов") < proposals.index("Шаблонов") < proposals.index("Макетов")
     assert "Непроверенный" not in page
-    youngest, oldest = age_on("2005-03-12", date.today()) or (0, 0)
+    youngest, oldest = age_on("2005-03-12", clock.today()) or (0, 0)
     assert youngest == oldest
     for words in (f"age {youngest}", "days in captivity", "time in captivity", "conscript", "a family is asking",
                   "seriously wounded", "Seriously wounded or sick", "Young (18–25)", "Family inquiry on file"):
@@ -394,7 +395,7 @@ def test_the_person_page_shows_the_submission_history(client: Any, session: Sess
     page = client.get(f"/registry/persons/{man.id}").get_data(as_text=True)
     history = page[page.index('id="submissions"'):]
     assert "not yet: the list is a draft" in history and "Вымышленный омбудсмен" in history
-    days = (date.today() - date(2024, 8, 10)).days
+    days = (clock.today() - date(2024, 8, 10)).days
     assert f"{days} days" in history and "since 2024-08-10" in history
     row = _list(session, list_id)
     client.post(f"/lists/{list_id}/freeze", data={"version": row.version, "confirm": "y"})
@@ -436,7 +437,8 @@ def test_answers_are_recorded_by_hand_and_from_the_offices_spreadsheet(
                           data={"version": entries[0].version, "outcome": "exchanged"})
     assert refused.status_code == 400 and _entries(session, list_id)[0].outcome is None
     done = client.post(f"/lists/{list_id}/entries/{entries[0].id}/outcome",
-                       data={"version": entries[0].version, "outcome": "exchanged", "outcome_date": "2026-12-01"})
+                       data={"version": entries[0].version, "outcome": "exchanged",
+                             "outcome_date": clock.today().isoformat()})  # frozen today, exchanged today
     assert done.status_code == 302
     session.expire_all()
     assert session.get(Person, entries[0].person_id).status == PersonStatus.exchanged

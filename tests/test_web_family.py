@@ -20,6 +20,7 @@ from sqlalchemy import event, update
 from sqlmodel import col, select
 from support import snapshot
 
+from pow_registry import clock
 from pow_registry.domain import references
 from pow_registry.domain.references import access_code_digest
 from pow_registry.models import Inquiry, InquiryChannel, InquiryPhone, InquiryStatus
@@ -555,6 +556,20 @@ def test_the_form_and_the_service_errors_show_together(client: Any, session: Any
     page = client.post("/inquire", data=data).get_data(as_text=True)
     assert page.count('class="error"') == 2
     assert fetch_inquiries(session) == []
+
+
+def test_a_limit_lifts_when_its_window_has_passed_and_not_before(make_app: Any, session: Any,
+                                                                 time_machine: Any) -> None:
+    time_machine.move_to(clock.now(), tick=False)
+    app = make_app(STATUS_RATE_LIMIT_PER_REFERENCE="100 per day", STATUS_RATE_LIMIT_PER_ADDRESS="2 per hour",
+                   STATUS_RATE_LIMIT_OVERALL="1000 per day")
+    add_inquiry(app, session)
+    assert [post_status(app.test_client(), REFERENCE, WRONG_CODE, "10.0.4.1").status_code for _ in range(3)] == [
+        403, 403, 429]
+    time_machine.shift(59 * 60)
+    assert post_status(app.test_client(), REFERENCE, CODE, "10.0.4.1").status_code == 429
+    time_machine.shift(61)  # an hour and a second after the first try
+    assert post_status(app.test_client(), REFERENCE, CODE, "10.0.4.1").status_code == 200
 
 
 def test_consent_boxes_start_unticked(client: Any) -> None:

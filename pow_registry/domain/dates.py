@@ -9,10 +9,10 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Literal
 
-__all__ = ["MAX_YEAR", "MIN_YEAR", "InvalidDate", "PartialDate", "parse_optional"]
+__all__ = ["MAX_YEAR", "MIN_YEAR", "InvalidDate", "PartialDate", "is_in_the_future", "parse_optional"]
 
 MIN_YEAR = 1900
 MAX_YEAR = 2100
@@ -158,3 +158,14 @@ def parse_optional(text: str | None) -> PartialDate | None:
     if text is None or not text.strip():
         return None
     return PartialDate.parse(text)
+
+
+# "Today" is the UTC day (pow_registry.clock); east of UTC, where the users are, the calendar
+# may already show tomorrow, so one day ahead still counts as today.
+_AHEAD_OF_UTC = timedelta(days=1)
+
+
+def is_in_the_future(value: PartialDate, today: date) -> bool:
+    """True when no reading of `value` has happened yet: a capture, a birth or an exchange
+    dated after today is a typo (2052 for 2025), never a fact."""
+    return value.earliest() > today + _AHEAD_OF_UTC

@@ -21,8 +21,9 @@ from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, col, select
 
+from pow_registry import clock
 from pow_registry.domain import exchange_xlsx
-from pow_registry.domain.dates import InvalidDate, PartialDate
+from pow_registry.domain.dates import InvalidDate, PartialDate, is_in_the_future
 from pow_registry.domain.exchange import Priority, SoughtMan, days_in_captivity, priority
 from pow_registry.domain.names import clean_name
 from pow_registry.domain.tabular import TableError, normalize_header, read_table
@@ -262,7 +263,7 @@ def proposals(session: Session, exchange_list: ExchangeList, *, today: date | No
               limit: int = 500) -> list[Candidate]:
     """Whom the app proposes for this list, best first: eligible, not on it, not on another open
     list (domain.md, "Exchange list")."""
-    today = today or date.today()
+    today = today or clock.today()
     busy = _busy_person_ids(session)
     on_this = {e.person_id for e in _entries(session, exchange_list.id or 0) if e.removed_at is None}
     persons = [
@@ -385,7 +386,7 @@ def add_person(*, session: Session, actor: User, audit_key: bytes, list_id: int,
     if errors:
         raise FieldErrors(errors)
     person = _eligible(session, row, person_id)
-    candidate = _candidates(session, [person], today or date.today())[0]
+    candidate = _candidates(session, [person], today or clock.today())[0]
     entry = _put_on_list(session, actor=actor, audit_key=audit_key, exchange_list=row, candidate=candidate,
                          reason=reason)
     _touch(session, row)
@@ -530,7 +531,7 @@ def freeze_list(*, session: Session, actor: User, audit_key: bytes, list_id: int
     active = [e for e in _entries(session, list_id) if e.removed_at is None]
     if not active:
         raise FieldErrors({"list": N_("An empty list cannot be frozen.")})
-    for number, (entry, sent) in enumerate(zip(active, _snapshots(session, active, today or date.today()),
+    for number, (entry, sent) in enumerate(zip(active, _snapshots(session, active, today or clock.today()),
                                                strict=True), start=1):
         entry.position = number
         entry.snapshot = json.dumps(sent, ensure_ascii=False, sort_keys=True)
@@ -573,8 +574,10 @@ OUTCOME_NOTE_MAX = 2000
 FINAL_OUTCOMES = {Outcome.not_found, Outcome.refused, Outcome.exchanged}
 
 
-def _outcome_values(row: ExchangeList, outcome: str, outcome_date: str, note: str) -> tuple[Outcome, str | None, str]:
-    """The answer, its day and note, checked (FieldErrors names each bad field)."""
+def _outcome_values(row: ExchangeList, outcome: str, outcome_date: str, note: str,
+                    today: date) -> tuple[Outcome, str | None, str]:
+    """The answer, its day and note, checked (FieldErrors names each bad field). The day falls
+    between the freeze and today: an exchange not yet happened is not an answer."""
     errors: dict[str, str] = {}
     answer = OUTCOME_WORDS.get(normalize_header(outcome or ""))
     if answer is None:
@@ -590,6 +593,8 @@ def _outcome_values(row: ExchangeList, outcome: str, outcome_date: str, note: st
                 errors["outcome_date"] = N_("Enter a date as YYYY-MM-DD or DD.MM.YYYY.")
             elif row.frozen_at is not None and str(parsed) < row.frozen_at.date().isoformat():
                 errors["outcome_date"] = N_("The answer cannot come before the list was frozen.")
+            elif is_in_the_future(parsed, today):
+                errors["outcome_date"] = N_("This date is in the future.")
             day = str(parsed)
     if answer == Outcome.exchanged and day is None and "outcome_date" not in errors:
         errors["outcome_date"] = N_("Give the date of the exchange.")
@@ -635,7 +640,7 @@ def _close_when_answered(session: Session, *, actor: User, audit_key: bytes, row
 
 @_unit_of_work
 def record_outcome(*, session: Session, actor: User, audit_key: bytes, entry_id: int, version: int | str | None,
-                   outcome: str, outcome_date: str = "", note: str = "") -> ExchangeListEntry:
+                   outcome: str, outcome_date: str = "", note: str = "", today: date | None = None) -> ExchangeListEntry:
     """What the office answered for one man. `exchanged` (on a date) makes him exchanged in the
     registry and every linked inquiry `returned`; once every man on the list has a final answer
     the list is closed."""
@@ -647,7 +652,7 @@ def record_outcome(*, session: Session, actor: User, audit_key: bytes, entry_id:
     _check_version(entry, version)
     if entry.removed_at is not None:
         raise FieldErrors({"outcome": N_("This person was removed from the list.")})
-    answer, day, note = _outcome_values(row, outcome, outcome_date, note)
+    answer, day, note = _outcome_values(row, outcome, outcome_date, note, today or clock.today())
     _apply_outcome(session, actor=actor, audit_key=audit_key, row=row, entry=entry, answer=answer, day=day, note=note)
     _close_when_answered(session, actor=actor, audit_key=audit_key, row=row)
     session.commit()
@@ -673,11 +678,12 @@ OUTCOME_WORDS: dict[str, Outcome] = {
 
 @_unit_of_work
 def import_outcomes(*, session: Session, actor: User, audit_key: bytes, list_id: int, data: bytes, filename: str,
-                    dry_run: bool = False, max_bytes: int = 20_000_000) -> ImportReport:
+                    dry_run: bool = False, max_bytes: int = 20_000_000, today: date | None = None) -> ImportReport:
     """The office's answers, from the spreadsheet it sent back (our list with an answer column
     added, or any table with a row number or registry reference and an answer). All or
     nothing: every bad row is reported and nothing is recorded with one."""
     _require(actor, Role.staff)
+    today = today or clock.today()
     row = get_list(session, list_id)
     report = ImportReport(dry_run=dry_run)
     if row.state == ListState.draft:
@@ -723,7 +729,7 @@ def import_outcomes(*, session: Session, actor: User, audit_key: bytes, list_id:
             continue
         seen.add(entry.id or 0)
         try:
-            planned.append((entry, *_outcome_values(row, cell("outcome"), cell("outcome_date"), cell("note"))))
+            planned.append((entry, *_outcome_values(row, cell("outcome"), cell("outcome_date"), cell("note"), today)))
         except FieldErrors as exc:
             report.errors.extend(RowError(row_number, column, message) for column, message in exc.errors.items())
     if report.errors or dry_run:
@@ -834,7 +840,7 @@ class ListDetail:
 
 
 def list_detail(session: Session, list_id: int, *, today: date | None = None) -> ListDetail:
-    today = today or date.today()
+    today = today or clock.today()
     row = get_list(session, list_id)
     office = get_office(session, row.office_id)
     entries, removed = [], []

@@ -17,12 +17,14 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import phonenumbers
 from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
 
+from pow_registry import clock
 from pow_registry.domain.names import mixed_script_words, name_skeleton
 from pow_registry.domain.phones import InvalidPhone, PhoneNumber, parse_phone
 from pow_registry.domain.references import (
@@ -165,11 +167,12 @@ def _phones(value: Any, country: str | None, errors: dict[str, str]) -> list[Pho
     return parsed
 
 
-def parse_inquiry(data: Mapping[str, Any]) -> dict[str, Any]:
+def parse_inquiry(data: Mapping[str, Any], *, today: date | None = None) -> dict[str, Any]:
     """Strings in (a form, an import row, the API), typed values out; FieldErrors for any problem.
 
     `phones` comes back as a list of `PhoneNumber` in the order given, without repeats.
     """
+    today = today or clock.today()
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}
     for name, limit in INQUIRY_NAME_FIELDS.items():
@@ -180,8 +183,8 @@ def parse_inquiry(data: Mapping[str, Any]) -> dict[str, Any]:
         values[name] = _plain(_text(data, name), limit, name, errors)
     if not values["requester_name"]:
         errors["requester_name"] = N_("The name of the person asking is required.")
-    values["date_of_birth"] = _partial_date(_text(data, "date_of_birth"), "date_of_birth", errors)
-    values["last_contact_date"] = _partial_date(_text(data, "last_contact_date"), "last_contact_date", errors)
+    values["date_of_birth"] = _partial_date(_text(data, "date_of_birth"), "date_of_birth", errors, today)
+    values["last_contact_date"] = _partial_date(_text(data, "last_contact_date"), "last_contact_date", errors, today)
     values["service_category"] = _enum(ServiceCategory, _text(data, "service_category"), "service_category", errors)
     values["notes"] = _multiline(_text(data, "notes"))
     if len(values["notes"]) > NOTES_MAX:

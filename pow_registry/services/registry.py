@@ -12,12 +12,14 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from sqlalchemy import and_, exists, false, func, or_
 from sqlmodel import Session, col, select
 
-from pow_registry.domain.dates import InvalidDate, PartialDate, parse_optional
+from pow_registry import clock
+from pow_registry.domain.dates import InvalidDate, PartialDate, is_in_the_future, parse_optional
 from pow_registry.domain.names import clean_name, mixed_script_words, name_skeleton
 from pow_registry.domain.units import unit_number
 from pow_registry.domain.urls import InvalidURL, url_hostname, validate_evidence_url
@@ -76,11 +78,15 @@ def _plain(value: str, limit: int, name: str, errors: dict[str, str]) -> str:
     return value
 
 
-def _partial_date(value: str, name: str, errors: dict[str, str]) -> str | None:
+def _partial_date(value: str, name: str, errors: dict[str, str], today: date) -> str | None:
+    """A partial date, in one of the accepted shapes and not after today (a typo, never a fact)."""
     try:
         parsed = parse_optional(value)
     except InvalidDate:
         errors[name] = N_("Enter a date as YYYY-MM-DD, DD.MM.YYYY, YYYY-MM or YYYY.")
+        return None
+    if parsed is not None and is_in_the_future(parsed, today):
+        errors[name] = N_("This date is in the future.")
         return None
     return str(parsed) if parsed else None
 
@@ -96,7 +102,8 @@ def _enum(enum_cls: Any, value: str, name: str, errors: dict[str, str], *, defau
         return default
 
 
-def parse_person(data: Mapping[str, Any]) -> dict[str, Any]:
+def parse_person(data: Mapping[str, Any], *, today: date | None = None) -> dict[str, Any]:
+    today = today or clock.today()
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}
     for name, limit in PERSON_NAME_FIELDS.items():
@@ -105,7 +112,7 @@ def parse_person(data: Mapping[str, Any]) -> dict[str, Any]:
         errors["surname"] = N_("The surname is required.")
     for name, limit in PERSON_TEXT_FIELDS.items():
         values[name] = _plain(_text(data, name), limit, name, errors)
-    values["date_of_birth"] = _partial_date(_text(data, "date_of_birth"), "date_of_birth", errors)
+    values["date_of_birth"] = _partial_date(_text(data, "date_of_birth"), "date_of_birth", errors, today)
     values["service_category"] = _enum(ServiceCategory, _text(data, "service_category"), "service_category", errors)
     values["health"] = _enum(Health, _text(data, "health"), "health", errors, default=Health.unknown)
     values["notes"] = _text(data, "notes").strip()
@@ -116,11 +123,12 @@ def parse_person(data: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def parse_report(data: Mapping[str, Any]) -> dict[str, Any]:
+def parse_report(data: Mapping[str, Any], *, today: date | None = None) -> dict[str, Any]:
+    today = today or clock.today()
     errors: dict[str, str] = {}
     values: dict[str, Any] = {
         "claim": _enum(ReportClaim, _text(data, "claim"), "claim", errors, default=ReportClaim.captured),
-        "capture_date": _partial_date(_text(data, "capture_date"), "capture_date", errors),
+        "capture_date": _partial_date(_text(data, "capture_date"), "capture_date", errors, today),
         "capture_place": _plain(_text(data, "capture_place"), 300, "capture_place", errors),
         "reported_unit": _plain(_text(data, "reported_unit"), 300, "reported_unit", errors),
         "circumstances": _text(data, "circumstances").strip(),
@@ -133,7 +141,8 @@ def parse_report(data: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def parse_evidence(data: Mapping[str, Any]) -> dict[str, Any]:
+def parse_evidence(data: Mapping[str, Any], *, today: date | None = None) -> dict[str, Any]:
+    today = today or clock.today()
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}
     try:
@@ -142,7 +151,7 @@ def parse_evidence(data: Mapping[str, Any]) -> dict[str, Any]:
         errors["url"] = N_("Enter a full http:// or https:// link to a real site.")
     values["kind"] = _enum(EvidenceKind, _text(data, "kind"), "kind", errors, default=EvidenceKind.other)
     values["publisher"] = _plain(_text(data, "publisher"), 300, "publisher", errors)
-    values["published_at"] = _partial_date(_text(data, "published_at"), "published_at", errors)
+    values["published_at"] = _partial_date(_text(data, "published_at"), "published_at", errors, today)
     reliability = _text(data, "source_reliability").strip().upper() or "F"
     if reliability not in {"A", "B", "C", "D", "E", "F"}:
         errors["source_reliability"] = N_("Source reliability is a letter from A to F.")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from flask import (
@@ -31,7 +30,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from pow_registry import auth, db
+from pow_registry import auth, clock, db
 from pow_registry.domain.exchange import CATEGORIES, days_in_captivity
 from pow_registry.i18n import gettext as _
 from pow_registry.models import (
@@ -270,14 +269,14 @@ def _render(list_id: int, status: int = 200, *, remove: tuple[int, EntryRemoveFo
             freeze: ListFreezeForm | None = None, outcome: tuple[int, EntryOutcomeForm] | None = None,
             answers: AnswersImportForm | None = None, answers_report: Any = None) -> ResponseReturnValue:
     session = db.session()
+    today = clock.today()  # one reading for the whole page: its day counts and proposals agree
     try:
-        d = exchange.list_detail(session, list_id)
+        d = exchange.list_detail(session, list_id, today=today)
     except NotFound:
         abort(404)
     row = d.exchange_list
     draft = row.state == ListState.draft
-    proposals = exchange.proposals(session, row) if draft else []
-    today = date.today()
+    proposals = exchange.proposals(session, row, today=today) if draft else []
     forms = _Forms(
         remove={v.entry.id or 0: EntryRemoveForm(formdata=None, version=v.entry.version) for v in d.entries},
         move={v.entry.id or 0: EntryMoveForm(formdata=None, version=v.entry.version, position=v.entry.position)
@@ -533,4 +532,4 @@ def person_submissions(session: Session, person_id: int, reports: list[Any]) -> 
         sent = exchange_list.frozen_at.date() if exchange_list.frozen_at else None
         rows.append(Submission(exchange_list, offices[exchange_list.office_id], entry,
                                days_in_captivity(capture, sent) if sent else None))
-    return SubmissionHistory(rows, capture, days_in_captivity(capture, date.today()))
+    return SubmissionHistory(rows, capture, days_in_captivity(capture, clock.today()))

@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from babel.dates import format_date
 from sqlmodel import select
 from test_newcomer_journey import log_in, log_out
+
+from pow_registry import clock
 
 pytestmark = pytest.mark.e2e
 
@@ -118,14 +121,16 @@ def test_build_freeze_export_and_answer_an_exchange_list(new_page: Any, live_ser
     assert "click" not in [cell for row in table for cell in row]  # never evaluated
     assert [row[0] for row in table[1:]] == [str(n) for n in range(1, count)]
 
-    # The office answers: the son was exchanged.
+    # The office answers: the son was exchanged, today (the list was frozen today: any earlier day
+    # would be refused, and so would a day to come).
+    exchanged_on = clock.today()
     page.goto(f"/lists/{list_id}")
     son_row = page.locator("table.entries tbody tr", has=page.locator(f"a[href$='/registry/persons/{son_id}']"))
     son_row.locator("select[name=outcome]").select_option("exchanged")
-    son_row.locator("input[name=outcome_date]").fill("2026-12-01")
+    son_row.locator("input[name=outcome_date]").fill(exchanged_on.isoformat())
     with page.expect_navigation():
         son_row.locator("form[action$='/outcome'] button[type=submit]").click()
-    assert "2026-12-01" in son_row.inner_text()
+    assert exchanged_on.isoformat() in son_row.inner_text()
 
     # The inquiry has followed; staff clear it for the family.
     page.goto(f"/inquiries/{inquiry_id}/family")
@@ -145,4 +150,5 @@ def test_build_freeze_export_and_answer_an_exchange_list(new_page: Any, live_ser
         family.click("main form[action$='/status'] button[type=submit]")
     text = family.inner_text("main")
     assert MESSAGE in text
-    assert "1 декабря 2026" in text  # the date of the exchange, in the family's language
+    # the date of the exchange, in the family's language ("7 декабря 2026 г.")
+    assert format_date(exchanged_on, "long", locale="ru") in text
