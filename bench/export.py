@@ -104,10 +104,6 @@ def build_export(rows: int, seed: int, language: str, kind: str) -> ex.ListExpor
             capture_place=rng.choice(PLACES),
             categories=tuple(sorted(rng.sample(CATEGORY_CODES, rng.choice([0, 1, 1, 2, 3])))),
             evidence=evidence,
-            inquiry_references=tuple(
-                f"INQ-{rng.getrandbits(20):05X}-{rng.getrandbits(20):05X}"
-                for _ in range(rng.choice([0, 0, 1, 2]))
-            ),
             notes=rng.choice(NOTES),
         ))
     return ex.ListExport(
@@ -153,7 +149,7 @@ def bare_values(export: ex.ListExport) -> tuple[list[list[Any]], list[list[Any]]
             "personal_number": row.personal_number, "capture_date": day(row.capture_date),
             "capture_place": row.capture_place,
             "categories": "; ".join(ex.CATEGORY_LABELS[c][language] for c in row.categories),
-            "evidence": evidence, "inquiry_reference": "\n".join(row.inquiry_references),
+            "evidence": evidence,
             "notes": row.notes,
         }
         rows.append([values[k] if values[k] != "" else None for k in export.columns])

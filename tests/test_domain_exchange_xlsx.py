@@ -85,7 +85,6 @@ def make_row(number: int, **changes: Any) -> ListRow:
         "capture_place": "у с. Шаблоновка",
         "categories": ("young", "conscript"),
         "evidence": ((17, "https://example.org/video/17"), (23, "https://example.org/post/23")),
-        "inquiry_references": ("INQ-7KD2-9QXM",),
         "notes": "Вымышленная запись.",
     }
     values.update(changes)
@@ -97,11 +96,11 @@ def sample_rows() -> tuple[ListRow, ...]:
         make_row(1),
         make_row(2, surname="Вигадько", given_name="Олексій", patronymic="Євгенович",
                  date_of_birth="2004", capture_date="2024-02-29", categories=("seriously_wounded_or_sick",),
-                 evidence=((5, "https://example.org/lists/2024/list-7"),), inquiry_references=(),
+                 evidence=((5, "https://example.org/lists/2024/list-7"),),
                  notes=""),
         make_row(3, surname="Maketov", given_name="Ivan", patronymic="", date_of_birth="2003-07",
                  capture_date=None, rank="", categories=(), evidence=(),
-                 inquiry_references=("INQ-AAAA-BBBB", "INQ-CCCC-DDDD"), notes="Fictitious."),
+                 notes="Fictitious."),
         make_row(4, surname="Небывалов", given_name="Григорий", patronymic="Ильич",
                  date_of_birth="12.03.2005", capture_date="около 2024", categories=("long_captivity", "young")),
     )
@@ -237,8 +236,6 @@ def test_rows_read_back_cell_by_cell_for_an_english_office() -> None:
     assert first["evidence"].alignment.wrap_text
     assert second["evidence"].value == "#5 https://example.org/lists/2024/list-7"
     assert third["evidence"].value is None
-    assert first["inquiry_reference"].value == "INQ-7KD2-9QXM"
-    assert third["inquiry_reference"].value == "INQ-AAAA-BBBB\nINQ-CCCC-DDDD"
     assert first["notes"].value == "Вымышленная запись." and second["notes"].value is None
 
 
@@ -401,7 +398,7 @@ def hostile_export(language: str) -> ListExport:
     rows = tuple(
         make_row(number, person_ref=text, surname=text, given_name=text, patronymic=text,
                  date_of_birth=text, rank=text, unit=text, personal_number=text, capture_date=text,
-                 capture_place=text, evidence=((number, text),), inquiry_references=(text,), notes=text)
+                 capture_place=text, evidence=((number, text),), notes=text)
         for number, text in enumerate(HOSTILE, start=1)
     )
     return sample_export(language=language, rows=rows, office_name=HOSTILE[0], office_country=HOSTILE[2],
@@ -424,7 +421,7 @@ def test_hostile_text_comes_back_as_plain_text(language: str) -> None:
         assert by_key["surname"] == office
         for key in ("person_ref", "surname_as_entered", "given_name_as_entered", "patronymic_as_entered",
                     "date_of_birth", "rank", "unit", "personal_number", "capture_date", "capture_place",
-                    "inquiry_reference", "notes"):
+                    "notes"):
             assert by_key[key] == as_entered, (key, text[:30])
         assert by_key["evidence"] == expected_text(f"#{by_key['row_number']} {text}")
         for value in row:
@@ -458,7 +455,7 @@ def test_any_text_in_any_field_reads_back_as_its_safe_form(
     surname, given, rank, unit, place, notes, dob, link = texts
     row = make_row(1, surname=surname, given_name=given, patronymic=notes, rank=rank, unit=unit,
                    capture_place=place, notes=notes, date_of_birth=dob, person_ref=link,
-                   evidence=((evidence_id, link),), inquiry_references=(unit,))
+                   evidence=((evidence_id, link),))
     export = sample_export(language=language, rows=(row,), office_name=place, frozen_by=given)
     data = write_list_xlsx(export)
     assert_no_formula_or_error(data)
@@ -471,7 +468,7 @@ def test_any_text_in_any_field_reads_back_as_its_safe_form(
     assert got["given_name_as_entered"] == expected_text(given)
     assert got["patronymic_as_entered"] == expected_text(notes)
     for key, text in (("rank", rank), ("unit", unit), ("capture_place", place), ("notes", notes),
-                      ("person_ref", link), ("inquiry_reference", unit)):
+                      ("person_ref", link)):
         assert got[key] == expected_text(text), key
     assert got["evidence"] == expected_text(f"#{evidence_id} {link}")
     try:

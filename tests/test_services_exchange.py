@@ -90,7 +90,7 @@ def test_proposals_are_confirmed_men_ordered_by_a_priority_with_reasons(
     wounded = confirmed(surname="Условнов", date_of_birth="1985", health="seriously_wounded",
                         report={"capture_date": "2025-02-01"})
     make_person(surname="Непроверенный")  # reported only: not proposed for exchange
-    add_inquiry(session, surname="Шаблонов", person_id=young.id)
+    add_inquiry(session, surname="Шаблонов", person_id=young.id, consent_share=True)
     row = new_list(session, audit_key, staff, office)
     proposed = exchange.proposals(session, row, today=TODAY)
     assert [c.person.id for c in proposed] == [wounded.id, young.id, plain.id]
@@ -398,3 +398,48 @@ def test_an_exchange_is_dated_between_the_freeze_and_today(
         assert set(refused.value.errors) == {"outcome_date"}
         session.rollback()
         assert session.get(ExchangeListEntry, entry.id).outcome is None
+
+
+def _every_cell_text(data: bytes) -> str:
+    import io
+
+    book = load_workbook(io.BytesIO(data))
+    return "\n".join(str(cell.value) for sheet in book.worksheets for row in sheet.iter_rows() for cell in row
+                     if cell.value is not None)
+
+
+@pytest.mark.parametrize("consent", [False, True])
+def test_consent_governs_what_reaches_the_office_and_the_reference_never_does(
+    session: Session, audit_key: bytes, staff: User, office: Any, confirmed: Any, consent: bool
+) -> None:
+    """Without the family's consent to share, nothing about them reaches the office: no "a family
+    is asking" category, no points for it. With it, the category, and still never their
+    reference, which is their key to the status page (an office refers to a man as P-000123)."""
+    son = confirmed(surname="Выдумкин")
+    mother = add_inquiry(session, person_id=son.id, consent_share=consent, notes="Пишу тайно от соседей.",
+                         requester_name="Выдумкина Анна")
+    row = new_list(session, audit_key, staff, office)
+    proposed = {c.person.id: c for c in exchange.proposals(session, row, today=TODAY)}[son.id]
+    assert ("with_inquiry" in proposed.priority.categories) is consent
+    assert proposed.inquiry_references == [mother.reference]  # staff still see who is asking
+    # An office that once asked for the reference column gets the list without it.
+    office.columns = "row_number,person_ref,surname,inquiry_reference"
+    session.add(office)
+    session.commit()
+    frozen = _frozen_list(session, audit_key, staff, office, son)
+    data = exchange.export_list(session=session, actor=staff, audit_key=audit_key, list_id=frozen.id).data
+    text = _every_cell_text(data)
+    assert mother.reference not in text and "INQ-" not in text
+    assert "Пишу тайно" not in text and "Выдумкина Анна" not in text
+    import io
+
+    cover = {row[0]: row[1] for row in load_workbook(io.BytesIO(data)).worksheets[1].iter_rows(values_only=True)}
+    assert cover[exchange_xlsx_label("with_inquiry")] == (1 if consent else 0)
+    entry = session.exec(select(ExchangeListEntry).where(ExchangeListEntry.list_id == frozen.id)).one()
+    assert mother.reference not in entry.snapshot and ("with_inquiry" in entry.categories) is consent
+
+
+def exchange_xlsx_label(category: str) -> str:
+    from pow_registry.domain.exchange_xlsx import CATEGORY_LABELS
+
+    return CATEGORY_LABELS[category]["uk"]  # the fixture office reads Ukrainian

@@ -187,7 +187,7 @@ def test_staff_build_change_freeze_and_download_a_list(client: Any, session: Ses
                         report={"capture_date": "2025-02-01"})
     plain = confirmed(surname="Макетов", date_of_birth="1980", report={"capture_date": "2026-10-01"})
     make_person(surname="Непроверенный")  # reported only: not proposed for exchange
-    add_inquiry(session, surname="Шаблонов", given_name="Пётр", person_id=young.id)
+    add_inquiry(session, surname="Шаблонов", given_name="Пётр", person_id=young.id, consent_share=True)
 
     assert "Вымышленный омбудсмен" in client.get("/lists/new").get_data(as_text=True)
     list_id = _new_list(client, office)

@@ -22,7 +22,7 @@ Row fingerprint (`row_sha256`): the SHA-256, in lower-case hex, of the UTF-8 byt
     json.dumps(dataclasses.asdict(row), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 i.e. the `ListRow` exactly as the registry handed it over (names as entered, dates as the partial
-text, `categories` / `inquiry_references` as arrays of strings, `evidence` as an array of
+text, `categories` as an array of strings, `evidence` as an array of
 `[id, link]` pairs, `null` for a missing date), not the office-script or spreadsheet-safe forms
 shown in the sheet. Anyone holding the registry's data can recompute it; `row_canonical_json`
 returns the exact bytes. (A lone surrogate, which no valid text holds, is encoded as Python's
@@ -117,8 +117,9 @@ class ListRow:
     capture_place: str
     categories: tuple[str, ...]  # codes, keys of CATEGORY_LABELS
     evidence: tuple[tuple[int, str], ...]  # (evidence id, https link) the row rests on
-    inquiry_references: tuple[str, ...]  # e.g. ("INQ-7KD2-9QXM",)
     notes: str
+    # No family's inquiry reference, ever: it is the family's key to its status page, and the
+    # office (the other side's too) refers to a man by person_ref (security.md, "The family's page").
 
 
 @dataclass(frozen=True)
@@ -165,9 +166,6 @@ COLUMNS: dict[str, dict[str, str]] = {
         "ru": "Основания (№ и ссылка)", "uk": "Підстави (№ і посилання)",
         "en": "Evidence (no. and link)",
     },
-    "inquiry_reference": {
-        "ru": "Номер обращения", "uk": "Номер звернення", "en": "Inquiry reference",
-    },
     "notes": {"ru": "Примечания", "uk": "Примітки", "en": "Notes"},
 }  # fmt: skip
 """Column key -> header label per office language."""
@@ -175,8 +173,7 @@ COLUMNS: dict[str, dict[str, str]] = {
 DEFAULT_COLUMNS: tuple[str, ...] = (
     "row_number", "person_ref", "surname", "given_name", "patronymic", "surname_as_entered",
     "given_name_as_entered", "patronymic_as_entered", "date_of_birth", "rank", "unit",
-    "personal_number", "capture_date", "capture_place", "categories", "evidence",
-    "inquiry_reference", "notes",
+    "personal_number", "capture_date", "capture_place", "categories", "evidence", "notes",
 )  # fmt: skip
 
 ANSWER_COLUMNS: dict[str, dict[str, str]] = {
@@ -263,7 +260,7 @@ _WIDTHS: dict[str, float] = {
     "row_number": 6, "person_ref": 13, "surname": 18, "given_name": 16, "patronymic": 18,
     "surname_as_entered": 18, "given_name_as_entered": 16, "patronymic_as_entered": 18,
     "date_of_birth": 12, "rank": 14, "unit": 18, "personal_number": 14, "capture_date": 12,
-    "capture_place": 22, "categories": 36, "evidence": 50, "inquiry_reference": 17,
+    "capture_place": 22, "categories": 36, "evidence": 50,
     "notes": 40, "answer_whereabouts": 30, "answer_health": 30,
 }  # fmt: skip
 
@@ -552,8 +549,6 @@ def _makers(cells: _Cells, language: str) -> dict[str, _Maker]:
         "categories": lambda row, names: wrapped(
             _categories_text(row.categories, language), width["categories"]),
         "evidence": lambda row, names: wrapped(_evidence_text(row.evidence), width["evidence"]),
-        "inquiry_reference": lambda row, names: wrapped(
-            "\n".join(row.inquiry_references), width["inquiry_reference"]),
         "notes": lambda row, names: wrapped(row.notes, width["notes"]),
     }
 

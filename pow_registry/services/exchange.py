@@ -198,7 +198,10 @@ class Candidate:
     priority: Priority
     capture_date: str | None
     capture_place: str
+    # Open inquiries about him, for staff only: never in a list's snapshot or file.
     inquiry_references: list[str] = field(default_factory=list)
+    # How many of them the family allowed to share with the ombudsman ("a family is asking").
+    shared_inquiries: int = 0
 
 
 def _earliest_capture(reports: list[CaptureReport]) -> CaptureReport | None:
@@ -211,6 +214,7 @@ def _candidates(session: Session, persons: list[Person], today: date) -> list[Ca
     ids = [p.id for p in persons if p.id is not None]
     reports: dict[int, list[CaptureReport]] = {}
     refs: dict[int, list[str]] = {}
+    shared: dict[int, int] = {}
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
         for report in session.exec(select(CaptureReport).where(col(CaptureReport.person_id).in_(chunk))):
@@ -219,6 +223,7 @@ def _candidates(session: Session, persons: list[Person], today: date) -> list[Ca
                                                        Inquiry.status != InquiryStatus.closed))
         for inquiry in inquiries:
             refs.setdefault(inquiry.person_id or 0, []).append(inquiry.reference)
+            shared[inquiry.person_id or 0] = shared.get(inquiry.person_id or 0, 0) + inquiry.consent_share
     found = []
     for person in persons:
         assert person.id is not None
@@ -226,10 +231,12 @@ def _candidates(session: Session, persons: list[Person], today: date) -> list[Ca
         man = SoughtMan(
             health=person.health.value, service_category=person.service_category.value if person.service_category else None,
             date_of_birth=person.date_of_birth, capture_date=first.capture_date if first else None,
-            has_inquiry=bool(refs.get(person.id)),
+            # Consent governs disclosure: a family that did not agree to share is not even a
+            # category in what goes to an office (security.md, "Family data").
+            has_inquiry=shared.get(person.id, 0) > 0,
         )
         found.append(Candidate(person, priority(man, today), man.capture_date, first.capture_place if first else "",
-                               sorted(refs.get(person.id, []))))
+                               sorted(refs.get(person.id, [])), shared.get(person.id, 0)))
     return found
 
 
@@ -517,7 +524,7 @@ def _snapshots(session: Session, entries: list[ExchangeListEntry], today: date) 
             "personal_number": person.personal_number, "capture_date": candidate.capture_date,
             "capture_place": candidate.capture_place, "categories": list(candidate.priority.categories),
             "evidence": [list(item) for item in evidence.get(entry.person_id, [])],
-            "inquiry_references": candidate.inquiry_references, "notes": "",
+            "notes": "",
         })
     return rows
 
@@ -754,7 +761,7 @@ def _row(data: dict[str, Any]) -> exchange_xlsx.ListRow:
         rank=data["rank"], unit=data["unit"], personal_number=data["personal_number"],
         capture_date=data["capture_date"], capture_place=data["capture_place"],
         categories=tuple(data["categories"]), evidence=tuple((int(i), str(u)) for i, u in data["evidence"]),
-        inquiry_references=tuple(data["inquiry_references"]), notes=data["notes"],
+        notes=data["notes"],  # a snapshot frozen before 2026-12 may hold inquiry references: never read
     )
 
 
