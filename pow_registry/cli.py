@@ -74,6 +74,9 @@ def serve_command(host: str, port: int, threads: int) -> None:
         # Plain http on this machine only: a Secure cookie would never be sent back.
         app.config["SESSION_COOKIE_SECURE"] = False
         app.config["REMEMBER_COOKIE_SECURE"] = False
+    if not app.config.get("ORGANISATION_NAME") or not app.config.get("ORGANISATION_CONTACT"):
+        click.echo("Warning: POW_REGISTRY_ORGANISATION_NAME or POW_REGISTRY_ORGANISATION_CONTACT is not set: the "
+                   "family pages cannot say who runs this site or how to reach you.", err=True)
     click.echo(f"pow_registry is serving on http://{host}:{port}/  (Ctrl+C stops it)")
     waitress.serve(app, host=host, port=port, threads=threads, ident="pow_registry")
 

@@ -73,6 +73,17 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "ARGON2_PARALLELISM": 2,
         "PASSWORD_MIN_LENGTH": 12,
         "PASSWORD_MAX_LENGTH": 256,
+        # Who runs this instance, as every family page says (a name per language may override
+        # the plain one), how to reach it, and the privacy notice in each language (empty: the
+        # standard notice, translated, with the name and contact filled in).
+        "ORGANISATION_NAME": "",
+        "ORGANISATION_NAME_RU": "",
+        "ORGANISATION_NAME_UK": "",
+        "ORGANISATION_NAME_EN": "",
+        "ORGANISATION_CONTACT": "",
+        "PRIVACY_NOTICE_RU": "",
+        "PRIVACY_NOTICE_UK": "",
+        "PRIVACY_NOTICE_EN": "",
     }
 
 

@@ -309,17 +309,110 @@ def test_a_get_with_the_reference_and_code_in_the_url_checks_nothing(app: Any, c
     assert '<form method="post" action="/status"' in page
 
 
-def test_the_pages_are_public_and_the_front_page_still_goes_to_login(client: Any) -> None:
-    for url in ("/status", "/inquire"):
+def test_the_front_door_is_the_familys_and_staff_get_a_discreet_link(client: Any, make_user: Any,
+                                                                   login: Any) -> None:
+    for url in ("/", "/status", "/inquire", "/privacy"):
         response = client.get(url)
         assert response.status_code == 200, url
         assert response.headers["Cache-Control"] == "no-store"
-    assert client.get("/").headers["Location"].endswith("/login")
+    english(client)
+    home = client.get("/").get_data(as_text=True)
+    assert 'href="/inquire"' in home and 'href="/status"' in home and 'class="staff-link"' in home
+    assert 'href="/login"' in home
     page = client.get("/status").get_data(as_text=True)
-    assert 'href="/inquire"' in page
+    assert 'href="/inquire"' in page and 'href="/login"' not in page  # the staff link only at the door
     assert 'href="/status"' in client.get("/inquire").get_data(as_text=True)
     # Typed on a phone: no autofill, capitals, no autocorrect.
     assert re.search(r'<input autocapitalize="characters" autocomplete="off" autocorrect="off" id="access_code"', page)
+    # Someone signed in goes to their work, as before.
+    login(make_user("researcher"))
+    assert client.get("/").headers["Location"].endswith("/registry/")
+
+
+@pytest.mark.parametrize("url", ["/", "/status", "/inquire", "/privacy"])
+def test_every_family_page_names_the_organisation_its_contact_and_the_privacy_notice(make_app: Any,
+                                                                                   url: str) -> None:
+    app = make_app(ORGANISATION_NAME="Fictitious Search Group", ORGANISATION_NAME_RU="Вымышленная поисковая группа",
+                   ORGANISATION_CONTACT="help@search-group.example.org")
+    client = app.test_client()
+    english(client)
+    page = client.get(url).get_data(as_text=True)
+    assert "Fictitious Search Group" in page and "help@search-group.example.org" in page
+    assert 'href="/privacy"' in page
+    client.post("/language", data={"lang-language": "ru"})
+    page = client.get(url).get_data(as_text=True)
+    assert "Вымышленная поисковая группа" in page and "Fictitious Search Group" not in page
+
+
+def test_the_privacy_notice_says_what_is_kept_and_how_to_erase_it_or_is_the_instances_own(make_app: Any) -> None:
+    app = make_app(ORGANISATION_CONTACT="help@search-group.example.org", CONTACT_DATA_RETENTION_DAYS=365)
+    client = app.test_client()
+    english(client)
+    page = client.get("/privacy").get_data(as_text=True)
+    for words in ("What we keep", "Who sees it", "never sent to an ombudsman office",
+                  "write to help@search-group.example.org", "365 days after your inquiry is closed"):
+        assert words in page, words
+    for language, words in (("ru", "Что мы храним"), ("uk", "Що ми зберігаємо")):
+        client.post("/language", data={"lang-language": language})
+        assert words in client.get("/privacy").get_data(as_text=True), language
+    own = make_app(PRIVACY_NOTICE_EN="Our own notice.\n\nSecond <b>paragraph</b>.").test_client()
+    english(own)
+    page = own.get("/privacy").get_data(as_text=True)
+    assert "<p>Our own notice.</p>" in page and "Second &lt;b&gt;paragraph&lt;/b&gt;." in page
+    assert "<h2>What we keep</h2>" not in page
+
+
+def test_the_result_says_what_the_tier_means_and_what_happens_next(app: Any, session: Any) -> None:
+    add_inquiry(app, session, family_status=InquiryStatus.on_exchange_list)
+    client = app.test_client()
+    english(client)
+    page = post_status(client).get_data(as_text=True)
+    assert "What happens next" in page and "Exchanges are negotiated between the two sides" in page
+
+
+def test_switching_language_on_the_result_shows_the_same_answer(app: Any, session: Any) -> None:
+    add_inquiry(app, session, family_status=InquiryStatus.searching, family_message="Мы ищем.")
+    client = app.test_client()
+    english(client)
+    page = post_status(client).get_data(as_text=True)
+    assert "We are searching for him." in page
+    # The language buttons send the page's hidden form: the same check, in Ukrainian.
+    assert 'form="recheck-form" name="set_language" value="uk"' in page
+    again = post_status(client, set_language="uk", recheck="1")
+    text = again.get_data(as_text=True)
+    assert again.status_code == 200 and REFERENCE in text and "Мы ищем." in text
+    assert "We are searching for him." not in text and "Ми шукаємо його." in text
+    # ... and the next page stays in Ukrainian.
+    assert "Ми шукаємо його." in post_status(client).get_data(as_text=True)
+
+
+def test_switching_language_on_a_form_keeps_what_was_typed_and_sends_nothing(app: Any, session: Any) -> None:
+    client = app.test_client()
+    english(client)
+    half = post_status(client, REFERENCE, "", set_language="ru")
+    assert half.status_code == 200 and f'value="{REFERENCE}"' in half.get_data(as_text=True)
+    assert "Проверить" in half.get_data(as_text=True) or "Проверка" in half.get_data(as_text=True)
+    typed = valid_inquiry(surname="Выдумкин", notes="Пишу из дома.")
+    response = client.post("/inquire", data={**typed, "set_language": "uk"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Пишу из дома." in page and 'value="Выдумкин"' in page
+    assert fetch_inquiries(session) == []  # nothing was sent
+    assert "Надіслати запит" in page
+
+
+def test_the_limit_page_is_the_familys_own_and_says_when_to_try_again(make_app: Any, session: Any,
+                                                                      time_machine: Any) -> None:
+    time_machine.move_to(clock.now(), tick=False)
+    app = make_app(STATUS_RATE_LIMIT_PER_ADDRESS="1 per hour", STATUS_RATE_LIMIT_PER_REFERENCE="100 per hour",
+                   STATUS_RATE_LIMIT_OVERALL="1000 per hour")
+    client = app.test_client()
+    client.post("/language", data={"lang-language": "ru"})
+    post_status(client, REFERENCE, WRONG_CODE)
+    time_machine.shift(20 * 60)
+    limited = post_status(client, REFERENCE, WRONG_CODE)
+    page = limited.get_data(as_text=True)
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) in range(2390, 2402)
+    assert '<html lang="ru">' in page and re.search(r"через 4[01] минут", page) and 'href="/privacy"' in page
 
 
 # ---------------------------------------------------------------------------------------------
@@ -380,7 +473,8 @@ def test_one_refused_address_does_not_use_up_everyones_budget(make_app: Any, ses
     assert post_status(app.test_client(), REFERENCE, CODE, "10.0.8.9").status_code == 429
 
 
-def test_the_three_limits_answer_with_the_same_page(make_app: Any, session: Any) -> None:
+def test_the_three_limits_answer_with_the_same_page(make_app: Any, session: Any, time_machine: Any) -> None:
+    time_machine.move_to(clock.now(), tick=False)  # the page says when to try again: the same moment for all
     pages = []
     for tight in ("STATUS_RATE_LIMIT_PER_REFERENCE", "STATUS_RATE_LIMIT_PER_ADDRESS", "STATUS_RATE_LIMIT_OVERALL"):
         limits = {"STATUS_RATE_LIMIT_PER_REFERENCE": "100 per day", "STATUS_RATE_LIMIT_PER_ADDRESS": "100 per day",

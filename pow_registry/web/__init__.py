@@ -13,12 +13,13 @@ from flask import Flask, abort, current_app, render_template, request
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter, Map
 
+from pow_registry import security
 from pow_registry.models import Role
 
 # Endpoints anyone may reach: logging in, the health check, choosing a language, static files.
 # The family's pages (the `family` blueprint) are public too: no account, a reference and a code.
 PUBLIC_ENDPOINTS = {"static", "public.index", "public.healthz", "auth.login", "auth.language",
-                    "family.status", "family.inquire"}
+                    "family.status", "family.inquire", "family.privacy"}
 
 # blueprint name → roles that may use it (None: any logged-in user).
 BLUEPRINT_ROLES: dict[str, set[Role] | None] = {
@@ -108,6 +109,14 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(429)
     def _too_many(_e: Exception) -> Any:
+        retry_at = None
+        try:
+            current = security.limiter(app).current_limit
+            retry_at = current.reset_at if current is not None else None
+        except Exception:  # noqa: BLE001 - the page must not fail for want of a time
+            retry_at = None
+        if request.blueprint == "family" or request.endpoint == "public.index":
+            return family.limited(retry_at)
         return render_template("error.html", code=429), 429
 
     from flask_wtf.csrf import CSRFError

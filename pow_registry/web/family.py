@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 from flask import Blueprint, Flask, abort, current_app, flash, render_template, request, session
@@ -23,7 +24,7 @@ from werkzeug.wrappers import Response
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from pow_registry import auth, db, security
+from pow_registry import auth, clock, db, security
 from pow_registry.domain.references import normalise_reference
 from pow_registry.i18n import LANGUAGE_NAMES
 from pow_registry.i18n import gettext as _
@@ -44,6 +45,21 @@ FAMILY_STATUS_TEXT = {
     InquiryStatus.on_exchange_list: _l("His name has been submitted for an exchange."),
     InquiryStatus.returned: _l("He has been returned."),
     InquiryStatus.closed: _l("Your inquiry is closed."),
+}
+
+# What the tier means for the family and what happens next: the questions every mother asks.
+FAMILY_NEXT_STEPS = {
+    InquiryStatus.received: _l("A case worker will read it and start the search. You do not need to send it again."),
+    InquiryStatus.searching: _l("We are comparing what you told us with videos, lists and statements about "
+                                "prisoners. This can take weeks; we will write here when we learn something."),
+    InquiryStatus.match_found: _l("A case worker has checked the information and will contact you in the way you "
+                                  "chose. Please keep your phone on."),
+    InquiryStatus.on_exchange_list: _l("His name is on a list we sent to an ombudsman office to ask for his "
+                                       "exchange. Exchanges are negotiated between the two sides and can take a "
+                                       "long time; we will write here when we receive an answer."),
+    InquiryStatus.returned: _l("We have been told that he has returned. A case worker will contact you."),
+    InquiryStatus.closed: _l("We are no longer searching on this inquiry. If you have new information, send a "
+                             "new inquiry or contact us."),
 }
 
 # Longer than any reference or code however it is typed (spaces, hyphens); longer input is
@@ -114,6 +130,46 @@ class InquiryForm(FlaskForm):
 INQUIRY_FIELDS = ["surname", "given_name", "patronymic", "date_of_birth", "unit", "service_category",
                   "last_contact_date", "last_known_place", "notes", "requester_name", "requester_relationship",
                   "requester_country", "phones", "requester_email", "preferred_language"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Who runs the site and what it keeps: on every family page, configurable per instance.
+
+
+@dataclass(frozen=True)
+class Organisation:
+    name: str  # in the page's language when configured so; "" when not configured
+    contact: str
+    notice: list[str]  # this instance's own privacy notice, in paragraphs; [] for the standard one
+    retention_days: int | None  # contact data erased this long after an inquiry is closed
+
+
+def organisation() -> Organisation:
+    config = current_app.config
+    language = str(get_locale()).upper()
+    notice = str(config.get(f"PRIVACY_NOTICE_{language}") or "").replace("\r\n", "\n").strip()
+    retention = config.get("CONTACT_DATA_RETENTION_DAYS")
+    return Organisation(
+        name=str(config.get(f"ORGANISATION_NAME_{language}") or config.get("ORGANISATION_NAME") or "").strip(),
+        contact=str(config.get("ORGANISATION_CONTACT") or "").strip(),
+        notice=[p.strip() for p in notice.split("\n\n") if p.strip()],
+        retention_days=int(retention) if retention else None,
+    )
+
+
+@bp.app_context_processor
+def _family_context() -> dict[str, Any]:
+    return {"organisation": organisation}
+
+
+def _chosen_language() -> str | None:
+    """The language a family picked with a switch button inside a form (the form is sent along,
+    so nothing typed is lost); remembered for the next pages."""
+    language = request.form.get("set_language", "")
+    if language in current_app.config["LANGUAGES"]:
+        session["lang"] = language
+        return language
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -197,6 +253,11 @@ def status() -> ResponseReturnValue:
     form = StatusForm()
     if not form.validate():  # only the CSRF token can fail (the app-wide check refuses it first)
         abort(400)
+    chosen = _chosen_language()
+    if chosen and not request.form.get("recheck"):
+        # The language switch on the form: the same form again, with what was typed, checked for nothing.
+        with force_locale(chosen):
+            return render_template("family/status.html", form=form)
     with _read_only_session() as read:
         view = family.check_status(read, reference=(form.reference.data or "")[:_CODE_INPUT_MAX],
                                    code=(form.access_code.data or "")[:_CODE_INPUT_MAX],
@@ -205,13 +266,20 @@ def status() -> ResponseReturnValue:
     if view is None:
         # One page for every failure, and nothing on it depends on what was typed: a fresh,
         # empty form (its CSRF token is the only part that changes from request to request).
-        return render_template("family/status.html", form=StatusForm(formdata=None), refused=True), 403
-    if "lang" not in session and view.language in current_app.config["LANGUAGES"] \
-            and str(get_locale()) != view.language:
+        with force_locale(chosen or str(get_locale())):
+            return render_template("family/status.html", form=StatusForm(formdata=None), refused=True), 403
+    if not chosen and "lang" not in session and view.language in current_app.config["LANGUAGES"]:
         # Nobody chose a language on this device: answer in the one the family asked us to use.
-        with force_locale(view.language):
-            return render_template("family/status_result.html", view=view, status_text=FAMILY_STATUS_TEXT)
-    return render_template("family/status_result.html", view=view, status_text=FAMILY_STATUS_TEXT)
+        chosen = view.language
+    with force_locale(chosen or str(get_locale())):
+        return _result(view, form)
+
+
+def _result(view: family.FamilyView, form: StatusForm) -> str:
+    # The form travels with the page (hidden) so that its language switch shows the same answer
+    # in another language; the page is never cached (Cache-Control: no-store on every page).
+    return render_template("family/status_result.html", view=view, status_text=FAMILY_STATUS_TEXT,
+                           next_steps=FAMILY_NEXT_STEPS, form=form)
 
 
 @bp.route("/inquire", methods=["GET", "POST"])
@@ -221,6 +289,11 @@ def inquire() -> ResponseReturnValue:
         form.preferred_language.data = str(get_locale())
         return render_template("family/inquire.html", form=form)
     form = InquiryForm()
+    chosen = _chosen_language()
+    if chosen:
+        # The language switch inside the form: the form again with everything typed, nothing sent.
+        with force_locale(chosen):
+            return render_template("family/inquire.html", form=form)
     form_ok = form.validate()
     data = {name: getattr(form, name).data or "" for name in INQUIRY_FIELDS}
     data["consent_contact"] = "y" if form.consent_contact.data else ""
@@ -245,6 +318,28 @@ def inquire() -> ResponseReturnValue:
     else:
         flash(_("Please correct the errors below."), "error")
     return render_template("family/inquire.html", form=form)
+
+
+@bp.get("/privacy")
+def privacy() -> ResponseReturnValue:
+    return render_template("family/privacy.html")
+
+
+def home() -> str:
+    """The front door for someone without an account: a family's two doors, a discreet staff link."""
+    return render_template("family/home.html")
+
+
+def limited(retry_at: int | None) -> ResponseReturnValue:
+    """The limit page of the family's side, in the family's language, saying when to try again
+    (rounded up to whole minutes); `retry_at` is when the limit lifts (epoch seconds) if known."""
+    minutes = None
+    headers = {}
+    if retry_at is not None:
+        seconds = max(1, retry_at - clock.timestamp())
+        minutes = -(-seconds // 60)
+        headers["Retry-After"] = str(seconds)
+    return render_template("family/limited.html", minutes=minutes), 429, headers
 
 
 # Last, so that it runs after the routes above are added to the app.

@@ -1,4 +1,5 @@
-"""What anyone may reach: the front door and the health check."""
+"""What anyone may reach: the front door (the family's two doors; staff go to their work) and the
+health check."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ bp = Blueprint("public", __name__)
 @bp.get("/")
 def index() -> ResponseReturnValue:
     if not current_user.is_authenticated:
-        return redirect(url_for("auth.login"))
+        from pow_registry.web import family
+
+        return family.home()
     if current_user.has_role_any_registry():
         return redirect(url_for("registry.persons"))
     return redirect(url_for("admin.users"))
