@@ -571,3 +571,19 @@ class CounterpartEntry(SQLModel, table=True):
     person_id: int | None = Field(default=None, foreign_key="person.id", index=True)  # once confirmed
     inquiry_id: int | None = Field(default=None, foreign_key="inquiry.id", index=True)  # once confirmed
     applied_at: datetime | None = None  # its outcome was applied to the person / inquiries
+
+
+class CodeDisplay(SQLModel, table=True):
+    """One submission of a form that issues an access code (a new inquiry, a re-issued code),
+    keyed by the form's one-time token: a reload, a Back-and-resend or a double click finds it
+    and does nothing twice; the code waits here, sealed, to be shown once after the redirect."""
+
+    __tablename__ = "code_display"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_digest: str = Field(max_length=64, sa_column_kwargs={"unique": True, "nullable": False})
+    inquiry_id: int = Field(foreign_key="inquiry.id", index=True)
+    kind: str = Field(max_length=20)  # "family_form", "staff_new", "reissue"
+    sealed_code: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)
+    shown_at: datetime | None = None

@@ -84,7 +84,8 @@ def test_every_endpoint_is_public_or_listed(app: Flask) -> None:
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
     assert web.PUBLIC_ENDPOINTS <= endpoints
     assert web.PUBLIC_ENDPOINTS == {"static", "public.index", "public.healthz", "auth.login", "auth.language",
-                                    "family.status", "family.inquire", "family.privacy"}
+                                    "family.status", "family.inquire", "family.inquiry_sent",
+                                    "family.privacy"}
 
 
 def test_no_public_endpoint_changes_data_on_get(app: Flask) -> None:

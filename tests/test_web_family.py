@@ -550,7 +550,8 @@ def test_with_a_csrf_token_both_forms_work(make_app: Any, session: Any) -> None:
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/inquire").get_data(as_text=True))
     assert token
     assert "Write these down" in client.post("/inquire", data={**valid_inquiry(), "csrf_token": token.group(1)},
-                                             headers={"Accept-Language": "en"}).get_data(as_text=True)
+                                             headers={"Accept-Language": "en"},
+                                             follow_redirects=True).get_data(as_text=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -575,12 +576,20 @@ def fetch_inquiries(session: Any) -> list[Inquiry]:
     return rows
 
 
+def form_token(client: Any) -> str:
+    """The one-time token of a fresh copy of the inquiry form, as a browser would send it back."""
+    match = re.search(r'id="submission" name="submission" type="hidden" value="([A-Za-z0-9_-]{32})"',
+                      client.get("/inquire").get_data(as_text=True))
+    assert match
+    return match.group(1)
+
+
 def test_a_family_sends_an_inquiry_and_sees_its_code_once(app: Any, client: Any, session: Any) -> None:
     english(client)
-    assert client.get("/inquire").status_code == 200
-    response = client.post("/inquire", data=valid_inquiry())
-    page = response.get_data(as_text=True)
-    assert response.status_code == 200 and "Location" not in response.headers
+    data = valid_inquiry(submission=form_token(client))
+    response = client.post("/inquire", data=data)
+    # Post/Redirect/Get: the answer to the POST is a redirect, so a reload re-sends nothing.
+    assert response.status_code == 303 and response.headers["Location"] == "/inquire/sent"
     [inquiry] = fetch_inquiries(session)
     assert inquiry.channel == InquiryChannel.family_form
     assert inquiry.status == InquiryStatus.received and inquiry.family_status is None
@@ -591,7 +600,8 @@ def test_a_family_sends_an_inquiry_and_sees_its_code_once(app: Any, client: Any,
     session.commit()
     assert sorted(p.e164 for p in phones) == ["+380671234567", "+79991234567"]
 
-    # The reference and the code, shown in this answer and only here.
+    # The reference and the code, shown on the page after the redirect, once.
+    page = client.get("/inquire/sent").get_data(as_text=True)
     assert inquiry.reference in page
     match = re.search(r'<dd class="code">([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})</dd>', page)
     assert match
@@ -599,32 +609,48 @@ def test_a_family_sends_an_inquiry_and_sees_its_code_once(app: Any, client: Any,
     assert "Write these down now: the access code cannot be shown again." in page
     assert 'href="/status"' in page
     assert references.access_code_matches(code, inquiry.access_code_digest, app.config["ACCESS_CODE_KEY_BYTES"])
-    assert code not in inquiry.access_code_digest
-    # Not in the session (no flash, nothing kept for later), not on any page after.
+    # Not in the session cookie (it carries only the form's token), a URL or the database.
     cookie = client.get_cookie("session")
-    if cookie is not None:
-        stored = app.session_interface.get_signing_serializer(app).loads(cookie.value)
-        assert code not in repr(stored) and inquiry.reference not in repr(stored)
+    assert cookie is not None
+    stored = app.session_interface.get_signing_serializer(app).loads(cookie.value)
+    assert code not in repr(stored) and inquiry.reference not in repr(stored)
+    assert code.replace("-", "") not in repr(snapshot(session))
+    # A reload shows the reference and says the code was shown; no page shows the code again.
+    again = client.get("/inquire/sent").get_data(as_text=True)
+    assert inquiry.reference in again and code not in again and "shown once" in again
     for url in ("/inquire", "/status"):
         assert code not in client.get(url).get_data(as_text=True)
+    # Back and send again, or the browser re-sending the form: still one inquiry, no new code.
+    resent = client.post("/inquire", data=data)
+    assert resent.status_code == 303 and resent.headers["Location"] == "/inquire/sent"
+    assert len(fetch_inquiries(session)) == 1
+    assert code not in client.get("/inquire/sent").get_data(as_text=True)
 
-    # The code works on /status.
-    status_page = post_status(client, inquiry.reference, code).get_data(as_text=True)
-    assert "We have received your inquiry." in status_page
+
+def test_a_double_click_sends_one_inquiry_and_its_code_is_still_shown_once(app: Any, session: Any) -> None:
+    """Two sends of one form arrive before either answer: the second finds the first (or loses
+    the race at commit) and only redirects; whichever answer the browser keeps, the page after
+    it shows the one code once."""
+    first, second = app.test_client(), app.test_client()
+    english(first)
+    token = form_token(first)
+    for client in (first, second):
+        assert client.post("/inquire", data=valid_inquiry(submission=token)).status_code == 303
+    assert len(fetch_inquiries(session)) == 1
+    pages = [client.get("/inquire/sent").get_data(as_text=True) for client in (second, first)]
+    codes = [re.findall(r'<dd class="code">([0-9A-Z]{4}(?:-[0-9A-Z]{4}){3})</dd>', page) for page in pages]
+    assert codes[0] and not codes[1]
 
 
-def test_an_invalid_phone_is_a_field_error_and_nothing_is_written(app: Any, client: Any, session: Any) -> None:
+def test_an_unseen_code_is_erased_after_an_hour(app: Any, client: Any, session: Any, time_machine: Any) -> None:
+    time_machine.move_to(clock.now(), tick=False)
     english(client)
-    before = snapshot(session)
-    response = client.post("/inquire", data=valid_inquiry(phones="8 999 123-45-67\n12345"))
-    page = response.get_data(as_text=True)
-    assert response.status_code == 200
-    assert snapshot(session) == before
-    # The error sits on the phones field, and what the family typed is still there.
-    phones_field = re.search(r'<div class="field  has-error">\s*<label for="phones">.*?</div>', page, re.S)
-    assert phones_field and "12345" in phones_field.group(0) and 'class="error"' in phones_field.group(0)
-    assert 'value="Выдумкин"' in page and "Позывной «Тихий»" in page
-    assert "Write these down" not in page
+    client.post("/inquire", data=valid_inquiry(submission=form_token(client)))
+    time_machine.shift(3601)
+    page = client.get("/inquire/sent").get_data(as_text=True)
+    assert "shown once" in page and "Write these down" not in page
+    # ... and a page opened directly, without sending anything, leads back to the form.
+    assert app.test_client().get("/inquire/sent").headers["Location"].endswith("/inquire")
 
 
 @pytest.mark.parametrize(("change", "field"), [
@@ -680,8 +706,8 @@ def test_the_inquiry_form_is_limited_per_address_and_overall(make_app: Any, sess
         return int(app.test_client().post("/inquire", data=valid_inquiry(),
                                           environ_base={"REMOTE_ADDR": address}).status_code)
 
-    assert [send("10.1.0.1"), send("10.1.0.1"), send("10.1.0.1")] == [200, 200, 429]
-    assert [send("10.1.0.2"), send("10.1.0.3"), send("10.1.0.4")] == [200, 200, 429]
+    assert [send("10.1.0.1"), send("10.1.0.1"), send("10.1.0.1")] == [303, 303, 429]
+    assert [send("10.1.0.2"), send("10.1.0.3"), send("10.1.0.4")] == [303, 303, 429]
     assert len(fetch_inquiries(session)) == 4
 
 

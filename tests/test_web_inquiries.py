@@ -82,8 +82,13 @@ def test_staff_take_an_inquiry_and_see_the_code_once(app, session, staff_client,
     assert 'name="phones"' in page and "one number per line" in page
     assert '<option selected value="RU">' in page and 'value="KZ"' in page and "Ukraine (UA)" in page
 
-    response = staff_client.post("/inquiries/new", data=FORM)
-    assert response.status_code == 200  # rendered directly: no redirect carries the code anywhere
+    token = re.search(r'name="submission" type="hidden" value="([A-Za-z0-9_-]{32})"', page)
+    assert token
+    data = {**FORM, "submission": token.group(1)}
+    response = staff_client.post("/inquiries/new", data=data)
+    # Post/Redirect/Get: the code is shown once on the page after the redirect, never in the URL.
+    assert response.status_code == 303 and response.headers["Location"] == "/inquiries/issued"
+    response = staff_client.get("/inquiries/issued")
     page = response.get_data(as_text=True)
     reference, code = issued_from(page)
     assert "Write it down; it cannot be shown again." in page
@@ -98,6 +103,15 @@ def test_staff_take_an_inquiry_and_see_the_code_once(app, session, staff_client,
     phones = session.exec(select(InquiryPhone).where(InquiryPhone.inquiry_id == row.id)).all()
     session.commit()
     assert sorted(p.e164 for p in phones) == ["+79990000001", "+79990000002"]
+
+    # A reload of that page, or the form sent again (Back, a second click), saves nothing twice
+    # and never shows the code again.
+    again = staff_client.get("/inquiries/issued").get_data(as_text=True)
+    assert reference in again and code not in again and "nothing was saved again" in again
+    assert staff_client.post("/inquiries/new", data=data).status_code == 303
+    assert len(session.exec(select(Inquiry)).all()) == 1
+    session.commit()
+    assert code not in staff_client.get("/inquiries/issued").get_data(as_text=True)
 
     # The detail page shows everything but the code, which is never shown again.
     detail = staff_client.get(f"/inquiries/{row.id}").get_data(as_text=True)
@@ -129,7 +143,8 @@ def test_field_errors_are_shown_on_their_fields_and_nothing_is_written(session, 
 def test_the_form_accepts_only_its_own_fields(session, staff_client):
     response = staff_client.post("/inquiries/new", data={**FORM, "status": "returned", "person_id": "1",
                                                           "access_code_digest": "0" * 64, "reference": "INQ-0000-0000",
-                                                          "family_status": "returned", "created_by_id": "999"})
+                                                          "family_status": "returned", "created_by_id": "999"},
+                                 follow_redirects=True)
     reference, _code = issued_from(response.get_data(as_text=True))
     row = session.exec(select(Inquiry)).one()
     session.commit()
@@ -144,15 +159,24 @@ def test_reissue_needs_confirmation_and_shows_the_new_code_once(app, session, st
     assert response.status_code == 302
     assert fetch(session, Inquiry, inquiry.id).access_code_digest == old_digest
 
-    response = staff_client.post(f"/inquiries/{inquiry.id}/access-code", data={"confirm": "y"})
-    assert response.status_code == 200
-    page = response.get_data(as_text=True)
+    detail = staff_client.get(f"/inquiries/{inquiry.id}").get_data(as_text=True)
+    token = re.search(r'name="submission" type="hidden" value="([A-Za-z0-9_-]{32})"', detail)
+    assert token
+    data = {"confirm": "y", "submission": token.group(1)}
+    response = staff_client.post(f"/inquiries/{inquiry.id}/access-code", data=data)
+    assert response.status_code == 303 and response.headers["Location"] == "/inquiries/issued"
+    page = staff_client.get("/inquiries/issued").get_data(as_text=True)
     reference, code = issued_from(page)
     assert reference == inquiry.reference and "The previous access code no longer works." in page
     row = fetch(session, Inquiry, inquiry.id)
     assert row.access_code_digest != old_digest
     assert access_code_matches(code, row.access_code_digest, app.config["ACCESS_CODE_KEY_BYTES"])
     assert code not in session_text(staff_client)
+    # A reload of either page issues no third code: the one just read out to the mother keeps working.
+    assert staff_client.post(f"/inquiries/{inquiry.id}/access-code", data=data).status_code == 303
+    assert code not in staff_client.get("/inquiries/issued").get_data(as_text=True)
+    assert access_code_matches(code, fetch(session, Inquiry, inquiry.id).access_code_digest,
+                               app.config["ACCESS_CODE_KEY_BYTES"])
     assert staff_client.get(f"/inquiries/{inquiry.id}/access-code").status_code == 405  # never on GET
 
 
@@ -333,7 +357,7 @@ def test_a_post_without_csrf_token_is_refused_and_changes_nothing(make_app, sess
 
     # Control: the same request with the token does change something.
     response = client.post(url, data={**data, "csrf_token": csrf_token(client, "/inquiries/")})
-    assert response.status_code in (200, 302)
+    assert response.status_code in (200, 302, 303)
     assert snapshot(session) != before
     events = session.exec(select(AuditEvent).where(AuditEvent.entity_type == "inquiry")).all()
     session.commit()

@@ -393,7 +393,7 @@ def update_inquiry(
 
 @_unit_of_work
 def reissue_access_code(
-    *, session: Session, actor: User, audit_key: bytes, access_key: bytes, inquiry_id: int,
+    *, session: Session, actor: User, audit_key: bytes, access_key: bytes, inquiry_id: int, commit: bool = True,
 ) -> str:
     """A new access code for a family that lost theirs; the old one stops working at once."""
     _require_staff(actor)
@@ -407,7 +407,8 @@ def reissue_access_code(
     audit.record(session, key=audit_key, actor=actor, action="inquiry.access_code", entity_type="inquiry",
                  entity_id=row.id, changes=audit.diff({"access_code_issued_at": before},
                                                       {"access_code_issued_at": row.access_code_issued_at}))
-    session.commit()
+    if commit:
+        session.commit()
     return code
 
 

@@ -19,7 +19,8 @@ from pow_registry.models import Role
 # Endpoints anyone may reach: logging in, the health check, choosing a language, static files.
 # The family's pages (the `family` blueprint) are public too: no account, a reference and a code.
 PUBLIC_ENDPOINTS = {"static", "public.index", "public.healthz", "auth.login", "auth.language",
-                    "family.status", "family.inquire", "family.privacy"}
+                    "family.status", "family.inquire", "family.inquiry_sent",
+                    "family.privacy"}
 
 # blueprint name → roles that may use it (None: any logged-in user).
 BLUEPRINT_ROLES: dict[str, set[Role] | None] = {

@@ -3,8 +3,8 @@
 `/status` takes a reference and an access code by POST only (never in a URL, so never in a log
 or a browser history), rate-limited per reference, per address and overall before any hashing
 or database work, and answers a failure with one page whatever went wrong. `/inquire` lets a
-family send an inquiry themselves and shows its reference and access code once, in the answer
-to that POST (never in a URL, a flash or the session). security.md, "The family's page".
+family send an inquiry themselves; after a redirect its reference and access code are shown once
+(Post/Redirect/Get with a one-time token: services/code_display.py). security.md, "The family's page".
 """
 
 from __future__ import annotations
@@ -14,14 +14,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from flask import Blueprint, Flask, abort, current_app, flash, render_template, request, session
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from flask_babel import force_locale, get_locale
 from flask_wtf import FlaskForm
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from werkzeug.wrappers import Response
-from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from pow_registry import auth, clock, db, security
@@ -30,7 +42,7 @@ from pow_registry.i18n import LANGUAGE_NAMES
 from pow_registry.i18n import gettext as _
 from pow_registry.i18n import lazy_gettext as _l
 from pow_registry.models import InquiryChannel, InquiryStatus
-from pow_registry.services import family, inquiries
+from pow_registry.services import code_display, family, inquiries
 from pow_registry.services.errors import FieldErrors
 from pow_registry.web.forms import SERVICE_CATEGORY_CHOICES, options
 from pow_registry.web.helpers import apply_errors
@@ -121,6 +133,8 @@ class InquiryForm(FlaskForm):
         validators=[DataRequired(message=_l("We can only help if we may contact you: please tick this box."))])
     consent_share = BooleanField(
         _l("I agree that his details may be shared with the ombudsman to ask for his exchange."))
+    # One submission, one inquiry: the token of this copy of the form (services/code_display.py).
+    submission = HiddenField()
 
     def validate_phones(self, field: TextAreaField) -> None:
         if not (field.data or "").strip() and not (self.requester_email.data or "").strip():
@@ -287,13 +301,21 @@ def inquire() -> ResponseReturnValue:
     if request.method == "GET":
         form = InquiryForm(formdata=None)
         form.preferred_language.data = str(get_locale())
+        form.submission.data = code_display.new_token()
         return render_template("family/inquire.html", form=form)
     form = InquiryForm()
+    if not code_display.valid_token(form.submission.data):
+        form.submission.data = code_display.new_token()  # an old page: this send still counts once
     chosen = _chosen_language()
     if chosen:
         # The language switch inside the form: the form again with everything typed, nothing sent.
         with force_locale(chosen):
             return render_template("family/inquire.html", form=form)
+    key = current_app.config["ACCESS_CODE_KEY_BYTES"]
+    token = form.submission.data or ""
+    if code_display.find(db.session(), key=key, token=token) is not None:
+        # Sent already (a reload, Back and send again, a double click): nothing is created twice.
+        return _to_sent_page(token)
     form_ok = form.validate()
     data = {name: getattr(form, name).data or "" for name in INQUIRY_FIELDS}
     data["consent_contact"] = "y" if form.consent_contact.data else ""
@@ -303,13 +325,17 @@ def inquire() -> ResponseReturnValue:
             # Writes nothing: only so that the family sees every problem at once, not in turns.
             inquiries.parse_inquiry(data)
         else:
+            session_ = db.session()
             issued = inquiries.create_inquiry(
-                session=db.session(), actor=None, audit_key=current_app.config["AUDIT_KEY_BYTES"],
-                access_key=current_app.config["ACCESS_CODE_KEY_BYTES"], data=data,
-                channel=InquiryChannel.family_form)
-            # Shown once, in this answer only: never in a URL, a flash or the session.
-            return render_template("family/inquiry_sent.html", reference=issued.inquiry.reference,
-                                   access_code=issued.access_code)
+                session=session_, actor=None, audit_key=current_app.config["AUDIT_KEY_BYTES"],
+                access_key=key, data=data, channel=InquiryChannel.family_form, commit=False)
+            code_display.record(session_, key=key, token=token, inquiry_id=issued.inquiry.id or 0,
+                                code=issued.access_code, kind="family_form")
+            try:
+                session_.commit()
+            except IntegrityError:
+                session_.rollback()  # the same form sent twice at once: the other send made it
+            return _to_sent_page(token)
     except FieldErrors as exc:
         db.session().rollback()
         # One message per field: the form's own check already said what was wrong there.
@@ -318,6 +344,23 @@ def inquire() -> ResponseReturnValue:
     else:
         flash(_("Please correct the errors below."), "error")
     return render_template("family/inquire.html", form=form)
+
+
+def _to_sent_page(token: str) -> ResponseReturnValue:
+    """Post/Redirect/Get: the session carries the form's token (never the code) to the next page."""
+    session["code_display"] = token
+    return redirect(url_for("family.inquiry_sent"), 303)
+
+
+@bp.get("/inquire/sent")
+def inquiry_sent() -> ResponseReturnValue:
+    # Showing the code erases it, so this GET writes: its own session, not the read-only one.
+    with Session(db.engine(), expire_on_commit=False) as writable:
+        shown = code_display.show_once(writable, key=current_app.config["ACCESS_CODE_KEY_BYTES"],
+                                       token=session.get("code_display"))
+    if shown is None:
+        return redirect(url_for("family.inquire"))
+    return render_template("family/inquiry_sent.html", reference=shown.inquiry.reference, access_code=shown.code)
 
 
 @bp.get("/privacy")

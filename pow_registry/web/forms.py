@@ -239,6 +239,7 @@ class InquiryForm(FlaskForm):
     """The sought man as the family knows him, and the requester (services.inquiries.INQUIRY_FIELDS)."""
 
     version = HiddenField()
+    submission = HiddenField()  # a new inquiry's one-time token (services/code_display.py)
     surname = StringField(_l("Surname"), validators=[Length(max=200)])
     given_name = StringField(_l("Given name"), validators=[Length(max=200)])
     patronymic = StringField(_l("Patronymic / father's name"), validators=[Length(max=200)])
@@ -288,6 +289,7 @@ class FamilyClearForm(FlaskForm):
 
 class ReissueCodeForm(FlaskForm):
     confirm = BooleanField(_l("Yes: the family's current access code stops working"))
+    submission = HiddenField()  # one-time token: a reload issues no second code (services/code_display.py)
 
 
 # Ombudsman offices (admins) and exchange lists (staff).

@@ -8,13 +8,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from pow_registry import auth, db
 from pow_registry.i18n import gettext as _
 from pow_registry.models import Inquiry
-from pow_registry.services import inquiries
+from pow_registry.services import code_display, inquiries
 from pow_registry.services.errors import FieldErrors, NotFound, ServiceError
 from pow_registry.web.forms import (
     FamilyClearForm,
@@ -52,9 +64,29 @@ def _form_data(form: InquiryForm) -> dict[str, Any]:
     return form_fields(form, inquiries.INQUIRY_FIELDS)
 
 
-def _issued(inquiry: Inquiry, code: str, *, new: bool) -> str:
-    """The reference and the code, once: rendered into this response and nowhere else."""
-    return render_template("inquiries/issued.html", inquiry=inquiry, code=code, new=new)
+def _to_issued_page(token: str) -> ResponseReturnValue:
+    """Post/Redirect/Get: the session carries the form's token (never the code) to the page that
+    shows the reference and the code once; a reload or a second send does nothing twice."""
+    session["code_display"] = token
+    return redirect(url_for("inquiries.issued"), 303)
+
+
+def _token(form: Any) -> str:
+    if not code_display.valid_token(form.submission.data):
+        form.submission.data = code_display.new_token()  # an old page: this send still counts once
+    return str(form.submission.data)
+
+
+@bp.get("/issued")
+def issued() -> ResponseReturnValue:
+    # Showing the code erases it, so this GET writes: its own session, not the read-only one.
+    with Session(db.engine(), expire_on_commit=False) as writable:
+        shown = code_display.show_once(writable, key=current_app.config["ACCESS_CODE_KEY_BYTES"],
+                                       token=session.get("code_display"))
+    if shown is None:
+        return redirect(url_for("inquiries.index"))
+    return render_template("inquiries/issued.html", inquiry=shown.inquiry, code=shown.code,
+                           new=shown.kind != "reissue")
 
 
 @bp.get("/")
@@ -75,15 +107,25 @@ def index() -> str:
 @bp.route("/new", methods=["GET", "POST"])
 def new() -> ResponseReturnValue:
     form = InquiryForm()
+    token = _token(form)
+    key = current_app.config["ACCESS_CODE_KEY_BYTES"]
+    if form.is_submitted() and code_display.find(db.session(), key=key, token=token) is not None:
+        return _to_issued_page(token)  # saved already: a reload or a second click
     if form.validate_on_submit():
+        session_ = db.session()
         try:
-            issued = inquiries.create_inquiry(session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(),
-                                              access_key=current_app.config["ACCESS_CODE_KEY_BYTES"],
-                                              data=_form_data(form))
+            made = inquiries.create_inquiry(session=session_, actor=auth.actor(), audit_key=auth.audit_key(),
+                                            access_key=key, data=_form_data(form), commit=False)
+            code_display.record(session_, key=key, token=token, inquiry_id=made.inquiry.id or 0,
+                                code=made.access_code, kind="staff_new")
+            session_.commit()
+        except IntegrityError:
+            session_.rollback()  # the same form sent twice at once: the other send saved it
+            return _to_issued_page(token)
         except ServiceError as exc:
             _fail(exc, form)
         else:
-            return _issued(issued.inquiry, issued.access_code, new=True)
+            return _to_issued_page(token)
     return render_template("inquiries/form.html", form=form, inquiry=None)
 
 
@@ -99,7 +141,8 @@ def detail(inquiry_id: int) -> str:
     queue_url = (url_for("matches.queue", inquiry=row.id) if "matches.queue" in current_app.view_functions
                  else None)
     return render_template("inquiries/detail.html", d=d, i=row, status_form=status_form,
-                           reissue_form=ReissueCodeForm(formdata=None), queue_url=queue_url,
+                           reissue_form=ReissueCodeForm(formdata=None, submission=code_display.new_token()),
+                           queue_url=queue_url,
                            family_ahead=_family_ahead(row))
 
 
@@ -185,17 +228,26 @@ def family(inquiry_id: int) -> ResponseReturnValue:
 def reissue(inquiry_id: int) -> ResponseReturnValue:
     row = _load(inquiry_id)
     form = ReissueCodeForm()
+    token = _token(form)
+    key = current_app.config["ACCESS_CODE_KEY_BYTES"]
+    if form.is_submitted() and code_display.find(db.session(), key=key, token=token) is not None:
+        return _to_issued_page(token)  # issued already: a reload must not make the new code stop working
     if not form.validate_on_submit():
         flash(_("The form was not accepted. Please try again."), "error")
     elif not form.confirm.data:
         flash(_("Tick the box to confirm: the family's current code will stop working."), "error")
     else:
+        session_ = db.session()
         try:
-            code = inquiries.reissue_access_code(session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(),
-                                                 access_key=current_app.config["ACCESS_CODE_KEY_BYTES"],
-                                                 inquiry_id=inquiry_id)
+            code = inquiries.reissue_access_code(session=session_, actor=auth.actor(), audit_key=auth.audit_key(),
+                                                 access_key=key, inquiry_id=inquiry_id, commit=False)
+            code_display.record(session_, key=key, token=token, inquiry_id=row.id or 0, code=code, kind="reissue")
+            session_.commit()
+        except IntegrityError:
+            session_.rollback()
+            return _to_issued_page(token)
         except ServiceError as exc:
             _fail(exc)
         else:
-            return _issued(row, code, new=False)
+            return _to_issued_page(token)
     return redirect(url_for("inquiries.detail", inquiry_id=inquiry_id))
