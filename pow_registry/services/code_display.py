@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -22,12 +23,13 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from pow_registry import clock
 from pow_registry.models import CodeDisplay, Inquiry
 
-__all__ = ["KEEP_UNSHOWN", "Shown", "find", "new_token", "record", "show_once", "valid_token"]
+__all__ = ["KEEP_UNSHOWN", "Shown", "find", "issue_once", "new_token", "record", "show_once", "valid_token"]
 
 #: A code nobody came to see within this time is erased unseen (staff can re-issue one).
 KEEP_UNSHOWN = timedelta(hours=1)
@@ -69,6 +71,22 @@ def record(session: Session, *, key: bytes, token: str, inquiry_id: int, code: s
                       sealed_code=_fernet(key).encrypt(code.encode("ascii")).decode("ascii"), created_at=now)
     session.add(row)
     return row
+
+
+def issue_once(session: Session, *, key: bytes, token: str, kind: str, issue: Callable[[], tuple[int, str]]) -> None:
+    """Do `issue` once per token and commit it with its sealed code. `issue` writes without
+    committing and returns (inquiry id, access code); a FieldErrors it raises goes to the caller.
+    A second send of the same form (sequential, or racing this one to the commit) does nothing."""
+    if find(session, key=key, token=token) is not None:
+        return
+    inquiry_id, code = issue()
+    record(session, key=key, token=token, inquiry_id=inquiry_id, code=code, kind=kind)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        if find(session, key=key, token=token) is None:
+            raise  # not the other send of this form: a real error
 
 
 @dataclass(frozen=True)

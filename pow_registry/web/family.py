@@ -30,7 +30,6 @@ from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from flask_babel import force_locale, get_locale
 from flask_wtf import FlaskForm
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from werkzeug.wrappers import Response
 from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
@@ -45,7 +44,7 @@ from pow_registry.models import InquiryChannel, InquiryStatus
 from pow_registry.services import code_display, family, inquiries
 from pow_registry.services.errors import FieldErrors
 from pow_registry.web.forms import SERVICE_CATEGORY_CHOICES, options
-from pow_registry.web.helpers import apply_errors
+from pow_registry.web.helpers import apply_errors, code_shown_once, form_token, to_code_page
 
 bp = Blueprint("family", __name__)
 
@@ -304,38 +303,34 @@ def inquire() -> ResponseReturnValue:
         form.submission.data = code_display.new_token()
         return render_template("family/inquire.html", form=form)
     form = InquiryForm()
-    if not code_display.valid_token(form.submission.data):
-        form.submission.data = code_display.new_token()  # an old page: this send still counts once
+    token = form_token(form)
     chosen = _chosen_language()
     if chosen:
         # The language switch inside the form: the form again with everything typed, nothing sent.
         with force_locale(chosen):
             return render_template("family/inquire.html", form=form)
     key = current_app.config["ACCESS_CODE_KEY_BYTES"]
-    token = form.submission.data or ""
     if code_display.find(db.session(), key=key, token=token) is not None:
         # Sent already (a reload, Back and send again, a double click): nothing is created twice.
-        return _to_sent_page(token)
+        return to_code_page(token, "family.inquiry_sent")
     form_ok = form.validate()
     data = {name: getattr(form, name).data or "" for name in INQUIRY_FIELDS}
     data["consent_contact"] = "y" if form.consent_contact.data else ""
     data["consent_share"] = "y" if form.consent_share.data else ""
+
+    def issue() -> tuple[int, str]:
+        made = inquiries.create_inquiry(
+            session=db.session(), actor=None, audit_key=current_app.config["AUDIT_KEY_BYTES"], access_key=key,
+            data=data, channel=InquiryChannel.family_form, commit=False)
+        return made.inquiry.id or 0, made.access_code
+
     try:
         if not form_ok:
             # Writes nothing: only so that the family sees every problem at once, not in turns.
             inquiries.parse_inquiry(data)
         else:
-            session_ = db.session()
-            issued = inquiries.create_inquiry(
-                session=session_, actor=None, audit_key=current_app.config["AUDIT_KEY_BYTES"],
-                access_key=key, data=data, channel=InquiryChannel.family_form, commit=False)
-            code_display.record(session_, key=key, token=token, inquiry_id=issued.inquiry.id or 0,
-                                code=issued.access_code, kind="family_form")
-            try:
-                session_.commit()
-            except IntegrityError:
-                session_.rollback()  # the same form sent twice at once: the other send made it
-            return _to_sent_page(token)
+            code_display.issue_once(db.session(), key=key, token=token, kind="family_form", issue=issue)
+            return to_code_page(token, "family.inquiry_sent")
     except FieldErrors as exc:
         db.session().rollback()
         # One message per field: the form's own check already said what was wrong there.
@@ -346,18 +341,9 @@ def inquire() -> ResponseReturnValue:
     return render_template("family/inquire.html", form=form)
 
 
-def _to_sent_page(token: str) -> ResponseReturnValue:
-    """Post/Redirect/Get: the session carries the form's token (never the code) to the next page."""
-    session["code_display"] = token
-    return redirect(url_for("family.inquiry_sent"), 303)
-
-
 @bp.get("/inquire/sent")
 def inquiry_sent() -> ResponseReturnValue:
-    # Showing the code erases it, so this GET writes: its own session, not the read-only one.
-    with Session(db.engine(), expire_on_commit=False) as writable:
-        shown = code_display.show_once(writable, key=current_app.config["ACCESS_CODE_KEY_BYTES"],
-                                       token=session.get("code_display"))
+    shown = code_shown_once()
     if shown is None:
         return redirect(url_for("family.inquire"))
     return render_template("family/inquiry_sent.html", reference=shown.inquiry.reference, access_code=shown.code)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app, flash, request
+from flask import Flask, current_app, flash, redirect, request, session, url_for
 from flask_wtf import FlaskForm
 
 from pow_registry.i18n import gettext as _
@@ -104,3 +104,36 @@ def register_filters(app: Flask) -> None:
     app.jinja_env.globals["status_basis"] = labels.status_basis
     app.jinja_env.globals["tr"] = translate
     app.jinja_env.filters["dt"] = lambda value: value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+# --- a code shown once (Post/Redirect/Get: services/code_display.py) ---------------------------
+
+
+def form_token(form: FlaskForm) -> str:
+    """The one-time token a form came with; a fresh one for a page from before tokens existed
+    (that send still counts once)."""
+    from pow_registry.services import code_display
+
+    field = form.submission  # type: ignore[attr-defined]
+    if not code_display.valid_token(field.data):
+        field.data = code_display.new_token()
+    return str(field.data)
+
+
+def to_code_page(token: str, endpoint: str) -> Any:
+    """Redirect to the page that shows the code once; the session carries the token, never the code."""
+    session["code_display"] = token
+    return redirect(url_for(endpoint), 303)
+
+
+def code_shown_once() -> Any:
+    """The code of this session's last send, the first time only (None: no such send)."""
+    from sqlmodel import Session
+
+    from pow_registry import db
+    from pow_registry.services import code_display
+
+    # Showing the code erases it, so this GET writes: its own session, not the read-only one.
+    with Session(db.engine(), expire_on_commit=False) as writable:
+        return code_display.show_once(writable, key=current_app.config["ACCESS_CODE_KEY_BYTES"],
+                                      token=session.get("code_display"))

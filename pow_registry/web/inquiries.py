@@ -1,7 +1,8 @@
 """Staff pages for family inquiries: take, find, edit, triage, re-issue a code, clear for the family.
 
-Staff only (web/__init__.py). An access code is shown once, in the answer to the POST that made
-it, on a page of its own: never in a URL, a flash message or the session.
+Staff only (web/__init__.py). An access code is shown once, on the page the POST that made it
+redirects to (services/code_display.py): never in a URL, a flash message or the session cookie,
+and a reload or a second send makes nothing twice.
 """
 
 from __future__ import annotations
@@ -16,12 +17,9 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
 
 from pow_registry import auth, db
 from pow_registry.i18n import gettext as _
@@ -35,7 +33,16 @@ from pow_registry.web.forms import (
     InquiryStatusForm,
     ReissueCodeForm,
 )
-from pow_registry.web.helpers import apply_errors, flash_error, form_fields, page_number, translate
+from pow_registry.web.helpers import (
+    apply_errors,
+    code_shown_once,
+    flash_error,
+    form_fields,
+    form_token,
+    page_number,
+    to_code_page,
+    translate,
+)
 
 bp = Blueprint("inquiries", __name__, url_prefix="/inquiries")
 
@@ -64,25 +71,10 @@ def _form_data(form: InquiryForm) -> dict[str, Any]:
     return form_fields(form, inquiries.INQUIRY_FIELDS)
 
 
-def _to_issued_page(token: str) -> ResponseReturnValue:
-    """Post/Redirect/Get: the session carries the form's token (never the code) to the page that
-    shows the reference and the code once; a reload or a second send does nothing twice."""
-    session["code_display"] = token
-    return redirect(url_for("inquiries.issued"), 303)
-
-
-def _token(form: Any) -> str:
-    if not code_display.valid_token(form.submission.data):
-        form.submission.data = code_display.new_token()  # an old page: this send still counts once
-    return str(form.submission.data)
-
-
 @bp.get("/issued")
 def issued() -> ResponseReturnValue:
-    # Showing the code erases it, so this GET writes: its own session, not the read-only one.
-    with Session(db.engine(), expire_on_commit=False) as writable:
-        shown = code_display.show_once(writable, key=current_app.config["ACCESS_CODE_KEY_BYTES"],
-                                       token=session.get("code_display"))
+    """The reference and the code of this session's last new inquiry or re-issue, shown once."""
+    shown = code_shown_once()
     if shown is None:
         return redirect(url_for("inquiries.index"))
     return render_template("inquiries/issued.html", inquiry=shown.inquiry, code=shown.code,
@@ -107,25 +99,23 @@ def index() -> str:
 @bp.route("/new", methods=["GET", "POST"])
 def new() -> ResponseReturnValue:
     form = InquiryForm()
-    token = _token(form)
+    token = form_token(form)
     key = current_app.config["ACCESS_CODE_KEY_BYTES"]
     if form.is_submitted() and code_display.find(db.session(), key=key, token=token) is not None:
-        return _to_issued_page(token)  # saved already: a reload or a second click
+        return to_code_page(token, "inquiries.issued")  # saved already: a reload or a second click
     if form.validate_on_submit():
-        session_ = db.session()
-        try:
-            made = inquiries.create_inquiry(session=session_, actor=auth.actor(), audit_key=auth.audit_key(),
+
+        def issue() -> tuple[int, str]:
+            made = inquiries.create_inquiry(session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(),
                                             access_key=key, data=_form_data(form), commit=False)
-            code_display.record(session_, key=key, token=token, inquiry_id=made.inquiry.id or 0,
-                                code=made.access_code, kind="staff_new")
-            session_.commit()
-        except IntegrityError:
-            session_.rollback()  # the same form sent twice at once: the other send saved it
-            return _to_issued_page(token)
+            return made.inquiry.id or 0, made.access_code
+
+        try:
+            code_display.issue_once(db.session(), key=key, token=token, kind="staff_new", issue=issue)
         except ServiceError as exc:
             _fail(exc, form)
         else:
-            return _to_issued_page(token)
+            return to_code_page(token, "inquiries.issued")
     return render_template("inquiries/form.html", form=form, inquiry=None)
 
 
@@ -228,26 +218,25 @@ def family(inquiry_id: int) -> ResponseReturnValue:
 def reissue(inquiry_id: int) -> ResponseReturnValue:
     row = _load(inquiry_id)
     form = ReissueCodeForm()
-    token = _token(form)
+    token = form_token(form)
     key = current_app.config["ACCESS_CODE_KEY_BYTES"]
     if form.is_submitted() and code_display.find(db.session(), key=key, token=token) is not None:
-        return _to_issued_page(token)  # issued already: a reload must not make the new code stop working
+        return to_code_page(token, "inquiries.issued")  # issued already: the code read out keeps working
     if not form.validate_on_submit():
         flash(_("The form was not accepted. Please try again."), "error")
     elif not form.confirm.data:
         flash(_("Tick the box to confirm: the family's current code will stop working."), "error")
     else:
-        session_ = db.session()
-        try:
-            code = inquiries.reissue_access_code(session=session_, actor=auth.actor(), audit_key=auth.audit_key(),
+
+        def issue() -> tuple[int, str]:
+            code = inquiries.reissue_access_code(session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(),
                                                  access_key=key, inquiry_id=inquiry_id, commit=False)
-            code_display.record(session_, key=key, token=token, inquiry_id=row.id or 0, code=code, kind="reissue")
-            session_.commit()
-        except IntegrityError:
-            session_.rollback()
-            return _to_issued_page(token)
+            return row.id or 0, code
+
+        try:
+            code_display.issue_once(db.session(), key=key, token=token, kind="reissue", issue=issue)
         except ServiceError as exc:
             _fail(exc)
         else:
-            return _to_issued_page(token)
+            return to_code_page(token, "inquiries.issued")
     return redirect(url_for("inquiries.detail", inquiry_id=inquiry_id))
