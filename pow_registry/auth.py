@@ -84,7 +84,8 @@ def passwords() -> Passwords:
 
 
 def password_policy() -> PasswordPolicy:
-    return PasswordPolicy(current_app.config["PASSWORD_MIN_LENGTH"], current_app.config["PASSWORD_MAX_LENGTH"])
+    config = current_app.config
+    return PasswordPolicy(config["PASSWORD_MIN_LENGTH"], config["PASSWORD_MAX_LENGTH"], config["PASSWORD_MIN_STRENGTH"])
 
 
 def backoff(scope: str, *, per_address: bool = False) -> Backoff:
