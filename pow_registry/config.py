@@ -80,10 +80,10 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "ARGON2_TIME_COST": 3,
         "ARGON2_MEMORY_COST": 64 * 1024,
         "ARGON2_PARALLELISM": 2,
-        "PASSWORD_MIN_LENGTH": 12,
-        "PASSWORD_MAX_LENGTH": 256,
         # zxcvbn's score (0-4) a new password needs: 3 refuses common passwords and their variants.
         "PASSWORD_MIN_STRENGTH": 3,
+        "PASSWORD_MIN_LENGTH": 12,
+        "PASSWORD_MAX_LENGTH": 256,
     }
 
 
