@@ -11,10 +11,11 @@ from urllib.parse import unquote, urlsplit
 from flask import Flask, abort, current_app, request, session
 from flask_login import LoginManager, current_user, login_user, logout_user
 
-from pow_registry import clock, db
+from pow_registry import clock, db, security
 from pow_registry.i18n import lazy_gettext as _l
 from pow_registry.models import Role, User
 from pow_registry.services.accounts import PasswordPolicy, Passwords
+from pow_registry.throttle import Backoff
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
@@ -83,7 +84,24 @@ def passwords() -> Passwords:
 
 
 def password_policy() -> PasswordPolicy:
-    return PasswordPolicy(current_app.config["PASSWORD_MIN_LENGTH"], current_app.config["PASSWORD_MAX_LENGTH"])
+    config = current_app.config
+    return PasswordPolicy(config["PASSWORD_MIN_LENGTH"], config["PASSWORD_MAX_LENGTH"], config["PASSWORD_MIN_STRENGTH"])
+
+
+def backoff(scope: str, *, per_address: bool = False) -> Backoff:
+    """This app's growing delays for failed password checks under `scope` (see throttle.py).
+
+    `per_address` is the cap across accounts: one address spraying guesses over many accounts.
+    """
+    config = current_app.config
+    return Backoff(
+        storage=security.limiter(current_app).storage,
+        scope=scope,
+        secret=str(config["SECRET_KEY"]).encode(),
+        free=int(config["LOGIN_THROTTLE_ADDRESS_FREE_FAILURES" if per_address else "LOGIN_THROTTLE_FREE_FAILURES"]),
+        max_delay=int(config["LOGIN_THROTTLE_MAX_DELAY_SECONDS"]),
+        window=int(config["LOGIN_THROTTLE_WINDOW_SECONDS"]),
+    )
 
 
 def audit_key() -> bytes:

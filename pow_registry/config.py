@@ -49,8 +49,17 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "TRUSTED_PROXIES": 0,
         "RATELIMIT_STORAGE_URI": "memory://",
         "RATELIMIT_HEADERS_ENABLED": False,
-        "LOGIN_RATE_LIMIT_PER_ACCOUNT": "10 per 15 minutes",
-        "LOGIN_RATE_LIMIT_PER_ADDRESS": "30 per 15 minutes",
+        # Failed logins (and current-password checks on the account page) slow the guesser, never
+        # lock out the owner: after LOGIN_THROTTLE_FREE_FAILURES failures for one account from one
+        # address, each further attempt from there waits 2, 4, 8, ... seconds, at most
+        # LOGIN_THROTTLE_MAX_DELAY_SECONDS; one address guessing across accounts gets the same after
+        # LOGIN_THROTTLE_ADDRESS_FREE_FAILURES failures. Counts are forgotten
+        # LOGIN_THROTTLE_WINDOW_SECONDS after their first failure, and a successful login clears
+        # that account's count for that address.
+        "LOGIN_THROTTLE_FREE_FAILURES": 5,
+        "LOGIN_THROTTLE_ADDRESS_FREE_FAILURES": 30,
+        "LOGIN_THROTTLE_MAX_DELAY_SECONDS": 15 * 60,
+        "LOGIN_THROTTLE_WINDOW_SECONDS": 24 * 60 * 60,
         # The family's pages: checked before any hashing or database work (security.md).
         "STATUS_RATE_LIMIT_PER_REFERENCE": "10 per hour",
         "STATUS_RATE_LIMIT_PER_ADDRESS": "30 per hour",
@@ -71,6 +80,8 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "ARGON2_TIME_COST": 3,
         "ARGON2_MEMORY_COST": 64 * 1024,
         "ARGON2_PARALLELISM": 2,
+        # zxcvbn's score (0-4) a new password needs: 3 refuses common passwords and their variants.
+        "PASSWORD_MIN_STRENGTH": 3,
         "PASSWORD_MIN_LENGTH": 12,
         "PASSWORD_MAX_LENGTH": 256,
         # Who runs this instance, as every family page says (a name per language may override

@@ -80,6 +80,9 @@ def test_users_create_refuses_a_duplicate_email(runner, engine):
 @pytest.mark.parametrize(("args", "stdin", "reason"), [
     (["not-an-email", "--role", "staff", "--password-stdin"], PASSWORD + "\n", "email"),
     (["shablonov@example.org", "--role", "staff", "--password-stdin"], "short\n", "password"),
+    (["shablonov@example.org", "--role", "staff", "--password-stdin"], "password1234\n", "too common"),
+    (["shablonov@example.org", "--role", "staff", "--password-stdin"], "Shablonov-1917-x\n", "email"),
+    (["shablonov@example.org", "--role", "staff", "--password-stdin"], " " * 12 + "\n", "only spaces"),
     (["shablonov@example.org", "--role", "staff"], PASSWORD + "\n", "--password-stdin"),
     (["shablonov@example.org", "--role", "janitor", "--password-stdin"], PASSWORD + "\n", "janitor"),
 ])

@@ -221,8 +221,7 @@ def test_two_trusted_proxies_honour_two_hops(make_app: Any) -> None:
 
 
 def test_a_spoofed_forwarded_for_does_not_dodge_the_address_throttle(make_app: Any, make_user: Any) -> None:
-    app = make_app(TRUSTED_PROXIES=1, LOGIN_RATE_LIMIT_PER_ADDRESS="3 per minute",
-                   LOGIN_RATE_LIMIT_PER_ACCOUNT="100 per minute")
+    app = make_app(TRUSTED_PROXIES=1, LOGIN_THROTTLE_ADDRESS_FREE_FAILURES=3)
     user = make_user("researcher")
     for i in range(3):
         response = app.test_client().post("/login", data={"email": f"guess{i}@example.org", "password": "wrong!"},

@@ -326,60 +326,7 @@ def test_the_email_is_case_insensitive_and_a_long_password_is_refused_cheaply(cl
     assert user.email == "maketov@example.org"
 
 
-@pytest.fixture
-def throttled_app(make_app: Any) -> Any:
-    return make_app(LOGIN_RATE_LIMIT_PER_ACCOUNT="3 per minute", LOGIN_RATE_LIMIT_PER_ADDRESS="5 per minute")
-
-
-def test_throttle_per_account_follows_the_account_to_another_address(throttled_app: Any, make_user: Any) -> None:
-    victim = make_user("researcher", email="victim@example.org")
-    bystander = make_user("researcher", email="bystander@example.org")
-    client = throttled_app.test_client()
-    for _ in range(3):
-        assert post_login(client, victim.email, "wrong password!", "10.0.0.1").status_code == 401
-    # The account is locked for a while, whatever the address and even with the right password.
-    assert post_login(throttled_app.test_client(), victim.email, TEST_PASSWORD, "10.0.0.2").status_code == 429
-    assert post_login(throttled_app.test_client(), "VICTIM@example.org ", TEST_PASSWORD, "10.0.0.3").status_code == 429
-    # The same address may still log in to another account (it is under the address limit).
-    assert post_login(throttled_app.test_client(), bystander.email, TEST_PASSWORD, "10.0.0.1").status_code == 302
-
-
-def test_throttle_per_address(throttled_app: Any, make_user: Any) -> None:
-    user = make_user("researcher", email="vydumkin@example.org")
-    client = throttled_app.test_client()
-    for i in range(5):
-        assert post_login(client, f"guess{i}@example.org", "wrong password!", "10.0.0.9").status_code == 401
-    assert post_login(throttled_app.test_client(), user.email, TEST_PASSWORD, "10.0.0.9").status_code == 429
-    # Not global: the account itself and everyone else are fine from elsewhere.
-    assert post_login(throttled_app.test_client(), user.email, TEST_PASSWORD, "10.0.0.10").status_code == 302
-
-
-def test_throttle_is_not_global(throttled_app: Any, make_user: Any) -> None:
-    victim = make_user("researcher", email="victim@example.org")
-    third = make_user("staff", email="third@example.org")
-    for i in range(6):
-        post_login(throttled_app.test_client(), victim.email, "wrong password!", f"10.0.1.{i}")
-    for i in range(6):
-        post_login(throttled_app.test_client(), f"guess{i}@example.org", "wrong password!", "10.0.2.1")
-    assert post_login(throttled_app.test_client(), victim.email, TEST_PASSWORD, "10.0.3.1").status_code == 429
-    assert post_login(throttled_app.test_client(), third.email, TEST_PASSWORD, "10.0.4.1").status_code == 302
-
-
-def test_successful_logins_do_not_count_towards_the_throttle(throttled_app: Any, make_user: Any) -> None:
-    user = make_user("researcher")
-    for _ in range(6):
-        assert post_login(throttled_app.test_client(), user.email, TEST_PASSWORD, "10.0.5.1").status_code == 302
-
-
-def test_throttle_state_belongs_to_its_app(make_app: Any, make_user: Any) -> None:
-    """A second app in the same process (the CLI, a test) does not reset or share the counts."""
-    first = make_app(LOGIN_RATE_LIMIT_PER_ACCOUNT="2 per minute")
-    user = make_user("researcher")
-    for _ in range(2):
-        post_login(first.test_client(), user.email, "wrong password!", "10.0.6.1")
-    second = make_app(LOGIN_RATE_LIMIT_PER_ACCOUNT="2 per minute")
-    assert post_login(first.test_client(), user.email, TEST_PASSWORD, "10.0.6.2").status_code == 429
-    assert post_login(second.test_client(), user.email, TEST_PASSWORD, "10.0.6.2").status_code == 302
+# Login throttling (growing delays per account+address and per address): tests/test_login_throttle.py
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func
 from sqlmodel import Session, col, select
+from zxcvbn import zxcvbn
 
 from pow_registry.models import Role, User, utcnow
 from pow_registry.services import audit
@@ -21,8 +23,26 @@ EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 
 @dataclass
 class PasswordPolicy:
+    """NIST SP 800-63B: a minimum length, no composition rules, and a refusal of passwords that
+    are common or derived from the account itself.
+
+    `min_strength` is zxcvbn's score (0-4): below 3 (about 10^8 guesses) means the password is
+    on or near its lists of common passwords, words and names, a keyboard walk, a date or a
+    repetition.
+    """
+
     min_length: int = 12
     max_length: int = 256
+    min_strength: int = 3
+
+
+# zxcvbn refuses more than 72 characters (its work grows with the length); a strong start makes a
+# strong password.
+_STRENGTH_CHECKED_CHARACTERS = 72
+# zxcvbn keeps the user inputs of the current check in a module-level dictionary: one check at a time.
+_STRENGTH_LOCK = threading.Lock()
+# A local part this short ("a@...", "li@...") would refuse most passwords; the whole email still counts.
+_MIN_LOCAL_PART = 3
 
 
 class Passwords:
@@ -53,11 +73,27 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def _check_password(password: str, policy: PasswordPolicy) -> str | None:
+def check_password(password: str, policy: PasswordPolicy, email: str) -> str | None:
+    """Why this password is refused for the account with this email, or None."""
     if len(password) < policy.min_length:
         return Msg(N_("The password must be at least %(n)d characters long."), n=policy.min_length)
     if len(password) > policy.max_length:
         return Msg(N_("The password must be at most %(n)d characters long."), n=policy.max_length)
+    if not password.strip():
+        return N_("The password cannot be only spaces.")
+    if len(set(password)) == 1:
+        return N_("The password cannot be one character repeated.")
+    folded = password.casefold()
+    email = normalise_email(email).casefold()
+    local = email.partition("@")[0]
+    if (email and email in folded) or (len(local) >= _MIN_LOCAL_PART and local in folded):
+        return N_("The password must not contain the account's email address or its part before the @.")
+    inputs = [email, local, *re.split(r"[^\w]+", local)]
+    with _STRENGTH_LOCK:
+        strength = zxcvbn(password[:_STRENGTH_CHECKED_CHARACTERS], user_inputs=[i for i in inputs if i])
+    if int(strength["score"]) < policy.min_strength:
+        return N_("This password is too common or too easy to guess. "
+                  "A few unrelated words make a strong password that is easy to remember.")
     return None
 
 
@@ -96,7 +132,7 @@ def create_user(
         errors["email"] = N_("Enter a valid email address.")
     elif get_by_email(session, email):
         errors["email"] = N_("An account with this email already exists.")
-    problem = _check_password(password, policy)
+    problem = check_password(password, policy, email)
     if problem:
         errors["password"] = problem
     try:
@@ -156,7 +192,7 @@ def change_password(
     """Self-service needs the current password; an admin resetting someone else's does not."""
     if current_password is not None and not passwords.verify(user.password_hash, current_password):
         raise FieldErrors({"current_password": N_("The current password is not correct.")})
-    problem = _check_password(new_password, policy)
+    problem = check_password(new_password, policy, user.email)
     if problem:
         raise FieldErrors({"new_password": problem})
     user.password_hash = passwords.hash(new_password)

@@ -9,6 +9,7 @@ from flask import (
     Flask,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -19,39 +20,48 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from pow_registry import auth, db, security
+from pow_registry import auth, db, throttle
+from pow_registry.config import ConfigError
 from pow_registry.i18n import gettext as _
 from pow_registry.services import accounts
 from pow_registry.services.errors import FieldErrors
+from pow_registry.throttle import Backoff
 from pow_registry.web.forms import EmptyForm, LanguageForm, LoginForm, PasswordForm
 from pow_registry.web.helpers import apply_errors
 
 bp = Blueprint("auth", __name__)
 
 
-def _login_account_key() -> str:
-    return "account:" + accounts.normalise_email(request.form.get("email", ""))[:254]
-
-
-def _failed(response: Response) -> bool:
-    """Only failed attempts count towards the throttle."""
-    return response.status_code != 302
+THROTTLE_SETTINGS = ("LOGIN_THROTTLE_FREE_FAILURES", "LOGIN_THROTTLE_ADDRESS_FREE_FAILURES",
+                     "LOGIN_THROTTLE_MAX_DELAY_SECONDS", "LOGIN_THROTTLE_WINDOW_SECONDS")
 
 
 def init_app(app: Flask) -> None:
-    """Throttle failed logins per account and per address, with this app's own limiter.
+    """Refuse to start with a throttle that would not throttle (growing delays: throttle.py)."""
+    for name in THROTTLE_SETTINGS:
+        value = app.config[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name} must be a whole number of 1 or more, not {value!r}.")
 
-    Applied here rather than as decorators at import time: a Flask-Limiter instance keeps its
-    storage on itself, so one module-level limiter shared by several apps (the CLI, tests) would
-    share and reset their counts.
+
+def _login_backoffs(email: str) -> list[tuple[Backoff, tuple[str, ...]]]:
+    """Per address across accounts (spraying), then per account and address (guessing at one).
+
+    Never per account alone: that would let anyone lock the owner out.
     """
-    limiter = security.limiter(app)
-    view: Any = app.view_functions["auth.login"]
-    view = limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT_PER_ADDRESS"], key_func=auth.remote_address,
-                         methods=["POST"], deduct_when=_failed, scope="login-address")(view)
-    view = limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT_PER_ACCOUNT"], key_func=_login_account_key,
-                         methods=["POST"], deduct_when=_failed, scope="login-account")(view)
-    app.view_functions["auth.login"] = view
+    address = auth.remote_address()
+    return [(auth.backoff("login-address", per_address=True), (address,)),
+            (auth.backoff("login"), (accounts.normalise_email(email)[:254], address))]
+
+
+def _too_soon(seconds: int) -> str:
+    return _("Too many failed attempts. Try again in %(n)d min.", n=throttle.minutes(seconds))
+
+
+def _refused(template: str, seconds: int, **context: Any) -> Response:
+    response = make_response(render_template(template, **context), 429)
+    response.headers["Retry-After"] = str(seconds)
+    return response
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -59,15 +69,29 @@ def login() -> ResponseReturnValue:
     form = LoginForm()
     if request.method == "GET":
         form.next.data = auth.safe_next(request.args.get("next"))
+        return render_template("login.html", form=form)
+    # Before any password hashing: a refusal costs a few storage reads. It is the uniform
+    # failure, whether the account exists or not and whether the password would have been right.
+    (address_backoff, address_key), (account_backoff, account_key) = _login_backoffs(request.form.get("email", ""))
+    for backoff, key in ((address_backoff, address_key), (account_backoff, account_key)):
+        seconds = backoff.wait(*key)
+        if seconds:
+            flash(_("The email or password is not correct.") + " " + _too_soon(seconds), "error")
+            return _refused("login.html", seconds, form=form)
     if form.validate_on_submit():
         user = accounts.authenticate(session=db.session(), passwords=auth.passwords(),
                                      email=form.email.data or "", password=form.password.data or "")
         if user is not None:
+            # Only this account from this address starts afresh: logging in to one's own account
+            # must not wipe the count of guesses at others.
+            account_backoff.succeeded(*account_key)
             auth.start_session(user)  # a fresh session on login: no fixation
             session["lang"] = user.preferred_language
             return redirect(auth.safe_next(form.next.data) or url_for("public.index"))
+        address_backoff.failed(*address_key)
+        account_backoff.failed(*account_key)
         flash(_("The email or password is not correct."), "error")
-    return render_template("login.html", form=form), (401 if request.method == "POST" else 200)  # type: ignore[return-value]
+    return render_template("login.html", form=form), 401
 
 
 @bp.post("/logout")
@@ -93,8 +117,16 @@ def language() -> ResponseReturnValue:
 @bp.route("/account/password", methods=["GET", "POST"])
 def password() -> ResponseReturnValue:
     form = PasswordForm()
+    user = auth.actor()
+    # The current password is a login in disguise (an unlocked screen, a copied cookie): the same
+    # growing delays, per account and address, checked before any hashing.
+    backoff, key = auth.backoff("account-password"), (str(user.id), auth.remote_address())
+    if request.method == "POST":
+        seconds = backoff.wait(*key)
+        if seconds:
+            form.current_password.errors = [_too_soon(seconds)]
+            return _refused("password.html", seconds, form=form)
     if form.validate_on_submit():
-        user = auth.actor()
         try:
             accounts.change_password(session=db.session(), actor=user, audit_key=auth.audit_key(),
                                      passwords=auth.passwords(), policy=auth.password_policy(), user=user,
@@ -102,8 +134,11 @@ def password() -> ResponseReturnValue:
                                      new_password=form.new_password.data or "")
         except FieldErrors as exc:
             db.session().rollback()
+            if "current_password" in exc.errors:
+                backoff.failed(*key)
             apply_errors(form, exc)
         else:
+            backoff.succeeded(*key)
             # The token rotated: every other session of this account has ended; keep this one.
             login_user(user)
             flash(_("Your password was changed. Other sessions were logged out."), "info")

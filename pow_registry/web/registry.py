@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
+from urllib.parse import quote
 
 from flask import (
     Blueprint,
@@ -16,12 +18,13 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from werkzeug.http import dump_options_header
 
 from pow_registry import auth, db
 from pow_registry.i18n import gettext as _
 from pow_registry.models import CaptureReport, Evidence, Role
 from pow_registry.services import imports, registry
-from pow_registry.services.archive import EvidenceStore
+from pow_registry.services.archive import EvidenceStore, download_as
 from pow_registry.services.errors import FieldErrors, Forbidden, NotFound, ServiceError
 from pow_registry.web.forms import (
     ConflictForm,
@@ -232,6 +235,20 @@ def evidence_verify(evidence_id: int) -> ResponseReturnValue:
     return redirect(url_for("registry.person", person_id=report.person_id, _anchor=f"evidence-{evidence_id}"))
 
 
+def _attachment(filename: str, fallback: str) -> str:
+    """`attachment` with the name; a non-ASCII name as RFC 6266's filename* with an ASCII
+    fallback (a header is Latin-1 on the wire: a raw Cyrillic name would not get there)."""
+    try:
+        filename.encode("ascii")
+    except UnicodeEncodeError:
+        stem, dot, ext = filename.rpartition(".")
+        simple = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii").strip()
+        simple = "".join(c for c in simple if c.isalnum() or c in "-_ ") or fallback
+        return dump_options_header("attachment", {"filename": simple + dot + ext,
+                                                  "filename*": "UTF-8''" + quote(filename, safe="")})
+    return dump_options_header("attachment", {"filename": filename})
+
+
 @bp.get("/evidence/<int:evidence_id>/archive")
 def evidence_archive(evidence_id: int) -> ResponseReturnValue:
     """Always a download, never rendered: an archived page could carry script."""
@@ -242,9 +259,11 @@ def evidence_archive(evidence_id: int) -> ResponseReturnValue:
         data = evidence_store().read(row.archive_sha256)
     except (OSError, ValueError):
         abort(404)
-    response = Response(data, mimetype="application/octet-stream")
-    filename = row.archive_filename or f"evidence-{row.id}"
-    response.headers.set("Content-Disposition", "attachment", filename=filename)
+    # Named and typed from its bytes, never by the uploader's extension alone: an .hta, .bat or
+    # .html must not run when the download is opened (archive.download_as).
+    filename, content_type = download_as(data, row.archive_filename, f"evidence-{row.id}")
+    response = Response(data, content_type=content_type)
+    response.headers["Content-Disposition"] = _attachment(filename, f"evidence-{row.id}")
     response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
