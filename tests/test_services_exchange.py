@@ -443,3 +443,40 @@ def exchange_xlsx_label(category: str) -> str:
     from pow_registry.domain.exchange_xlsx import CATEGORY_LABELS
 
     return CATEGORY_LABELS[category]["uk"]  # the fixture office reads Ukrainian
+
+
+def test_a_list_that_names_one_man_twice_is_not_frozen_until_the_pair_is_settled(
+    session: Session, audit_key: bytes, staff: User, office: Any, confirmed: Any, make_user: Callable[..., User]
+) -> None:
+    from pow_registry.models import MatchCandidate
+    from pow_registry.services import matching
+
+    first = confirmed(surname="Выдумкин", date_of_birth="2005-03-12", unit="в/ч 12345")
+    second = confirmed(surname="Выдумкін", given_name="Віталій", date_of_birth="2005-03-12", unit="в/ч 12345")
+    other = confirmed(surname="Макетов", given_name="Пётр", date_of_birth="1980")
+    pair = session.exec(select(MatchCandidate).where(MatchCandidate.left_kind == "person",
+                                                     MatchCandidate.right_kind == "person")).one()
+    assert {pair.left_id, pair.right_id} == {first.id, second.id}
+    row = new_list(session, audit_key, staff, office)
+    for person in (first, other):
+        exchange.add_person(session=session, actor=staff, audit_key=audit_key, list_id=row.id, person_id=person.id,
+                            reason="Мать просила.")
+    assert exchange.duplicates_on_list(session, row.id) == []  # only one of the two is on it
+    exchange.add_person(session=session, actor=staff, audit_key=audit_key, list_id=row.id, person_id=second.id,
+                        reason="Из другого видео.")
+    [found] = exchange.duplicates_on_list(session, row.id)
+    assert found.match_id == pair.id and set(found.person_ids) == {first.id, second.id}
+    assert exchange.list_detail(session, row.id).duplicates == [found]
+    session.refresh(row)
+    with pytest.raises(FieldErrors) as refused:
+        exchange.freeze_list(session=session, actor=staff, audit_key=audit_key, list_id=row.id, version=row.version)
+    assert "the same man" in str(refused.value.errors["list"].template)
+    assert session.get(ExchangeList, row.id).state == ListState.draft
+    # A researcher decides they are two men: the list may be frozen.
+    researcher = make_user("researcher")
+    session.refresh(pair)
+    matching.reject(session=session, actor=researcher, audit_key=audit_key, match_id=pair.id, version=pair.version,
+                    reason="Разные люди: другое отчество на видео.")
+    assert exchange.duplicates_on_list(session, row.id) == []
+    session.refresh(row)
+    exchange.freeze_list(session=session, actor=staff, audit_key=audit_key, list_id=row.id, version=row.version)

@@ -451,3 +451,37 @@ def test_answers_are_recorded_by_hand_and_from_the_offices_spreadsheet(
     assert _list(session, list_id).state == ListState.closed
     page = client.get(f"/lists/{list_id}").get_data(as_text=True)
     assert f"/lists/{list_id}/entries/{entries[0].id}/outcome" not in page  # closed: nothing more to record
+
+
+def test_the_same_man_twice_is_flagged_at_once_and_blocks_the_freeze(
+    client: Any, session: Session, staff: User, office: OmbudsmanOffice, confirmed: Any,
+    make_user: Callable[..., User], login: Any
+) -> None:
+    first = confirmed(surname="Выдумкин", date_of_birth="2005-03-12", unit="в/ч 12345")
+    second = confirmed(surname="Выдумкін", given_name="Віталій", date_of_birth="2005-03-12", unit="в/ч 12345")
+    list_id = _new_list(client, office)
+    assert client.post(f"/lists/{list_id}/add", data={"person_id": str(first.id), "reason": "Мать просила."}
+                       ).headers["Location"].endswith("#entries")
+    added = client.post(f"/lists/{list_id}/add", data={"person_id": str(second.id), "reason": "Другое видео."})
+    assert added.headers["Location"].endswith(f"/lists/{list_id}#duplicates")  # warned at once
+    page = client.get(f"/lists/{list_id}").get_data(as_text=True)
+    assert "may be the same man as someone already on it" in page and 'id="duplicates"' in page
+    banner = page[page.index('id="duplicates"'):page.index('id="entries"')]
+    assert f"P-{first.id:06d}" in banner and f"P-{second.id:06d}" in banner
+    assert "Ask a researcher to review pair" in banner and "/duplicates/" not in banner  # staff may not go there
+    row = _list(session, list_id)
+    refused = client.post(f"/lists/{list_id}/freeze", data={"version": row.version, "confirm": "y"})
+    assert refused.status_code == 400 and "may be the same man" in refused.get_data(as_text=True)
+    assert _list(session, list_id).state == ListState.draft
+    # Someone who is also a researcher gets the link to decide.
+    both = client.application.test_client()
+    login_in_english(login, make_user("staff", "researcher"), both)
+    banner = both.get(f"/lists/{list_id}").get_data(as_text=True)
+    assert re.search(r'href="/duplicates/\d+">Compare and decide</a>', banner)
+    # Taking one of the two off the list settles it for this list.
+    entry = next(e for e in _entries(session, list_id) if e.person_id == second.id)
+    client.post(f"/lists/{list_id}/entries/{entry.id}/remove", data={"version": entry.version,
+                                                                     "reason": "Тот же человек."})
+    assert 'id="duplicates"' not in client.get(f"/lists/{list_id}").get_data(as_text=True)
+    row = _list(session, list_id)
+    assert client.post(f"/lists/{list_id}/freeze", data={"version": row.version, "confirm": "y"}).status_code == 302

@@ -36,6 +36,8 @@ from pow_registry.models import (
     InquiryStatus,
     ListKind,
     ListState,
+    MatchCandidate,
+    MatchStatus,
     OmbudsmanOffice,
     Outcome,
     Person,
@@ -538,6 +540,11 @@ def freeze_list(*, session: Session, actor: User, audit_key: bytes, list_id: int
     active = [e for e in _entries(session, list_id) if e.removed_at is None]
     if not active:
         raise FieldErrors({"list": N_("An empty list cannot be frozen.")})
+    duplicates = duplicates_on_list(session, list_id)
+    if duplicates:
+        raise FieldErrors({"list": Msg(N_("Men on this list may be the same man (pairs to settle: %(n)d): merge "
+                                          "or reject each pair, or take one of the two off the list, before "
+                                          "freezing."), n=len(duplicates))})
     for number, (entry, sent) in enumerate(zip(active, _snapshots(session, active, today or clock.today()),
                                                strict=True), start=1):
         entry.position = number
@@ -837,6 +844,31 @@ class EntryView:
     reasons: list[tuple[str, int]]
 
 
+@dataclass(frozen=True)
+class DuplicateOnList:
+    """Two men on one list whom the matcher proposes as the same man, not yet merged or rejected."""
+
+    match_id: int
+    person_ids: tuple[int, int]
+    score: float
+
+
+def duplicates_on_list(session: Session, list_id: int) -> list[DuplicateOnList]:
+    """Open person ↔ person pairs among the men on the list: an office throws back a list that
+    names one man twice, so such a list is not frozen until each pair is settled."""
+    ids = {e.person_id for e in _entries(session, list_id) if e.removed_at is None}
+    found = []
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start : start + 500]
+        for pair in session.exec(select(MatchCandidate).where(
+                MatchCandidate.left_kind == "person", MatchCandidate.right_kind == "person",
+                MatchCandidate.status == MatchStatus.candidate, col(MatchCandidate.left_id).in_(chunk))):
+            if pair.right_id in ids:
+                found.append(DuplicateOnList(pair.id or 0, (pair.left_id, pair.right_id), pair.score))
+    return sorted(found, key=lambda d: (-d.score, d.match_id))
+
+
 @dataclass
 class ListDetail:
     exchange_list: ExchangeList
@@ -844,6 +876,7 @@ class ListDetail:
     entries: list[EntryView]  # on the list, in order
     removed: list[EntryView]
     counts: dict[str, int]  # per category
+    duplicates: list[DuplicateOnList] = field(default_factory=list)  # pairs to settle before freezing
 
 
 def list_detail(session: Session, list_id: int, *, today: date | None = None) -> ListDetail:
@@ -866,7 +899,8 @@ def list_detail(session: Session, list_id: int, *, today: date | None = None) ->
                 counts[category] = counts.get(category, 0) + 1
         else:
             removed.append(view)
-    return ListDetail(row, office, entries, removed, counts)
+    return ListDetail(row, office, entries, removed, counts,
+                      duplicates_on_list(session, list_id) if row.state == ListState.draft else [])
 
 
 def lists(session: Session, *, page: int = 1, page_size: int = 25) -> tuple[list[tuple[ExchangeList, OmbudsmanOffice, int]], int]:

@@ -39,6 +39,7 @@ from pow_registry.models import (
     ListState,
     OmbudsmanOffice,
     ReportClaim,
+    Role,
     User,
 )
 from pow_registry.services import exchange
@@ -311,6 +312,8 @@ def _render(list_id: int, status: int = 200, *, remove: tuple[int, EntryRemoveFo
     body = render_template(
         "lists/detail.html", d=d, row=row, draft=draft, proposals=proposals, forms=forms, users=users,
         counts=counts, priority_reason=priority_reason, shown=_shown, answers_report=answers_report,
+        on_list={v.entry.person_id: v.person for v in d.entries},
+        may_review_duplicates=auth.actor().has_role(Role.researcher),
         proposal_days={c.person.id: days_in_captivity(c.capture_date, today) for c in proposals},
     )
     return body, status
@@ -369,6 +372,10 @@ def add(list_id: int) -> ResponseReturnValue:
                             person_id=person_id, reason=form.reason.data or "")
     except ServiceError as exc:
         return _render(list_id, _refused(exc, form), add=form)
+    if any(person_id in pair.person_ids for pair in exchange.duplicates_on_list(db.session(), list_id)):
+        flash(_("Added to the list, but he may be the same man as someone already on it: settle the pair "
+                "before freezing."), "warn")
+        return redirect(url_for("lists.detail", list_id=list_id) + "#duplicates")
     return _done(list_id, _("Added to the list."), "entries")
 
 
