@@ -229,7 +229,7 @@ def test_outcomes_flow_to_the_person_and_every_linked_inquiry(
     from pow_registry.services import family
 
     key = b"k" * 32
-    person, other = confirmed(), confirmed(surname="Макетов")
+    person, other = confirmed(), confirmed(surname="Макетов", given_name="Пётр", date_of_birth="1990-06-01")
     mother = add_inquiry(session, person_id=person.id, status=InquiryStatus.match_found,
                          access_code_digest=access_code_digest("AAAA-BBBB-CCCC-DDDD", key))
     sister = add_inquiry(session, person_id=person.id, status=InquiryStatus.searching, requester_name="Сестра")
@@ -317,7 +317,8 @@ def test_the_offices_answers_come_back_in_its_own_spreadsheet(
 
     from pow_registry.models import Person
 
-    first, second, third = (confirmed(surname=s) for s in ("Выдумкин", "Макетов", "Шаблонов"))
+    first, second, third = (confirmed(surname=s, given_name=g, date_of_birth=d) for s, g, d in (
+        ("Выдумкин", "Виталий", "2005-03-12"), ("Макетов", "Пётр", "1990-06-01"), ("Шаблонов", "Олег", "1987")))
     row = _frozen_list(session, audit_key, staff, office, first, second, third)
     sent = exchange.export_list(session=session, actor=staff, audit_key=audit_key, list_id=row.id).data
     book = load_workbook(io.BytesIO(sent))

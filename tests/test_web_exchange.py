@@ -427,7 +427,8 @@ def test_answers_are_recorded_by_hand_and_from_the_offices_spreadsheet(
 ) -> None:
     from pow_registry.models import Person
 
-    first, second = confirmed(surname="Выдумкин"), confirmed(surname="Макетов")
+    first = confirmed(surname="Выдумкин")
+    second = confirmed(surname="Макетов", given_name="Пётр", date_of_birth="1990-06-01")
     list_id = _frozen(client, session, office, first, second)
     entries = _entries(session, list_id)
     page = client.get(f"/lists/{list_id}").get_data(as_text=True)
