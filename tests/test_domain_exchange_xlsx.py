@@ -9,6 +9,7 @@ import csv
 import dataclasses
 import hashlib
 import io
+import re
 import json
 import os
 import shutil
@@ -40,7 +41,7 @@ from pow_registry.domain.exchange_xlsx import (
     row_sha256,
     write_list_xlsx,
 )
-from pow_registry.domain.spreadsheet import MAX_CELL_CHARS, safe_cell_text
+from pow_registry.domain.spreadsheet import MAX_CELL_CHARS, cell_text
 
 NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -157,8 +158,9 @@ def assert_no_formula_or_error(data: bytes) -> None:
 
 
 def expected_text(value: str) -> str | None:
-    """What a text field reads back as: safe text, XML-illegal characters replaced, '' as empty."""
-    text = safe_cell_text(ex._xml_chars(value))
+    """What a text field reads back as: the text as typed, XML-illegal characters replaced,
+    over-long text cut, '' as empty (a formula-like text is kept as typed, quote-prefixed)."""
+    text, _risky = cell_text(ex._xml_chars(value))
     return text or None
 
 
@@ -239,18 +241,44 @@ def test_rows_read_back_cell_by_cell_for_an_english_office() -> None:
     assert first["notes"].value == "Вымышленная запись." and second["notes"].value is None
 
 
-@pytest.mark.parametrize("language", ["ru", "uk"])
-def test_cyrillic_offices_get_names_as_entered(language: str) -> None:
+@pytest.mark.parametrize(("language", "surnames", "given", "sources"), [
+    ("ru", ["Выдумкин", "Вигадько", "Макетов", "Небывалов"], ["Алексей", "Алексей", "Иван", "Григорий"],
+     ["как в реестре", "преобразовано, просим проверить", "преобразовано, просим проверить", "как в реестре"]),
+    ("uk", ["Видумкін", "Вигадько", "Макетов", "Небивалов"], ["Олексій", "Олексій", "Іван", "Григорій"],
+     ["перетворено, просимо перевірити", "як у реєстрі", "перетворено, просимо перевірити",
+      "перетворено, просимо перевірити"]),
+])
+def test_cyrillic_offices_get_every_name_in_their_own_alphabet(
+    language: str, surnames: list[str], given: list[str], sources: list[str]
+) -> None:
     data = write_list_xlsx(sample_export(language=language))
     ws = load(data).worksheets[0]
     rows = values(ws)[1:]
-    surname = DEFAULT_COLUMNS.index("surname")
-    given = DEFAULT_COLUMNS.index("given_name")
-    assert [row[surname] for row in rows] == ["Выдумкин", "Вигадько", "Maketov", "Небывалов"]
-    assert rows[1][given] == "Олексій"
+    column = {key: DEFAULT_COLUMNS.index(key) for key in DEFAULT_COLUMNS}
+    assert [row[column["surname"]] for row in rows] == surnames
+    assert [row[column["given_name"]] for row in rows] == given
+    assert [row[column["name_source"]] for row in rows] == sources
+    # The names as entered stay beside them, untouched.
+    assert [row[column["surname_as_entered"]] for row in rows] == ["Выдумкин", "Вигадько", "Maketov", "Небывалов"]
     categories = DEFAULT_COLUMNS.index("categories")
     assert rows[0][categories] == "; ".join(
         CATEGORY_LABELS[code][language] for code in ("young", "conscript"))
+
+
+def test_the_spelling_chosen_at_freezing_is_what_the_office_gets() -> None:
+    row = make_row(1, surname="Eskizov", given_name="Maxim", patronymic="",
+                   office_names=("Эскизов", "Максим", "Олегович"), name_source="family")
+    data = write_list_xlsx(sample_export(language="ru", rows=(row,)))
+    by_key = dict(zip(DEFAULT_COLUMNS, values(load(data).worksheets[0])[1], strict=True))
+    assert (by_key["surname"], by_key["given_name"], by_key["patronymic"]) == ("Эскизов", "Максим", "Олегович")
+    assert by_key["name_source"] == "как пишет семья"
+    assert by_key["surname_as_entered"] == "Eskizov"
+
+
+def test_a_row_with_half_a_spelling_is_refused() -> None:
+    row = make_row(1, office_names=("Эскизов", "Максим"), name_source="family")
+    with pytest.raises(ValueError, match="office_names"):
+        write_list_xlsx(sample_export(language="ru", rows=(row,)))
 
 
 @pytest.mark.parametrize(
@@ -263,9 +291,18 @@ def test_cyrillic_offices_get_names_as_entered(language: str) -> None:
         (("Григоренко", "Алексей", ""), "en", ("Grigorenko", "Aleksei", "")),
         (("ВЫДУМКИН", "Юрий", "Ильич"), "en", ("VYDUMKIN", "Iurii", "Ilich")),
         (("Maketov", "Ivan", ""), "en", ("Maketov", "Ivan", "")),
-        (("Maketov", "Ivan", ""), "ru", ("Maketov", "Ivan", "")),
+        (("Maketov", "Ivan", ""), "ru", ("Макетов", "Иван", "")),
+        (("Maketov", "Ivan", ""), "uk", ("Макетов", "Іван", "")),
+        (("Eskizov", "Maxim", ""), "ru", ("Эскизов", "Максим", "")),
+        (("Hryhorenko", "Oleksii", "Petrovych"), "ru", ("Григоренко", "Алексей", "Петрович")),
+        (("Leikin", "Vitalii", "Evgenievich"), "uk", ("Лейкін", "Віталій", "Євгенович")),
         (("Лейкін", "Віталій", "Євгенович"), "uk", ("Лейкін", "Віталій", "Євгенович")),
+        (("Лейкін", "Віталій", "Євгенович"), "ru", ("Лейкин", "Виталий", "Евгеньевич")),
+        (("Выдумкін", "Віталій", ""), "ru", ("Выдумкин", "Виталий", "")),
         (("Лейкин", "Виталий", ""), "ru", ("Лейкин", "Виталий", "")),
+        (("Лейкин", "Виталий", ""), "uk", ("Лейкін", "Віталій", "")),
+        (("Ковальский", "Юрий", "Петрович"), "uk", ("Ковальський", "Юрій", "Петрович")),
+        (("Ковальський", "Микола", ""), "ru", ("Ковальский", "Николай", "")),
     ],
 )
 def test_names_for_office(names: tuple[str, str, str], language: str, expected: tuple[str, str, str]) -> None:
@@ -425,15 +462,21 @@ def test_hostile_text_comes_back_as_plain_text(language: str) -> None:
             assert by_key[key] == as_entered, (key, text[:30])
         assert by_key["evidence"] == expected_text(f"#{by_key['row_number']} {text}")
         for value in row:
-            assert not isinstance(value, str) or not value.lstrip().startswith(("=", "+", "-", "@"))
             assert not isinstance(value, str) or len(value) <= MAX_CELL_CHARS
+    for cells in wb.worksheets[0].iter_rows(min_row=2):
+        for cell in cells:
+            if isinstance(cell.value, str):
+                # Shown as typed; the quote-prefix style keeps a formula-like text a text.
+                assert cell.quotePrefix == cell_text(cell.value)[1], (cell.coordinate, cell.value[:30])
     long_notes = sheet[-1][DEFAULT_COLUMNS.index("notes")]
     assert len(long_notes) == MAX_CELL_CHARS and long_notes.endswith("…")
     cover = {row[0]: row[1] for row in values(wb.worksheets[1]) if row[0]}
     office_label = ex._TEXTS["office"][language]
-    assert cover[office_label] == safe_cell_text(HOSTILE[0])
-    assert cover[ex._TEXTS["frozen_by"][language]] == "'@SUM(1)"
-    assert cover[ex._TEXTS["country"][language]] == "'#N/A"
+    assert cover[office_label] == expected_text(HOSTILE[0])
+    assert cover[ex._TEXTS["frozen_by"][language]] == "@SUM(1)"
+    assert cover[ex._TEXTS["country"][language]] == "#N/A"
+    quoted = {row[0].value: row[1].quotePrefix for row in wb.worksheets[1].iter_rows() if row[0].value}
+    assert quoted[ex._TEXTS["frozen_by"][language]] and quoted[ex._TEXTS["country"][language]]
     manifest = values(wb.worksheets[2])[1:]
     assert [line[1] for line in manifest] == [expected_text(text) for text in HOSTILE]
 
@@ -606,16 +649,30 @@ def test_libreoffice_reads_rows_and_hostile_text_as_text(soffice: tuple[str, Pat
     assert by_key[0]["evidence"] == "#17 https://example.org/video/17\n#23 https://example.org/post/23"
     assert by_key[0]["categories"] == "Young (18–25); Conscript"
 
-    hostile = libreoffice_csv(soffice, write_list_xlsx(hostile_export("ru")), tmp_path / "hostile")
+    # A Russian office reads every name in Russian Cyrillic, also those entered in Latin and in
+    # Ukrainian letters, and is told which were converted.
+    russian = libreoffice_csv(soffice, write_list_xlsx(sample_export(language="ru")), tmp_path / "ru")
+    by_key = [dict(zip(DEFAULT_COLUMNS, row, strict=True)) for row in russian[1:]]
+    for row in by_key:
+        for key in ("surname", "given_name", "patronymic"):
+            assert re.fullmatch(r"[А-Яа-яЁё' -]*", row[key]), (key, row[key])
+    assert [row["surname_as_entered"] for row in by_key] == ["Выдумкин", "Вигадько", "Maketov", "Небывалов"]
+    assert [row["surname"] for row in by_key] == ["Выдумкин", "Вигадько", "Макетов", "Небывалов"]
+    assert by_key[1]["given_name"] == "Алексей" and by_key[1]["patronymic"] == "Евгеньевич"
+    assert by_key[2]["name_source"] == "преобразовано, просим проверить"
+
+    hostile_export_ru = hostile_export("ru")
+    hostile = libreoffice_csv(soffice, write_list_xlsx(hostile_export_ru), tmp_path / "hostile")
     notes = DEFAULT_COLUMNS.index("notes")
     surname = DEFAULT_COLUMNS.index("surname")
-    for row, text in zip(hostile[1:], HOSTILE, strict=True):
+    for row, text, source in zip(hostile[1:], HOSTILE, hostile_export_ru.rows, strict=True):
         expected = expected_text(text) or ""
-        assert row[surname] == expected, text[:30]
+        assert row[surname] == (expected_text(names_for_office(source, "ru")[0]) or ""), text[:30]
         assert row[notes] == expected
-    assert hostile[1][surname] == '\'=HYPERLINK("http://evil.example.org","x")'  # text, not a link
-    assert hostile[5][surname] == "'-2+3"  # not evaluated to 1
-    assert hostile[3][surname] == "'#N/A"
+    # Exactly what was typed, as text: not a link showing "x", not -2+3 evaluated to 1, not an error.
+    assert hostile[1][surname] == '=HYPERLINK("http://evil.example.org","x")'
+    assert hostile[5][surname] == "-2+3"
+    assert hostile[3][surname] == "#N/A"
 
 
 def test_a_failed_export_leaves_no_temporary_files(monkeypatch: pytest.MonkeyPatch) -> None:

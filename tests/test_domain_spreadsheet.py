@@ -20,6 +20,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from pow_registry.domain import spreadsheet
 from pow_registry.domain.spreadsheet import (
     MAX_CELL_CHARS,
+    cell_text,
     safe_cell_text,
     text_cell,
     write_text_cell,
@@ -68,9 +69,9 @@ def check_file(path: Path) -> None:
         cell = ws.cell(row=row, column=1)
         assert cell.data_type in {"s", "inlineStr"}  # openpyxl reports inline strings as-is
         assert cell.value is None or isinstance(cell.value, str)
-        expected = safe_cell_text(original)
-        assert (cell.value or "") == expected
-        assert not (cell.value or "").startswith(("=", "+", "-", "@"))
+        expected, risky = cell_text(original)
+        assert (cell.value or "") == expected  # as typed, no apostrophe added
+        assert cell.quotePrefix == risky  # a formula-like text is a quote-prefixed text
         assert len(cell.value or "") <= MAX_CELL_CHARS
     wb.close()
 
@@ -160,7 +161,9 @@ def test_safe_cell_text_property(value: str) -> None:
     assert len(result) <= MAX_CELL_CHARS
     assert result.strip().upper() not in spreadsheet.ERROR_LITERALS
     cell = text_cell(None, value)  # openpyxl accepts it without raising or reinterpreting
-    assert cell.data_type == "s" and cell.value == (result or None) or cell.value == result
+    text, risky = cell_text(value)
+    assert cell.data_type == "s" and cell.value == text and cell.quotePrefix == risky
+    assert result == ("'" + text if risky else text)[:MAX_CELL_CHARS] or len(text) >= MAX_CELL_CHARS - 1
 
 
 @settings(max_examples=50, deadline=None)

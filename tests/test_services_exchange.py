@@ -481,3 +481,38 @@ def test_a_list_that_names_one_man_twice_is_not_frozen_until_the_pair_is_settled
     assert exchange.duplicates_on_list(session, row.id) == []
     session.refresh(row)
     exchange.freeze_list(session=session, actor=staff, audit_key=audit_key, list_id=row.id, version=row.version)
+
+
+def test_a_russian_office_gets_every_name_in_russian_letters_and_where_the_spelling_came_from(
+    session: Session, audit_key: bytes, staff: User, make_user: Callable[..., User], confirmed: Any
+) -> None:
+    import io
+
+    from pow_registry.models import InquiryStatus
+
+    russian = exchange.create_office(session=session, actor=make_user("admin"), audit_key=audit_key,
+                                     data={"name": "Вымышленный омбудсмен", "country": "RU", "language": "ru",
+                                           "contact": "office@example.org", "columns": ""})
+    asked = confirmed(surname="Eskizov", given_name="Maxim", patronymic="", date_of_birth="2004-05-06")
+    add_inquiry(session, person_id=asked.id, status=InquiryStatus.match_found, consent_share=True,
+                surname="Эскизов", given_name="Максим", patronymic="Олегович", date_of_birth="2004-05-06")
+    ukrainian = confirmed(surname="Вигадько", given_name="Олексій", patronymic="Євгенович", date_of_birth="1990-01-02")
+    private = confirmed(surname="Maketov", given_name="Petr", patronymic="", date_of_birth="1987-07-08")
+    add_inquiry(session, person_id=private.id, status=InquiryStatus.match_found, consent_share=False,
+                surname="Макетов", given_name="Пётр", patronymic="Тайнович", date_of_birth="1987-07-08")
+    russian_already = confirmed(surname="Небывалов", given_name="Григорий", patronymic="Ильич",
+                                date_of_birth="2001-02-03")
+    frozen = _frozen_list(session, audit_key, staff, russian, asked, ukrainian, private, russian_already)
+    data = exchange.export_list(session=session, actor=staff, audit_key=audit_key, list_id=frozen.id).data
+    sheet = load_workbook(io.BytesIO(data)).worksheets[0]
+    rows = list(sheet.iter_rows(values_only=True))
+    header = {label: index for index, label in enumerate(rows[0])}
+    sent = {row[header["Фамилия (как записано)"]]: (row[header["Фамилия"]], row[header["Имя"]],
+                                                     row[header["Отчество"]] or "", row[header["Написание ФИО"]])
+            for row in rows[1:]}
+    assert sent["Eskizov"] == ("Эскизов", "Максим", "Олегович", "как пишет семья")
+    assert sent["Вигадько"] == ("Вигадько", "Алексей", "Евгеньевич", "преобразовано, просим проверить")
+    # A family that did not agree to share gives nothing, not even its spelling.
+    assert sent["Maketov"] == ("Макетов", "Пётр", "", "преобразовано, просим проверить")
+    assert sent["Небывалов"] == ("Небывалов", "Григорий", "Ильич", "как в реестре")
+    assert "Тайнович" not in _every_cell_text(data)

@@ -9,8 +9,9 @@ is frozen) and returns the file's bytes. Three sheets, every label in the office
    over the table, fixed column widths, landscape printing with the header repeated. Full dates
    are real date cells (format YYYY-MM-DD); a date known only to the year or month is text
    ("2005", "2005-03"), never an invented 1 January. Every text goes through
-   `spreadsheet.safe_cell_text` and is stored as a string (see `_Cells`), so no entered text
-   becomes a formula, an error value or a crash; empty texts are empty cells. Texts with
+   `spreadsheet.cell_text` and is stored as a string (see `_Cells`), so no entered text
+   becomes a formula, an error value or a crash; a text that starts like a formula is shown
+   exactly as typed, with the cell's quote-prefix style; empty texts are empty cells. Texts with
    several lines, or wider than their column, wrap.
 2. **Cover** — list number, kind, office and country, when it was created and frozen (UTC), who
    froze it, how many persons, how many in each category, and how the row fingerprints are made.
@@ -63,7 +64,7 @@ from datetime import UTC, date, datetime
 from typing import Any, TypeAlias
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import ERROR_CODES, Cell
+from openpyxl.cell.cell import Cell
 from openpyxl.packaging.core import DocumentProperties
 from openpyxl.styles import Alignment, Font, NamedStyle
 from openpyxl.styles.borders import DEFAULT_BORDER
@@ -72,8 +73,8 @@ from openpyxl.utils import get_column_letter
 from openpyxl.writer.excel import ExcelWriter
 
 from pow_registry.domain.dates import InvalidDate, PartialDate
-from pow_registry.domain.romanize import Scheme, romanize
-from pow_registry.domain.spreadsheet import safe_cell_text, text_cell
+from pow_registry.domain.office_script import OfficeNames, office_names
+from pow_registry.domain.spreadsheet import cell_text
 
 __all__ = [
     "ANSWER_COLUMNS",
@@ -84,6 +85,7 @@ __all__ = [
     "KINDS",
     "LANGUAGES",
     "ListExport",
+    "NAME_SOURCE_LABELS",
     "ListRow",
     "list_sha256",
     "names_for_office",
@@ -118,6 +120,11 @@ class ListRow:
     categories: tuple[str, ...]  # codes, keys of CATEGORY_LABELS
     evidence: tuple[tuple[int, str], ...]  # (evidence id, https link) the row rests on
     notes: str
+    # The names in the office's script, chosen when the list was frozen (office_script.py), and
+    # where that spelling came from: "registry", "family" or "converted". Empty in rows frozen
+    # before there was such a choice: the names are then converted when the file is written.
+    office_names: tuple[str, ...] = ()
+    name_source: str = ""
     # No family's inquiry reference, ever: it is the family's key to its status page, and the
     # office (the other side's too) refers to a man by person_ref (security.md, "The family's page").
 
@@ -144,6 +151,9 @@ COLUMNS: dict[str, dict[str, str]] = {
     "surname": {"ru": "Фамилия", "uk": "Прізвище", "en": "Surname"},
     "given_name": {"ru": "Имя", "uk": "Ім’я", "en": "Given name"},
     "patronymic": {"ru": "Отчество", "uk": "По батькові", "en": "Patronymic"},
+    "name_source": {
+        "ru": "Написание ФИО", "uk": "Написання ПІБ", "en": "Name spelling",
+    },
     "surname_as_entered": {
         "ru": "Фамилия (как записано)", "uk": "Прізвище (як записано)",
         "en": "Surname (as recorded)",
@@ -171,7 +181,7 @@ COLUMNS: dict[str, dict[str, str]] = {
 """Column key -> header label per office language."""
 
 DEFAULT_COLUMNS: tuple[str, ...] = (
-    "row_number", "person_ref", "surname", "given_name", "patronymic", "surname_as_entered",
+    "row_number", "person_ref", "surname", "given_name", "patronymic", "name_source", "surname_as_entered",
     "given_name_as_entered", "patronymic_as_entered", "date_of_birth", "rank", "unit",
     "personal_number", "capture_date", "capture_place", "categories", "evidence", "notes",
 )  # fmt: skip
@@ -207,6 +217,16 @@ CATEGORY_LABELS: dict[str, dict[str, str]] = {
     },
 }  # fmt: skip
 """Category code -> label per office language (GC III Art. 109-110 and agreed categories)."""
+
+NAME_SOURCE_LABELS: dict[str, dict[str, str]] = {
+    "registry": {"ru": "как в реестре", "uk": "як у реєстрі", "en": "as in the registry"},
+    "family": {"ru": "как пишет семья", "uk": "як пише родина", "en": "as the family writes it"},
+    "converted": {
+        "ru": "преобразовано, просим проверить", "uk": "перетворено, просимо перевірити",
+        "en": "converted, please check",
+    },
+}  # fmt: skip
+"""Where the office-script spelling of a row's names came from, per office language."""
 
 _TEXTS: dict[str, dict[str, str]] = {
     "sheet_list": {"ru": "Список", "uk": "Список", "en": "List"},
@@ -257,7 +277,7 @@ _TEXTS: dict[str, dict[str, str]] = {
 }  # fmt: skip
 
 _WIDTHS: dict[str, float] = {
-    "row_number": 6, "person_ref": 13, "surname": 18, "given_name": 16, "patronymic": 18,
+    "row_number": 6, "person_ref": 13, "surname": 18, "given_name": 16, "patronymic": 18, "name_source": 20,
     "surname_as_entered": 18, "given_name_as_entered": 16, "patronymic_as_entered": 18,
     "date_of_birth": 12, "rank": 14, "unit": 18, "personal_number": 14, "capture_date": 12,
     "capture_place": 22, "categories": 36, "evidence": 50,
@@ -294,8 +314,6 @@ def _named_styles() -> list[NamedStyle]:
     ]
 
 
-_CYRILLIC = re.compile("[\u0400-\u04ff\u0500-\u052f]")
-_UKRAINIAN = re.compile("[іїєґІЇЄҐ]")
 _NON_XML = re.compile("[\ud800-\udfff\ufffe\uffff]")
 
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -325,34 +343,30 @@ def row_sha256(row: ListRow) -> str:
 
 
 def names_for_office(row: ListRow, language: str) -> tuple[str, str, str]:
-    """Surname, given name and patronymic in the office's script.
+    """Surname, given name and patronymic in the office's script (office_script.py).
 
-    An English-language office gets Cyrillic names romanised with the ICAO passport table, or
-    with the Ukrainian national table when any of the person's three names has a letter only
-    Ukrainian uses (і ї є ґ): the choice is made per person, so Григоренко Олексій becomes
-    Hryhorenko Oleksii rather than Grigorenko Oleksii. Russian- and Ukrainian-language offices
-    get the names as entered; a name entered in Latin letters stays as entered everywhere (it
-    cannot be turned back into Cyrillic reliably).
+    The spelling chosen when the list was frozen (`row.office_names`), or, for a row frozen
+    before that choice was recorded, the names as entered converted now.
     """
-    return _names_for_office(row, language, {})
+    return _names_for_office(row, language, {})[:3]  # type: ignore[return-value]
+
+
+def name_source(row: ListRow, language: str) -> str:
+    """Where the office-script spelling came from: registry, family or converted."""
+    return _names_for_office(row, language, {})[3]
 
 
 def _names_for_office(
-    row: ListRow, language: str, cache: dict[tuple[str, str], str]
-) -> tuple[str, str, str]:
-    """names_for_office with a romanisation cache: lists repeat given names and patronymics."""
+    row: ListRow, language: str, cache: dict[tuple[str, str, str], OfficeNames]
+) -> tuple[str, str, str, str]:
+    """names_for_office with a cache per export: lists repeat names."""
+    if len(row.office_names) == 3 and row.name_source:
+        return row.office_names[0], row.office_names[1], row.office_names[2], row.name_source
     names = (row.surname or "", row.given_name or "", row.patronymic or "")
-    if language != "en":
-        return names
-    scheme: Scheme = "ua" if any(_UKRAINIAN.search(name) for name in names) else "icao"
-    out = []
-    for name in names:
-        key = (name, scheme)
-        latin = cache.get(key)
-        if latin is None:
-            latin = cache[key] = romanize(name, scheme) if _CYRILLIC.search(name) else name
-        out.append(latin)
-    return out[0], out[1], out[2]
+    found = cache.get(names)
+    if found is None:
+        found = cache[names] = office_names(names, language)
+    return found.surname, found.given_name, found.patronymic, found.source
 
 
 def sheet_titles(language: str) -> tuple[str, str, str]:
@@ -402,6 +416,9 @@ def _check(export: ListExport) -> None:
         bad = [code for code in row.categories if code not in CATEGORY_LABELS]
         if bad:
             raise ValueError(f"row {position}: unknown categories {bad}")
+        if row.office_names and (len(row.office_names) != 3 or row.name_source not in NAME_SOURCE_LABELS):
+            raise ValueError(f"row {position}: office_names must be three names with a name_source "
+                             f"of {tuple(NAME_SOURCE_LABELS)}")
         for item in row.evidence:
             if len(item) != 2 or type(item[0]) is not int or not isinstance(item[1], str):
                 raise ValueError(f"row {position}: evidence must be (id, link) pairs, not {item!r}")
@@ -412,9 +429,9 @@ def _check(export: ListExport) -> None:
 
 
 def _xml_chars(value: str) -> str:
-    """Replace the characters XML 1.0 cannot hold that `safe_cell_text` lets through.
+    """Replace the characters XML 1.0 cannot hold that `cell_text` lets through.
 
-    `safe_cell_text` removes what openpyxl checks for (C0 controls); a lone surrogate, U+FFFE or
+    `cell_text` removes what openpyxl checks for (C0 controls); a lone surrogate, U+FFFE or
     U+FFFF would still be written and make the whole file unreadable ("not well-formed").
     """
     return _NON_XML.sub("\ufffd", value)
@@ -446,14 +463,13 @@ _CACHED_TEXT_CHARS = 1_000
 class _Cells:
     """Cell values for one write-only worksheet.
 
-    Every text goes through `safe_cell_text` and is stored as a string. An unstyled text is
-    handed to ws.append() as a plain string, which openpyxl binds to one reused cell: much
+    Every text goes through `spreadsheet.cell_text` and is stored as a string. An unstyled text
+    is handed to ws.append() as a plain string, which openpyxl binds to one reused cell: much
     cheaper than a new cell per value. openpyxl infers only two other types from a string, a
-    formula when it starts with "=" and an error for its error codes; `safe_cell_text` never
-    returns either, so the result is the string cell `text_cell` would make (and should that
-    ever change, the text is written as a forced-string cell instead). A styled text is what
-    `text_cell` makes (safe text, type forced to string), built with its named style's array
-    in one step: openpyxl's `cell.style = name` looks the name up every time, which on a long
+    formula when it starts with "=" and an error for its error codes; those texts (and any that
+    starts like a formula) are "risky" by `cell_text` and written as a forced-string cell with
+    the quote-prefix style instead, as `spreadsheet.text_cell` does. A styled text is built with
+    its named style's array in one step: openpyxl's `cell.style = name` looks the name up every time, which on a long
     list costs more than the rest of the row.
 
     Lists repeat ranks, units, places, given names, patronymics and dates, so the safe form of
@@ -464,7 +480,7 @@ class _Cells:
     def __init__(self, styles: dict[str, Any], ws: Any = None) -> None:
         self.ws = ws
         self._styles = styles  # named style -> its style array (openpyxl copies it per cell)
-        self._safe: dict[str, str] = {}
+        self._safe: dict[str, tuple[str, bool]] = {}
         self._dates: dict[str, date | str] = {}
 
     def on(self, ws: Any) -> _Cells:
@@ -473,28 +489,36 @@ class _Cells:
         other.ws = ws
         return other
 
-    def _safe_text(self, value: str) -> str:
-        text = self._safe.get(value)
-        if text is None:
-            text = safe_cell_text(_xml_chars(value))
+    def _safe_text(self, value: str) -> tuple[str, bool]:
+        found = self._safe.get(value)
+        if found is None:
+            found = cell_text(_xml_chars(value))
             if len(value) <= _CACHED_TEXT_CHARS:
-                self._safe[value] = text
-        return text
+                self._safe[value] = found
+        return found
 
     def text(self, value: str | None) -> str | Cell | None:
-        """Safe text for an unstyled cell; an empty text is an empty cell."""
+        """Text for an unstyled cell; an empty text is an empty cell; a text that starts like a
+        formula is a string cell with the quote-prefix style (shown exactly as typed)."""
         if not value:
             return None
-        text = self._safe_text(value)
-        if text.startswith("=") or text in ERROR_CODES:
-            return text_cell(self.ws, _xml_chars(value))
+        text, risky = self._safe_text(value)
+        if risky:
+            cell = Cell(self.ws, row=1, column=1)
+            cell.value = text
+            cell.data_type = "s"
+            cell.quotePrefix = True
+            return cell
         return text
 
     def styled(self, value: str, style: str) -> Cell:
         """`text_cell(ws, value)` with a named style."""
         cell = Cell(self.ws, row=1, column=1, style_array=self._styles[style])
-        cell.value = self._safe_text(value)
+        text, risky = self._safe_text(value)
+        cell.value = text
         cell.data_type = "s"
+        if risky:
+            cell.quotePrefix = True
         return cell
 
     def wrapped(self, value: str | None, width: float) -> str | Cell | None:
@@ -524,11 +548,12 @@ class _Cells:
         return Cell(self.ws, row=1, column=1, value=value, style_array=self._styles[_DATETIME])
 
 
-_Maker: TypeAlias = Callable[[ListRow, tuple[str, str, str]], _Value]
+_Maker: TypeAlias = Callable[[ListRow, tuple[str, str, str, str]], _Value]
 
 
 def _makers(cells: _Cells, language: str) -> dict[str, _Maker]:
-    """Column key -> function(row, names in the office's script) giving the cell's value."""
+    """Column key -> function(row, (names in the office's script, their source)) giving the
+    cell's value."""
     text, wrapped, day = cells.text, cells.wrapped, cells.day
     width = _WIDTHS
     return {
@@ -537,6 +562,7 @@ def _makers(cells: _Cells, language: str) -> dict[str, _Maker]:
         "surname": lambda row, names: text(names[0]),
         "given_name": lambda row, names: text(names[1]),
         "patronymic": lambda row, names: text(names[2]),
+        "name_source": lambda row, names: text(NAME_SOURCE_LABELS[names[3]][language]),
         "surname_as_entered": lambda row, names: text(row.surname),
         "given_name_as_entered": lambda row, names: text(row.given_name),
         "patronymic_as_entered": lambda row, names: text(row.patronymic),
@@ -582,9 +608,9 @@ def _write_list_sheet(ws: Any, export: ListExport, cells: _Cells) -> None:
     ws.append([cells.styled(label, _HEADER) for label in labels])
     makers = _makers(cells, language)
     column_makers = [makers[key] for key in keys]
-    romanized: dict[tuple[str, str], str] = {}
+    converted: dict[tuple[str, str, str], OfficeNames] = {}
     for row in export.rows:
-        names = _names_for_office(row, language, romanized)
+        names = _names_for_office(row, language, converted)
         ws.append([make(row, names) for make in column_makers])
 
 
@@ -685,7 +711,7 @@ def write_list_xlsx(export: ListExport) -> bytes:
     Raises ValueError, before anything is written, when the export is not well formed (unknown
     language, kind, column or category; rows not numbered 1, 2, 3 …; evidence not (int, str)
     pairs; times that are not datetimes). Any
-    text in any field is written: it goes through `spreadsheet.safe_cell_text`.
+    text in any field is written: it goes through `spreadsheet.cell_text`.
     """
     _check(export)
     list_title, cover_title, manifest_title = sheet_titles(export.language)

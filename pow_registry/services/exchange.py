@@ -22,7 +22,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, col, select
 
 from pow_registry import clock
-from pow_registry.domain import exchange_xlsx
+from pow_registry.domain import exchange_xlsx, office_script
 from pow_registry.domain.dates import InvalidDate, PartialDate, is_in_the_future
 from pow_registry.domain.exchange import Priority, SoughtMan, days_in_captivity, priority
 from pow_registry.domain.names import clean_name
@@ -508,20 +508,41 @@ def _verified_evidence(session: Session, person_ids: list[int]) -> dict[int, lis
     return found
 
 
-def _snapshots(session: Session, entries: list[ExchangeListEntry], today: date) -> list[dict[str, Any]]:
+def _family_spellings(session: Session, person_ids: list[int]) -> dict[int, tuple[str, str, str]]:
+    """How families who agreed to share write each man's name: the first open inquiry linked to
+    him (a confirmed match) whose family gave share consent. Without that consent nothing the
+    family wrote goes to an office, not even their spelling."""
+    found: dict[int, tuple[str, str, str]] = {}
+    for i in range(0, len(person_ids), 500):
+        query = (select(Inquiry).where(col(Inquiry.person_id).in_(person_ids[i : i + 500]),
+                                       col(Inquiry.consent_share).is_(True), Inquiry.status != InquiryStatus.closed)
+                 .order_by(col(Inquiry.id)))
+        for inquiry in session.exec(query):
+            if inquiry.person_id is not None and inquiry.surname.strip():
+                found.setdefault(inquiry.person_id, (inquiry.surname, inquiry.given_name, inquiry.patronymic))
+    return found
+
+
+def _snapshots(session: Session, entries: list[ExchangeListEntry], today: date, language: str) -> list[dict[str, Any]]:
     """The rows as they are sent, in order: frozen into the entries so the file never changes
-    afterwards (read for the whole list at once, not person by person)."""
+    afterwards (read for the whole list at once, not person by person). The names in the office's
+    script are chosen here too (office_script.py), so a family's later edit changes no sent file."""
     ids = [e.person_id for e in entries]
     persons = {p.id: p for i in range(0, len(ids), 500)
                for p in session.exec(select(Person).where(col(Person.id).in_(ids[i : i + 500])))}
     candidates = {c.person.id: c for c in _candidates(session, [persons[i] for i in ids], today)}
     evidence = _verified_evidence(session, ids)
+    families = _family_spellings(session, ids)
     rows = []
     for number, entry in enumerate(entries, start=1):
         person, candidate = persons[entry.person_id], candidates[entry.person_id]
+        spelling = office_script.office_names((person.surname, person.given_name, person.patronymic), language,
+                                              family=families.get(entry.person_id))
         rows.append({
             "number": number, "person_ref": f"P-{person.id:06d}",
             "surname": person.surname, "given_name": person.given_name, "patronymic": person.patronymic,
+            "office_names": [spelling.surname, spelling.given_name, spelling.patronymic],
+            "name_source": spelling.source,
             "date_of_birth": person.date_of_birth, "rank": person.rank, "unit": person.unit,
             "personal_number": person.personal_number, "capture_date": candidate.capture_date,
             "capture_place": candidate.capture_place, "categories": list(candidate.priority.categories),
@@ -545,7 +566,8 @@ def freeze_list(*, session: Session, actor: User, audit_key: bytes, list_id: int
         raise FieldErrors({"list": Msg(N_("Men on this list may be the same man (pairs to settle: %(n)d): merge "
                                           "or reject each pair, or take one of the two off the list, before "
                                           "freezing."), n=len(duplicates))})
-    for number, (entry, sent) in enumerate(zip(active, _snapshots(session, active, today or clock.today()),
+    for number, (entry, sent) in enumerate(zip(active, _snapshots(session, active, today or clock.today(),
+                                                                          get_office(session, row.office_id).language),
                                                strict=True), start=1):
         entry.position = number
         entry.snapshot = json.dumps(sent, ensure_ascii=False, sort_keys=True)
@@ -769,6 +791,9 @@ def _row(data: dict[str, Any]) -> exchange_xlsx.ListRow:
         capture_date=data["capture_date"], capture_place=data["capture_place"],
         categories=tuple(data["categories"]), evidence=tuple((int(i), str(u)) for i, u in data["evidence"]),
         notes=data["notes"],  # a snapshot frozen before 2026-12 may hold inquiry references: never read
+        # Snapshots frozen before the office's spelling was chosen at freezing have neither: the
+        # names as entered are then converted when the file is written.
+        office_names=tuple(data.get("office_names") or ()), name_source=data.get("name_source") or "",
     )
 
 
