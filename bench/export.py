@@ -140,10 +140,11 @@ def bare_values(export: ex.ListExport) -> tuple[list[list[Any]], list[list[Any]]
     manifest: list[list[Any]] = [["No.", "Registry reference", "Row SHA-256", "Evidence"]]
     for row in export.rows:
         surname, given, patronymic = ex.names_for_office(row, language)
+        source = ex.NAME_SOURCE_LABELS[ex.name_source(row, language)][language]
         evidence = "\n".join(f"#{i} {link}" for i, link in row.evidence)
         values = {
             "row_number": row.number, "person_ref": row.person_ref, "surname": surname,
-            "given_name": given, "patronymic": patronymic, "surname_as_entered": row.surname,
+            "given_name": given, "patronymic": patronymic, "name_source": source, "surname_as_entered": row.surname,
             "given_name_as_entered": row.given_name, "patronymic_as_entered": row.patronymic,
             "date_of_birth": day(row.date_of_birth), "rank": row.rank, "unit": row.unit,
             "personal_number": row.personal_number, "capture_date": day(row.capture_date),

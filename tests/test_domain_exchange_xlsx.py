@@ -9,9 +9,9 @@ import csv
 import dataclasses
 import hashlib
 import io
-import re
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys

@@ -88,6 +88,7 @@ __all__ = [
     "NAME_SOURCE_LABELS",
     "ListRow",
     "list_sha256",
+    "name_source",
     "names_for_office",
     "row_canonical_json",
     "row_sha256",
