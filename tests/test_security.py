@@ -208,7 +208,7 @@ def post_requests(w: World, session: Any) -> dict[str, tuple[str, dict[str, Any]
         "admin.user_edit": (f"/admin/users/{w.other.id}", {"version": w.other.version, "roles": ["staff"],
                                                            "display_name": "Макетов"}),
         "admin.user_password": (f"/admin/users/{w.other.id}/password", {"new_password": NEW_PASSWORD}),
-        "admin.merge_undo": (f"/admin/merges/{w.merge_id}/undo", {}),
+        "admin.merge_undo": (f"/admin/merges/{w.merge_id}/undo", {"reason": "разные люди", "confirm": "y"}),
         "offices.new": ("/admin/offices/new", {"name": "Другой вымышленный офис", "country": "UA",
                                                "language": "ru", "columns": ["surname", "date_of_birth"]}),
         "offices.edit": (f"/admin/offices/{w.office_id}/edit", {"version": office.version, "name": office.name,

@@ -100,7 +100,7 @@ def test_every_service_change_writes_an_event_with_actor_and_before_after(sessio
 
     merge = last_event(session, "person.merge")
     assert merge.actor_id == researcher.id and changes(merge)["merged_person_id"][1] is not None
-    registry.undo_merge(**svc, actor=admin, merge_id=history["merge"].id)
+    registry.undo_merge(**svc, actor=admin, merge_id=history["merge"].id, reason="Два разных человека.")
     assert last_event(session, "person.merge_undo").actor_id == admin.id
     assert all(e.actor_id is not None for e in events(session))
     assert audit.verify_chain(session, key=audit_key).ok

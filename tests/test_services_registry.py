@@ -527,7 +527,7 @@ def test_undo_by_an_admin_restores_both_records_exactly(svc, session, researcher
     keep, other = duplicates
     before = state(session, keep), state(session, other)
     record = merge(svc, researcher, keep, other)
-    registry.undo_merge(**svc, actor=admin, merge_id=record.id)
+    registry.undo_merge(**svc, actor=admin, merge_id=record.id, reason="Разные даты рождения.")
     assert (state(session, keep), state(session, other)) == before
     assert sorted(search(session, text="Vydumkin")) == sorted([keep.id, other.id])
     stored = reload(session, record)
@@ -542,7 +542,7 @@ def test_a_non_admin_cannot_undo_a_merge(svc, session, researcher, make_user, du
     merged = state(session, keep), state(session, other)
     for actor in (researcher, make_user("staff"), make_user("researcher", "staff")):
         with pytest.raises(Forbidden):
-            registry.undo_merge(**svc, actor=actor, merge_id=record.id)
+            registry.undo_merge(**svc, actor=actor, merge_id=record.id, reason="Разные даты рождения.")
     assert (state(session, keep), state(session, other)) == merged
     assert reload(session, record).undone_at is None
 
@@ -550,10 +550,10 @@ def test_a_non_admin_cannot_undo_a_merge(svc, session, researcher, make_user, du
 def test_undoing_twice_is_refused(svc, session, researcher, admin, duplicates):
     keep, other = duplicates
     record = merge(svc, researcher, keep, other)
-    registry.undo_merge(**svc, actor=admin, merge_id=record.id)
+    registry.undo_merge(**svc, actor=admin, merge_id=record.id, reason="Разные даты рождения.")
     restored = state(session, keep), state(session, other)
     with pytest.raises(FieldErrors):
-        registry.undo_merge(**svc, actor=admin, merge_id=record.id)
+        registry.undo_merge(**svc, actor=admin, merge_id=record.id, reason="Разные даты рождения.")
     assert (state(session, keep), state(session, other)) == restored
 
 
@@ -564,7 +564,7 @@ def test_undo_is_refused_while_a_later_merge_depends_on_it(svc, session, researc
     merge(svc, researcher, third, reload(session, keep))  # the kept record is merged on
     before = state(session, third), state(session, other)
     with pytest.raises(FieldErrors):
-        registry.undo_merge(**svc, actor=admin, merge_id=first.id)
+        registry.undo_merge(**svc, actor=admin, merge_id=first.id, reason="Разные даты рождения.")
     assert (state(session, third), state(session, other)) == before
 
 

@@ -435,3 +435,44 @@ def test_language_choice_of_an_anonymous_visitor_is_kept_in_the_session(app: Any
 def test_browser_language_is_the_default(app: Any) -> None:
     page = app.test_client().get("/login", headers={"Accept-Language": "uk-UA,uk;q=0.9"}).get_data(as_text=True)
     assert _lang(page) == "uk"
+
+
+def test_merges_read_with_names_and_an_undo_asks_what_it_restores_and_why(
+    client: Any, session: Any, make_user: Any, make_person: Any, login: Any, audit_key: bytes
+) -> None:
+    """Issue 12, finding 6: the history showed "#28 → #9" with no names, who or why, and undo asked nothing."""
+    from pow_registry.models import PersonMerge
+    from pow_registry.services import registry
+
+    researcher = make_user("researcher")
+    researcher.display_name = "Макетова Ирина"
+    session.add(researcher)
+    session.commit()
+    keep = make_person(surname="Выдумкин", given_name="Виталий", date_of_birth="2005-03-12")
+    other = make_person(surname="Vydumkin", given_name="Vitalii", date_of_birth="2005",
+                        report={"capture_date": "2024-08-12", "capture_place": "Шаблоновка"})
+    record = registry.merge_persons(session=session, actor=researcher, audit_key=audit_key, keep_id=keep.id,
+                                    merge_id=other.id, keep_version=keep.version, merge_version=other.version,
+                                    reason="Одно видео, один человек.")
+    session.commit()
+    admin = make_user("admin")
+    login(admin)
+    english(client)
+    history = client.get("/admin/merges").get_data(as_text=True)
+    for text in ("Выдумкин Виталий", "Vydumkin Vitalii", "Макетова Ирина", "Одно видео, один человек."):
+        assert text in history
+    assert f'/registry/persons/{keep.id}"' not in history  # an admin alone may not open the person page
+    page = client.get(f"/admin/merges/{record.id}/undo").get_data(as_text=True)
+    assert "Шаблоновка" in page and "2024-08-12" in page  # the report that goes back
+    # No reason, or no confirmation: nothing happens.
+    for data in ({"reason": "", "confirm": "y"}, {"reason": "Разные люди."}):
+        assert client.post(f"/admin/merges/{record.id}/undo", data=data).status_code == 400
+        assert fetch(session, PersonMerge, record.id).undone_at is None
+    done = client.post(f"/admin/merges/{record.id}/undo", data={"reason": "Разные даты рождения.", "confirm": "y"})
+    assert done.status_code == 302
+    assert fetch(session, PersonMerge, record.id).undone_at is not None
+    history = client.get("/admin/merges").get_data(as_text=True)
+    assert "Разные даты рождения." in history and "Undone on" in history
+    # Reloading the POST changes nothing more and says so.
+    again = client.post(f"/admin/merges/{record.id}/undo", data={"reason": "Ещё раз.", "confirm": "y"})
+    assert again.status_code == 200 and "Undone on" in again.get_data(as_text=True)

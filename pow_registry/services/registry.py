@@ -718,10 +718,16 @@ def merge_persons(
 
 
 @_unit_of_work
-def undo_merge(*, session: Session, actor: User, audit_key: bytes, merge_id: int) -> PersonMerge:
-    """Admins only: move the reports back and bring the merged record back to life."""
+def undo_merge(*, session: Session, actor: User, audit_key: bytes, merge_id: int, reason: str) -> PersonMerge:
+    """Admins only: move the reports back and bring the merged record back to life. Says why:
+    an undone merge splits what researchers decided was one man."""
     if not actor.has_role(Role.admin):
         raise Forbidden()
+    reason = (reason or "").strip()
+    if not reason:
+        raise FieldErrors({"reason": N_("Say why the merge is undone.")})
+    if len(reason) > 1000:
+        raise FieldErrors({"reason": N_("Too long.")})
     merge = _fresh(session, PersonMerge, merge_id)
     for person_id in sorted((merge.kept_person_id, merge.merged_person_id)):
         _lock_person(session, person_id)
@@ -745,11 +751,70 @@ def undo_merge(*, session: Session, actor: User, audit_key: bytes, merge_id: int
     merge.undone_by_id = actor.id
     session.add(merge)
     audit.record(session, key=audit_key, actor=actor, action="person.merge_undo", entity_type="person",
-                 entity_id=keep.id, changes={"merged_person_id": [other.id, None], "merge_id": merge.id})
+                 entity_id=keep.id, changes={"merged_person_id": [other.id, None], "merge_id": merge.id,
+                                             "reason": reason})
     refresh_person(session, person=keep, actor=actor, audit_key=audit_key)
     refresh_person(session, person=other, actor=actor, audit_key=audit_key)
     session.commit()
     return merge
+
+
+@dataclass
+class MergeEntry:
+    """One merge as the admins' history shows it: both men by name, who merged them, when and why,
+    and who undid it and why."""
+
+    merge: PersonMerge
+    kept: Person | None
+    merged: Person | None
+    merged_by: str
+    undone_by: str = ""
+    undo_reason: str = ""
+    reports: list[CaptureReport] = field(default_factory=list)  # those that moved (and would move back)
+
+
+def _user_names(session: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    return {u.id or 0: (u.display_name or u.email) for u in session.exec(select(User).where(col(User.id).in_(ids)))}
+
+
+def merge_history(session: Session, *, limit: int = 200, merge_id: int | None = None) -> list[MergeEntry]:
+    """The latest merges (or one), newest first, in a few queries whatever their number."""
+    query = select(PersonMerge).order_by(col(PersonMerge.id).desc()).limit(limit)
+    if merge_id is not None:
+        query = select(PersonMerge).where(PersonMerge.id == merge_id)
+    merges = list(session.exec(query))
+    person_ids = {m.kept_person_id for m in merges} | {m.merged_person_id for m in merges}
+    persons = {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(person_ids)))} if merges else {}
+    users = _user_names(session, {i for m in merges for i in (m.actor_id, m.undone_by_id) if i is not None})
+    undo_reasons: dict[int, str] = {}
+    undone = [m.id for m in merges if m.undone_at is not None]
+    if undone:
+        events = session.exec(select(AuditEvent).where(AuditEvent.action == "person.merge_undo",
+                                                       col(AuditEvent.entity_id).in_({m.kept_person_id for m in merges})))
+        for event in events:
+            changes = json.loads(event.changes or "{}")
+            if changes.get("merge_id") in undone:
+                undo_reasons[int(changes["merge_id"])] = str(changes.get("reason") or "")
+    moved: dict[int, list[CaptureReport]] = {}
+    if merge_id is not None and merges:
+        ids = json.loads(merges[0].moved_report_ids or "[]")
+        if ids:
+            moved[merge_id] = list(session.exec(select(CaptureReport).where(col(CaptureReport.id).in_(ids))
+                                                .order_by(col(CaptureReport.id))))
+    return [MergeEntry(merge=m, kept=persons.get(m.kept_person_id), merged=persons.get(m.merged_person_id),
+                       merged_by=users.get(m.actor_id or 0, ""), undone_by=users.get(m.undone_by_id or 0, ""),
+                       undo_reason=undo_reasons.get(m.id or 0, ""), reports=moved.get(m.id or 0, []))
+            for m in merges]
+
+
+def merge_entry(session: Session, merge_id: int) -> MergeEntry:
+    """One merge with the reports it moved: what an undo would give back to the merged record."""
+    found = merge_history(session, merge_id=merge_id)
+    if not found:
+        raise NotFound()
+    return found[0]
 
 
 # ---------------------------------------------------------------------------------------------

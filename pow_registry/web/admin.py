@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from sqlmodel import col, select
 
 from pow_registry import auth, db
 from pow_registry.i18n import gettext as _
-from pow_registry.models import PersonMerge, User
+from pow_registry.models import User
 from pow_registry.services import accounts, audit, registry
-from pow_registry.services.errors import FieldErrors, ServiceError
-from pow_registry.web.forms import AdminPasswordForm, EmptyForm, UserEditForm, UserForm
+from pow_registry.services.errors import FieldErrors, NotFound, ServiceError
+from pow_registry.web.forms import (
+    AdminPasswordForm,
+    MergeUndoForm,
+    UserEditForm,
+    UserForm,
+)
 from pow_registry.web.helpers import (
     MAX_ID,
     apply_errors,
@@ -116,21 +120,35 @@ def audit_log() -> str:
 
 @bp.get("/merges")
 def merges() -> str:
-    rows = db.session().exec(select(PersonMerge).order_by(col(PersonMerge.id).desc()).limit(200)).all()
-    return render_template("admin/merges.html", merges=rows, form=EmptyForm())
+    return render_template("admin/merges.html", merges=registry.merge_history(db.session()))
 
 
-@bp.post("/merges/<int:merge_id>/undo")
+@bp.route("/merges/<int:merge_id>/undo", methods=["GET", "POST"])
 def merge_undo(merge_id: int) -> ResponseReturnValue:
-    form = EmptyForm()
-    if form.validate_on_submit():
+    """Undo asks first: it shows what goes back to the merged record, and wants a reason and a
+    confirmation."""
+    try:
+        entry = registry.merge_entry(db.session(), merge_id)
+    except NotFound:
+        abort(404)
+    form = MergeUndoForm()
+    status = 200
+    if entry.merge.undone_at is not None:
+        if request.method == "POST":  # a reload or a second tab: nothing more to do
+            flash(_("This merge was already undone."), "info")
+    elif form.validate_on_submit():
         try:
-            registry.undo_merge(session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(), merge_id=merge_id)
+            registry.undo_merge(session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(),
+                                merge_id=merge_id, reason=form.reason.data or "")
         except ServiceError as exc:
             db.session().rollback()
             flash_error(exc)
+            status = 409
         else:
             flash(_("The merge was undone."), "info")
-    return redirect(url_for("admin.merges"))
+            return redirect(url_for("admin.merges"))
+    elif request.method == "POST":
+        status = 400
+    return render_template("admin/merge_undo.html", entry=entry, form=form), status
 
 

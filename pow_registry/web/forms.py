@@ -195,6 +195,11 @@ class MergeForm(FlaskForm):
     reason = StringField(_l("Why are these the same man?"), validators=[Length(max=1000)])
 
 
+class MergeUndoForm(FlaskForm):
+    reason = StringField(_l("Why undo this merge?"), validators=[InputRequired(), Length(max=1000)])
+    confirm = BooleanField(_l("Yes, split them into two records again"), validators=[InputRequired()])
+
+
 class ImportForm(FlaskForm):
     file = FileField(_l("Spreadsheet (.xlsx or .csv)"))
     dry_run = BooleanField(_l("Only check the file, write nothing"))
