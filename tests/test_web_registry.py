@@ -134,9 +134,58 @@ def test_a_stale_verification_is_refused(app: Any, session: Any, two_researchers
     assert fetch(session, Evidence, evidence.id).verification == Verification.rejected
     response = checker_client.post(url, data={f"e{evidence.id}-version": version,
                                               f"e{evidence.id}-decision": "verified"})
-    followed = checker_client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Someone else changed this record" in followed
+    assert response.status_code == 409
+    assert "Someone else changed this record" in response.get_data(as_text=True)
     assert fetch(session, Evidence, evidence.id).verification == Verification.rejected
+
+
+def test_a_rejection_without_its_note_is_refused_beside_the_item(app: Any, session: Any, two_researchers: Any,
+                                                                 make_person: Any, audit_key: bytes) -> None:
+    """Issue 12, finding 7: the error was only in a flash at the top, off the screen."""
+    from pow_registry.services import registry
+
+    author_client, checker_client, author, checker = two_researchers
+    english(checker_client)
+    person = make_person(author)
+    report_id = registry.person_detail(session, person.id).reports[0].report.id
+    evidence = registry.add_evidence(session=session, actor=author, audit_key=audit_key, report_id=report_id,
+                                     evidence={"url": "https://example.org/a"})
+    page = checker_client.get(f"/registry/persons/{person.id}").get_data(as_text=True)
+    version = hidden(page, f"e{evidence.id}-version")
+    response = checker_client.post(f"/registry/evidence/{evidence.id}/verify",
+                                   data={f"e{evidence.id}-version": version, f"e{evidence.id}-decision": "rejected"})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    error_id = f"verify-{evidence.id}-error"
+    note = re.search(rf'<input[^>]*id="e{evidence.id}-note"[^>]*>', page)
+    assert note and 'aria-invalid="true"' in note.group(0) and f'aria-describedby="{error_id}"' in note.group(0)
+    assert re.search(rf'<span class="error" id="{error_id}">[^<]+</span>', page)
+    assert fetch(session, Evidence, evidence.id).verification == Verification.unverified
+
+
+def test_an_impossible_date_is_called_so_and_errors_are_tied_to_their_fields(
+    client: Any, make_user: Any, login: Any, session: Any
+) -> None:
+    """Issue 12, finding 7: 31.02.2004 was told to "use the format DD.MM.YYYY"."""
+    login(make_user("researcher"))
+    english(client)
+    page = client.post("/registry/persons/new", data={"surname": "Выдумкин", "date_of_birth": "31.02.2004",
+                                                      "report_capture_date": "вчера"}).get_data(as_text=True)
+    field = re.search(r'<input[^>]*id="date_of_birth"[^>]*>', page)
+    assert field and 'aria-describedby="date_of_birth-error"' in field.group(0)
+    assert re.search(r'<span class="error" id="date_of_birth-error">This date does not exist.</span>', page)
+    assert re.search(r'<span class="error" id="report_capture_date-error">Enter a date as', page)
+
+
+def test_the_language_chosen_on_the_login_page_is_kept_after_login(client: Any, session: Any, make_user: Any,
+                                                                   login: Any) -> None:
+    """Issue 12, finding 7: the language chosen before login was dropped at login."""
+    user = make_user("staff")
+    assert user.preferred_language == "ru"
+    assert client.post("/language", data={"lang-language": "uk"}).status_code == 302
+    login(user)
+    assert 'lang="uk"' in client.get("/inquiries/").get_data(as_text=True)
+    assert fetch(session, User, user.id).preferred_language == "uk"  # and next time too
 
 
 def test_editing_with_a_stale_version_shows_the_conflict_and_keeps_the_other_change(

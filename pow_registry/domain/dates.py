@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 
-__all__ = ["MAX_YEAR", "MIN_YEAR", "InvalidDate", "PartialDate", "is_in_the_future", "parse_optional"]
+__all__ = ["MAX_YEAR", "MIN_YEAR", "InvalidDate", "NoSuchDate", "PartialDate", "is_in_the_future", "parse_optional"]
 
 MIN_YEAR = 1900
 MAX_YEAR = 2100
@@ -32,6 +32,11 @@ _PATTERNS = (_ISO_DAY, _DOTTED_DAY, _ISO_MONTH, _DOTTED_MONTH, _YEAR)
 
 class InvalidDate(ValueError):
     """The text is not a date we accept; the message can be shown to the user as is."""
+
+
+class NoSuchDate(InvalidDate):
+    """The shape was right but there is no such day, month or year (31.02.2004, 13.2004):
+    the user needs "this date does not exist", not the list of formats again."""
 
 
 def _shown(text: str) -> str:
@@ -60,7 +65,7 @@ class PartialDate:
             if value is not None and type(value) is not int:
                 raise InvalidDate(f"The {name} must be a whole number.")
         if not MIN_YEAR <= self.year <= MAX_YEAR:
-            raise InvalidDate(
+            raise NoSuchDate(
                 f"The year must be between {MIN_YEAR} and {MAX_YEAR}, not {self.year}."
             )
         if self.month is None:
@@ -68,11 +73,11 @@ class PartialDate:
                 raise InvalidDate("A day needs a month: give the month too, or only the year.")
             return
         if not 1 <= self.month <= 12:
-            raise InvalidDate(f"The month must be between 1 and 12, not {self.month}.")
+            raise NoSuchDate(f"The month must be between 1 and 12, not {self.month}.")
         if self.day is not None:
             last = calendar.monthrange(self.year, self.month)[1]
             if not 1 <= self.day <= last:
-                raise InvalidDate(
+                raise NoSuchDate(
                     f"{self.year:04d}-{self.month:02d} has days 1 to {last}, not {self.day}."
                 )
 

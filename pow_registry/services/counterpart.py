@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from pow_registry.domain.dates import InvalidDate, parse_optional
+from pow_registry.domain.dates import InvalidDate, NoSuchDate, parse_optional
 from pow_registry.domain.matching import MatchRecord
 from pow_registry.domain.names import clean_name
 from pow_registry.domain.tabular import COUNTERPART_COLUMNS, TableError, map_columns, read_table
@@ -66,6 +66,9 @@ def entry_record(entry: CounterpartEntry) -> MatchRecord:
 def _partial(text: str, name: str, errors: list[tuple[str, str]]) -> str | None:
     try:
         parsed = parse_optional(text)
+    except NoSuchDate:
+        errors.append((name, N_("This date does not exist.")))
+        return None
     except InvalidDate:
         errors.append((name, N_("Enter a date as YYYY-MM-DD, DD.MM.YYYY, YYYY-MM or YYYY.")))
         return None

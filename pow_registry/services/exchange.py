@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 
 from pow_registry import clock
 from pow_registry.domain import exchange_xlsx, office_script
-from pow_registry.domain.dates import InvalidDate, PartialDate, is_in_the_future
+from pow_registry.domain.dates import InvalidDate, NoSuchDate, PartialDate, is_in_the_future
 from pow_registry.domain.exchange import Priority, SoughtMan, days_in_captivity, priority
 from pow_registry.domain.names import clean_name
 from pow_registry.domain.tabular import TableError, normalize_header, read_table
@@ -622,6 +622,8 @@ def _outcome_values(row: ExchangeList, outcome: str, outcome_date: str, note: st
     if (outcome_date or "").strip():
         try:
             parsed = PartialDate.parse(outcome_date)
+        except NoSuchDate:
+            errors["outcome_date"] = N_("This date does not exist.")
         except InvalidDate:
             errors["outcome_date"] = N_("Enter a date as YYYY-MM-DD or DD.MM.YYYY.")
         else:

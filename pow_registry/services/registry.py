@@ -19,7 +19,13 @@ from sqlalchemy import and_, exists, false, func, or_
 from sqlmodel import Session, col, select
 
 from pow_registry import clock
-from pow_registry.domain.dates import InvalidDate, PartialDate, is_in_the_future, parse_optional
+from pow_registry.domain.dates import (
+    InvalidDate,
+    NoSuchDate,
+    PartialDate,
+    is_in_the_future,
+    parse_optional,
+)
 from pow_registry.domain.names import clean_name, mixed_script_words, name_skeleton
 from pow_registry.domain.units import unit_number
 from pow_registry.domain.urls import InvalidURL, url_hostname, validate_evidence_url
@@ -82,6 +88,9 @@ def _partial_date(value: str, name: str, errors: dict[str, str], today: date) ->
     """A partial date, in one of the accepted shapes and not after today (a typo, never a fact)."""
     try:
         parsed = parse_optional(value)
+    except NoSuchDate:
+        errors[name] = N_("This date does not exist.")
+        return None
     except InvalidDate:
         errors[name] = N_("Enter a date as YYYY-MM-DD, DD.MM.YYYY, YYYY-MM or YYYY.")
         return None
@@ -852,6 +861,8 @@ def search_persons(session: Session, query: PersonQuery, *, page: int = 1, page_
     if query.date_of_birth.strip():
         try:
             dob = PartialDate.parse(query.date_of_birth)
+        except NoSuchDate:
+            errors["date_of_birth"] = N_("This date does not exist.")
         except InvalidDate:
             errors["date_of_birth"] = N_("Enter a date as YYYY-MM-DD, DD.MM.YYYY, YYYY-MM or YYYY.")
         else:

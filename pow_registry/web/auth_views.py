@@ -85,6 +85,11 @@ def login() -> ResponseReturnValue:
             # Only this account from this address starts afresh: logging in to one's own account
             # must not wipe the count of guesses at others.
             account_backoff.succeeded(*account_key)
+            # A language chosen on the login page is the one the user wants: keep it, and keep it
+            # for next time too, instead of the account's older choice.
+            chosen = session.get("lang")
+            if chosen in current_app.config["LANGUAGES"]:
+                accounts.set_language(session=db.session(), user=user, language=chosen)
             auth.start_session(user)  # a fresh session on login: no fixation
             session["lang"] = user.preferred_language
             return redirect(auth.safe_next(form.next.data) or url_for("public.index"))

@@ -25,7 +25,7 @@ from pow_registry.i18n import gettext as _
 from pow_registry.models import CaptureReport, Evidence, Role
 from pow_registry.services import imports, registry
 from pow_registry.services.archive import EvidenceStore, download_as
-from pow_registry.services.errors import FieldErrors, Forbidden, NotFound, ServiceError
+from pow_registry.services.errors import Conflict, FieldErrors, Forbidden, NotFound, ServiceError
 from pow_registry.web.forms import (
     ConflictForm,
     EvidenceForm,
@@ -107,6 +107,12 @@ def person_new() -> ResponseReturnValue:
 
 @bp.get("/persons/<int:person_id>")
 def person(person_id: int) -> str:
+    return _person_page(person_id)
+
+
+def _person_page(person_id: int, failed: tuple[int, VerifyForm] | None = None) -> str:
+    """The person page; `failed`: an evidence item's verification form that was refused, shown
+    with its errors beside that item (not in a flash at the top of a long page)."""
     try:
         detail = registry.person_detail(db.session(), person_id)
     except NotFound:
@@ -114,11 +120,15 @@ def person(person_id: int) -> str:
     person = detail.person
     from pow_registry.web.exchange import person_submissions
 
+    verify_forms = {e.id: VerifyForm(version=e.version, prefix=f"e{e.id}", formdata=None)
+                    for rv in detail.reports for e in rv.evidence}
+    if failed is not None:
+        verify_forms[failed[0]] = failed[1]
     return render_template(
         "registry/person.html", d=detail, p=person,
         status_form=StatusForm(version=person.version), conflict_form=ConflictForm(version=person.version),
-        verify_forms={e.id: VerifyForm(version=e.version, prefix=f"e{e.id}") for rv in detail.reports for e in rv.evidence},
-        actor=auth.actor(), submissions=person_submissions(db.session(), person_id, detail.reports),
+        verify_forms=verify_forms, actor=auth.actor(),
+        submissions=person_submissions(db.session(), person_id, detail.reports),
     )
 
 
@@ -226,6 +236,17 @@ def evidence_verify(evidence_id: int) -> ResponseReturnValue:
             registry.verify_evidence(session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(),
                                      evidence_id=evidence_id, version=form.version.data,
                                      decision=form.decision.data or "", note=form.note.data or "")
+        except (FieldErrors, Conflict) as exc:
+            # Shown beside the item with what was typed; a stale form is a conflict (409), shown
+            # with the item as it is now.
+            db.session().rollback()
+            if isinstance(exc, FieldErrors):
+                apply_errors(form, exc)
+            else:
+                form.version.errors = [translate(exc.message)]
+            fresh = db.session().get(Evidence, evidence_id)
+            form.version.data = str(fresh.version if fresh is not None else row.version)
+            return _person_page(report.person_id, failed=(evidence_id, form)), 409 if isinstance(exc, Conflict) else 400
         except ServiceError as exc:
             _fail(exc)
         else:
