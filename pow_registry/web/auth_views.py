@@ -89,7 +89,7 @@ def login() -> ResponseReturnValue:
             # for next time too, instead of the account's older choice.
             chosen = session.get("lang")
             if chosen in current_app.config["LANGUAGES"]:
-                accounts.set_language(session=db.session(), user=user, language=chosen)
+                accounts.set_language(session=db.session(), user=user, language=str(chosen))
             auth.start_session(user)  # a fresh session on login: no fixation
             session["lang"] = user.preferred_language
             return redirect(auth.safe_next(form.next.data) or url_for("public.index"))
