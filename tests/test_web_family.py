@@ -748,3 +748,13 @@ def test_garbage_in_every_field_is_never_a_server_error(app: Any, session: Any, 
     response = client.post("/inquire", data=data, environ_base={"REMOTE_ADDR": "10.2.0.1"})
     assert response.status_code == 200
     assert len(fetch_inquiries(session)) == 1  # only the one made above
+
+
+def test_one_ipv6_subscriber_is_one_address(make_app: Any, session: Any) -> None:
+    """A /64 is one subscriber's: a fresh address per request must not be a fresh budget."""
+    app = make_app(STATUS_FAILED_CHECKS_PER_ADDRESS="2 per day")
+    add_inquiry(app, session)
+    assert [post_status(app.test_client(), REFERENCE, WRONG_CODE, f"2001:db8:1:2::{i:x}").status_code
+            for i in range(1, 4)] == [403, 403, 429]
+    assert post_status(app.test_client(), REFERENCE, CODE, "2001:db8:1:3::1").status_code == 200
+    assert post_status(app.test_client(), REFERENCE, CODE, "::ffff:10.0.9.1").status_code == 200
