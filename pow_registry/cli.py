@@ -62,23 +62,43 @@ def demo_data_command() -> None:
 @click.option("--threads", default=8, show_default=True, type=int)
 @with_appcontext
 def serve_command(host: str, port: int, threads: int) -> None:
-    """Run the app under a production WSGI server (waitress)."""
+    """Run the app under a production WSGI server (waitress).
+
+    Behind a reverse proxy (TRUSTED_PROXIES > 0) waitress believes X-Forwarded-For/-Proto only on
+    connections from TRUSTED_PROXY_ADDRESS, as many hops deep as TRUSTED_PROXIES, and drops them
+    from anyone else; left to itself it drops them from everyone, and every client would have the
+    proxy's address (one per-address limit for all) and plain http (no HSTS).
+    """
+    import os
+
     import waitress
 
+    from pow_registry import security
+
     app = current_app._get_current_object()  # type: ignore[attr-defined]  # noqa: SLF001
+    proxies = int(app.config["TRUSTED_PROXIES"])
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = host == "localhost"
-    if loopback and "POW_REGISTRY_SESSION_COOKIE_SECURE" not in __import__("os").environ:
-        # Plain http on this machine only: a Secure cookie would never be sent back.
+    if loopback and not proxies and "POW_REGISTRY_SESSION_COOKIE_SECURE" not in os.environ:
+        # Plain http on this machine only: a Secure cookie would never be sent back. (Behind a
+        # proxy on this machine the clients speak HTTPS to the proxy: cookies stay Secure.)
         app.config["SESSION_COOKIE_SECURE"] = False
         app.config["REMEMBER_COOKIE_SECURE"] = False
     if not app.config.get("ORGANISATION_NAME") or not app.config.get("ORGANISATION_CONTACT"):
         click.echo("Warning: POW_REGISTRY_ORGANISATION_NAME or POW_REGISTRY_ORGANISATION_CONTACT is not set: the "
                    "family pages cannot say who runs this site or how to reach you.", err=True)
+    options: dict[str, object] = {"clear_untrusted_proxy_headers": True}
+    if proxies:
+        # waitress does the proxy's job itself: the app's own middleware must not do it again.
+        security.without_proxy_middleware(app)
+        proxy = str(app.config["TRUSTED_PROXY_ADDRESS"]).strip()
+        options.update(trusted_proxy=proxy, trusted_proxy_count=proxies,
+                       trusted_proxy_headers=set(security.PROXY_HEADERS))
+        click.echo(f"Trusting X-Forwarded-For/-Proto from {proxy} ({proxies} proxy hop(s)).")
     click.echo(f"pow_registry is serving on http://{host}:{port}/  (Ctrl+C stops it)")
-    waitress.serve(app, host=host, port=port, threads=threads, ident="pow_registry")
+    waitress.serve(app, host=host, port=port, threads=threads, ident="pow_registry", **options)
 
 
 @click.group("users")

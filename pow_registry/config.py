@@ -5,10 +5,13 @@ The environment wins over the file so that a deployment can override a checked-i
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
 from typing import Any
+
+from limits import parse_many
 
 ENV_PREFIX = "POW_REGISTRY_"
 
@@ -45,8 +48,11 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "EVIDENCE_MAX_BYTES": 50 * 1024 * 1024,
         "IMPORT_MAX_BYTES": 20 * 1024 * 1024,
         "MAX_CONTENT_LENGTH": 60 * 1024 * 1024,
-        # Number of reverse proxies in front of the app whose X-Forwarded-* we trust (0 = none).
+        # Number of reverse proxies in front of the app whose X-Forwarded-For/-Proto we trust
+        # (0 = none), and the address the nearest one connects from: those headers are believed
+        # only on connections from that address (`serve` hands both to waitress).
         "TRUSTED_PROXIES": 0,
+        "TRUSTED_PROXY_ADDRESS": "127.0.0.1",
         "RATELIMIT_STORAGE_URI": "memory://",
         "RATELIMIT_HEADERS_ENABLED": False,
         # Failed logins (and current-password checks on the account page) slow the guesser, never
@@ -60,12 +66,16 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "LOGIN_THROTTLE_ADDRESS_FREE_FAILURES": 30,
         "LOGIN_THROTTLE_MAX_DELAY_SECONDS": 15 * 60,
         "LOGIN_THROTTLE_WINDOW_SECONDS": 24 * 60 * 60,
-        # The family's pages: checked before any hashing or database work (security.md).
-        "STATUS_RATE_LIMIT_PER_REFERENCE": "10 per hour",
-        "STATUS_RATE_LIMIT_PER_ADDRESS": "30 per hour",
-        "STATUS_RATE_LIMIT_OVERALL": "600 per minute",
-        "INQUIRY_FORM_RATE_LIMIT_PER_ADDRESS": "5 per hour",
-        "INQUIRY_FORM_RATE_LIMIT_OVERALL": "200 per hour",
+        # The family's pages: limits that protect the server's work, never lock a family out
+        # (security.md): per address only, checked before any hashing or database work. No limit
+        # per reference (references are not secret, and at 80 bits a code cannot be guessed
+        # anyway) and none overall (an attacker could use it up and shut every family out).
+        # /status: wrong codes (and unknown references) from one address; every check from one address.
+        "STATUS_FAILED_CHECKS_PER_ADDRESS": "30 per hour",
+        "STATUS_CHECKS_PER_ADDRESS": "60 per minute",
+        # /inquire: inquiries sent from one address; every submission (invalid ones too) from one address.
+        "INQUIRY_FORM_SENT_PER_ADDRESS": "5 per hour",
+        "INQUIRY_FORM_POSTS_PER_ADDRESS": "60 per hour",
         "SESSION_COOKIE_SECURE": True,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -145,10 +155,50 @@ def weak_secret(secret: str | None) -> bool:
     )
 
 
+# Settings that no longer exist, and what replaced them: a deployment that still sets one would
+# otherwise believe it is protected (or limited) in a way it is not.
+REMOVED_SETTINGS = {
+    "STATUS_RATE_LIMIT_PER_REFERENCE": "nothing: a per-reference limit let anyone lock a family out "
+                                       "(see the README's security section)",
+    "STATUS_RATE_LIMIT_PER_ADDRESS": "STATUS_FAILED_CHECKS_PER_ADDRESS and STATUS_CHECKS_PER_ADDRESS",
+    "STATUS_RATE_LIMIT_OVERALL": "nothing: an overall limit let anyone shut every family out",
+    "INQUIRY_FORM_RATE_LIMIT_PER_ADDRESS": "INQUIRY_FORM_SENT_PER_ADDRESS and INQUIRY_FORM_POSTS_PER_ADDRESS",
+    "INQUIRY_FORM_RATE_LIMIT_OVERALL": "nothing: an overall limit let anyone shut every family out",
+}
+LIMIT_SETTINGS = ("STATUS_FAILED_CHECKS_PER_ADDRESS", "STATUS_CHECKS_PER_ADDRESS",
+                  "INQUIRY_FORM_SENT_PER_ADDRESS", "INQUIRY_FORM_POSTS_PER_ADDRESS")
+
+
+def check_limits(config: dict[str, Any]) -> None:
+    """The rate-limit and proxy settings make sense, and no removed one is still set."""
+    for name, replacement in REMOVED_SETTINGS.items():
+        if name in config:
+            raise ConfigError(f"{name} was removed; remove it from the configuration (replaced by {replacement}).")
+    for name in LIMIT_SETTINGS:
+        value = str(config.get(name) or "")
+        try:
+            parsed = parse_many(value)
+        except ValueError:
+            parsed = []
+        if len(parsed) != 1:
+            raise ConfigError(f"{name} must be one limit such as '30 per hour', not {value!r}.")
+    try:
+        proxies = int(config.get("TRUSTED_PROXIES") or 0)
+    except (TypeError, ValueError):
+        proxies = -1
+    if proxies < 0:
+        raise ConfigError("TRUSTED_PROXIES is the number of reverse proxies in front of the app: 0 or more.")
+    address = str(config.get("TRUSTED_PROXY_ADDRESS") or "").strip()
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise ConfigError("TRUSTED_PROXY_ADDRESS is the IP address the reverse proxy connects from "
+                          f"(for example 127.0.0.1), not {address!r}.") from None
+
+
 def check_secret(config: dict[str, Any]) -> None:
     """Refuse to run a real deployment on a weak key (tests may use anything)."""
-    if int(config.get("TRUSTED_PROXIES") or 0) < 0:
-        raise ConfigError("TRUSTED_PROXIES is the number of reverse proxies in front of the app: 0 or more.")
+    check_limits(config)
     if config.get("TESTING"):
         return
     if weak_secret(config.get("SECRET_KEY")):

@@ -1,6 +1,17 @@
-"""CSRF on every form, security headers, rate limits, and the trusted-proxy setting."""
+"""CSRF on every form, security headers, rate limits, and the trusted-proxy setting.
+
+Behind a reverse proxy the client's address and scheme come from X-Forwarded-For/-Proto, which
+anyone can send: they are believed only on connections from the proxy's own address
+(`TRUSTED_PROXY_ADDRESS`), and only as many hops as there are proxies (`TRUSTED_PROXIES`). Under
+`pow-registry serve` waitress does this itself (its `trusted_proxy` options; it drops those headers
+from anyone else), and `serve` takes this module's middleware off so nothing is applied twice;
+under any other server (`flask run`, the tests) the middleware below does the same.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
 
 from flask import Flask, Response, abort, request
 from flask_limiter import Limiter
@@ -22,6 +33,37 @@ def limiter(app: Flask) -> Limiter:
     return app.extensions["pow_registry.limiter"]
 
 
+# The headers a trusted proxy may set (the same ones `serve` tells waitress to trust).
+PROXY_HEADERS = ("x-forwarded-for", "x-forwarded-proto")
+_PROXY_ENVIRON = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST",
+                  "HTTP_X_FORWARDED_PORT", "HTTP_X_FORWARDED_PREFIX", "HTTP_FORWARDED")
+
+
+class TrustedProxy:
+    """X-Forwarded-For/-Proto believed only from the proxy's address, `count` hops deep (as
+    waitress's trusted_proxy does); from anyone else they are dropped, so a client cannot spoof
+    its address to dodge the per-address limits, nor its scheme."""
+
+    def __init__(self, app: Any, *, address: str, count: int) -> None:
+        self.app = app
+        self.address = address
+        self.fixed = ProxyFix(app, x_for=count, x_proto=count)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ.get("REMOTE_ADDR") == self.address:
+            return self.fixed(environ, start_response)  # type: ignore[no-any-return]
+        for name in _PROXY_ENVIRON:
+            environ.pop(name, None)
+        return self.app(environ, start_response)  # type: ignore[no-any-return]
+
+
+def without_proxy_middleware(app: Flask) -> None:
+    """Take TrustedProxy off again: for a server that does the same job itself (waitress in `serve`)."""
+    direct = app.extensions.get("pow_registry.wsgi_app_direct")
+    if direct is not None:
+        app.wsgi_app = direct  # type: ignore[method-assign]
+
+
 def init_app(app: Flask) -> None:
     csrf.init_app(app)
     app_limiter = Limiter(key_func=get_remote_address, default_limits=[])
@@ -29,9 +71,9 @@ def init_app(app: Flask) -> None:
     app.extensions["pow_registry.limiter"] = app_limiter
     proxies = int(app.config["TRUSTED_PROXIES"])
     if proxies > 0:
-        # Only as many X-Forwarded-* hops as there are proxies we run: a client cannot spoof
-        # its address past them and so cannot dodge the per-address limits.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
+        app.extensions["pow_registry.wsgi_app_direct"] = app.wsgi_app
+        app.wsgi_app = TrustedProxy(  # type: ignore[method-assign]
+            app.wsgi_app, address=str(app.config["TRUSTED_PROXY_ADDRESS"]).strip(), count=proxies)
 
     @app.before_request
     def _refuse_nul() -> None:

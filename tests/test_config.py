@@ -112,7 +112,15 @@ def test_environment_wins_over_the_instance_file(build: Callable[..., Flask], cl
 
 
 @pytest.mark.parametrize("name,value", [("SESSION_COOKIE_SECURE", "ture"), ("PAGE_SIZE", "ten"),
-                                        ("TRUSTED_PROXIES", "one"), ("TRUSTED_PROXIES", "-1")])
+                                        ("TRUSTED_PROXIES", "one"), ("TRUSTED_PROXIES", "-1"),
+                                        ("TRUSTED_PROXY_ADDRESS", "proxy.example.org"),
+                                        ("TRUSTED_PROXY_ADDRESS", "*"),
+                                        ("STATUS_FAILED_CHECKS_PER_ADDRESS", "thirty"),
+                                        ("STATUS_CHECKS_PER_ADDRESS", "1 per minute; 5 per hour"),
+                                        ("INQUIRY_FORM_SENT_PER_ADDRESS", ""),
+                                        ("STATUS_RATE_LIMIT_PER_REFERENCE", "10 per hour"),
+                                        ("STATUS_RATE_LIMIT_OVERALL", "600 per minute"),
+                                        ("INQUIRY_FORM_RATE_LIMIT_OVERALL", "200 per hour")])
 def test_a_malformed_environment_value_is_a_clear_error(build: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch,
                                                         name: str, value: str) -> None:
     monkeypatch.setenv("POW_REGISTRY_SECRET_KEY", STRONG)
@@ -128,7 +136,7 @@ def test_defaults_are_the_safe_ones(build: Callable[..., Flask]) -> None:
     assert c["SESSION_COOKIE_SAMESITE"] in ("Lax", "Strict")
     assert c["REMEMBER_COOKIE_SECURE"] is True and c["REMEMBER_COOKIE_HTTPONLY"] is True
     assert c["WTF_CSRF_ENABLED"] is not False
-    assert c["TRUSTED_PROXIES"] == 0
+    assert c["TRUSTED_PROXIES"] == 0 and c["TRUSTED_PROXY_ADDRESS"] == "127.0.0.1"
     assert c["MAX_CONTENT_LENGTH"] and c["SESSION_INACTIVITY_SECONDS"] <= 60 * 60
     assert c["DEBUG"] is False and c["TESTING"] is False
 
@@ -204,7 +212,7 @@ def test_no_trusted_proxy_ignores_forwarded_headers(make_app: Any) -> None:
 
 
 def test_one_trusted_proxy_honours_exactly_one_hop(make_app: Any) -> None:
-    app = make_app(TRUSTED_PROXIES=1)
+    app = make_app(TRUSTED_PROXIES=1, TRUSTED_PROXY_ADDRESS="192.0.2.1")
     seen = _seen(app)
     response = app.test_client().get("/healthz", headers=HEADERS, environ_base={"REMOTE_ADDR": "192.0.2.1"})
     # The client's own claim (6.6.6.6) is not believed; the hop our proxy added is.
@@ -213,7 +221,7 @@ def test_one_trusted_proxy_honours_exactly_one_hop(make_app: Any) -> None:
 
 
 def test_two_trusted_proxies_honour_two_hops(make_app: Any) -> None:
-    app = make_app(TRUSTED_PROXIES=2)
+    app = make_app(TRUSTED_PROXIES=2, TRUSTED_PROXY_ADDRESS="192.0.2.1")
     seen = _seen(app)
     app.test_client().get("/healthz", headers={"X-Forwarded-For": "1.1.1.1, 6.6.6.6, 203.0.113.7"},
                           environ_base={"REMOTE_ADDR": "192.0.2.1"})
@@ -221,7 +229,7 @@ def test_two_trusted_proxies_honour_two_hops(make_app: Any) -> None:
 
 
 def test_a_spoofed_forwarded_for_does_not_dodge_the_address_throttle(make_app: Any, make_user: Any) -> None:
-    app = make_app(TRUSTED_PROXIES=1, LOGIN_THROTTLE_ADDRESS_FREE_FAILURES=3)
+    app = make_app(TRUSTED_PROXIES=1, TRUSTED_PROXY_ADDRESS="192.0.2.1", LOGIN_THROTTLE_ADDRESS_FREE_FAILURES=3)
     user = make_user("researcher")
     for i in range(3):
         response = app.test_client().post("/login", data={"email": f"guess{i}@example.org", "password": "wrong!"},
@@ -237,3 +245,23 @@ def test_a_spoofed_forwarded_for_does_not_dodge_the_address_throttle(make_app: A
                                       headers={"X-Forwarded-For": "203.0.113.8"},
                                       environ_base={"REMOTE_ADDR": "192.0.2.1"})
     assert response.status_code == 302
+
+
+def test_forwarded_headers_from_anyone_but_the_proxy_are_ignored(make_app: Any) -> None:
+    """A client that reaches the app directly cannot pose as the proxy with its own headers."""
+    app = make_app(TRUSTED_PROXIES=1, TRUSTED_PROXY_ADDRESS="192.0.2.1")
+    seen = _seen(app)
+    response = app.test_client().get("/healthz", headers=HEADERS, environ_base={"REMOTE_ADDR": "198.51.100.9"})
+    assert seen == [("198.51.100.9", "http")]
+    assert "Strict-Transport-Security" not in response.headers
+
+
+def test_a_spoofed_forwarded_for_from_an_untrusted_peer_does_not_dodge_the_family_limit(make_app: Any) -> None:
+    app = make_app(TRUSTED_PROXIES=1, TRUSTED_PROXY_ADDRESS="192.0.2.1", STATUS_FAILED_CHECKS_PER_ADDRESS="2 per day")
+
+    def check(forwarded_for: str) -> int:
+        return int(app.test_client().post("/status", data={"reference": "INQ-0000-0000", "access_code": "x"},
+                                          headers={"X-Forwarded-For": forwarded_for},
+                                          environ_base={"REMOTE_ADDR": "198.51.100.9"}).status_code)
+
+    assert [check(f"10.9.8.{i}") for i in range(3)] == [403, 403, 429]

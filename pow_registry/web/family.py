@@ -1,7 +1,7 @@
 """The family's pages, public and without an account: send an inquiry, check its status.
 
 `/status` takes a reference and an access code by POST only (never in a URL, so never in a log
-or a browser history), rate-limited per reference, per address and overall before any hashing
+or a browser history), rate-limited per address (failures, and all checks) before any hashing
 or database work, and answers a failure with one page whatever went wrong. `/inquire` lets a
 family send an inquiry themselves; after a redirect its reference and access code are shown once
 (Post/Redirect/Get with a one-time token: services/code_display.py). security.md, "The family's page".
@@ -9,7 +9,7 @@ family send an inquiry themselves; after a redirect its reference and access cod
 
 from __future__ import annotations
 
-import hashlib
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -36,7 +36,6 @@ from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAre
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from pow_registry import auth, clock, db, security
-from pow_registry.domain.references import normalise_reference
 from pow_registry.i18n import LANGUAGE_NAMES
 from pow_registry.i18n import gettext as _
 from pow_registry.i18n import lazy_gettext as _l
@@ -186,27 +185,26 @@ def _chosen_language() -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Rate limits: keys made only of what the request carries (no hashing of the code, no database).
-
-
-def _key(kind: str, value: str) -> str:
-    # A digest, so neither the limiter's storage nor its log line holds what the family typed.
-    return f"{kind}:" + hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()[:32]
-
-
-def _reference_key() -> str:
-    """The normalised reference, so `inq 7kd2 9qxm` and `INQ-7KD2-9QXM` share one count; a
-    malformed one by what was typed (never empty: an empty key would skip the limit)."""
-    raw = request.form.get("reference", "")[:_CODE_INPUT_MAX]
-    return _key("reference", normalise_reference(raw) or "malformed:" + raw.strip())
+# Rate limits: per address only, keyed on nothing but the address (no hashing of the code, no
+# database), so a refusal is cheap. They protect the server's work; they never lock a family out:
+# there is no limit per reference (references are printed in lists, so anyone could spend a
+# family's count) and none overall (anyone with enough addresses could spend everyone's). At 80
+# bits an access code cannot be guessed anyway: README, "Why wrong codes cannot find a code".
 
 
 def _address_key() -> str:
-    return "address:" + auth.remote_address()
-
-
-def _everyone_key() -> str:
-    return "everyone"
+    """The client's address; for IPv6 its /64, which one subscriber usually holds whole (an
+    address per request from it would otherwise be a fresh budget per request)."""
+    address = auth.remote_address()
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return "address:" + address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return "address:" + str(parsed.ipv4_mapped)
+        return "address:" + str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return "address:" + str(parsed)
 
 
 def _configured(name: str) -> Callable[[], str]:
@@ -214,25 +212,29 @@ def _configured(name: str) -> Callable[[], str]:
     return lambda: str(current_app.config[name])
 
 
-def _not_refused(response: Response) -> bool:
-    return response.status_code != 429
+def _failed_check(response: Response) -> bool:
+    """A status check that found nothing (a wrong code or an unknown reference: the one refusal)."""
+    return response.status_code == 403
 
 
-def _limit(app: Flask, endpoint: str, *, overall: str, narrow: list[tuple[str, Callable[[], str], str]]) -> None:
-    """Wrap a view in this app's limiter (as auth_views does for the login): POSTs only, and
-    checked before the view runs, so before any hashing or database work.
+def _inquiry_sent(response: Response) -> bool:
+    """An inquiry sent (or one already sent, shown again): the redirect to the page with its code."""
+    return response.status_code == 303
 
-    The narrow limits (per reference, per address) count every attempt. The overall one counts
-    only the requests no limit refused: otherwise one address, already refused by its own
-    limit, could go on using up everyone's budget and shut every family out.
+
+def _limit(app: Flask, endpoint: str, limits: list[tuple[str, Callable[[Response], bool] | None]]) -> None:
+    """Wrap a view in this app's limiter (as auth_views does for the login): POSTs only, per
+    address, and checked before the view runs, so before any hashing or database work.
+
+    A limit with a condition counts only the responses that meet it (Flask-Limiter's
+    `deduct_when`): a family's own successful checks never use up its address's budget for
+    failures, while an address that has spent it is refused before any work.
     """
     limiter = security.limiter(app)
     view: Any = app.view_functions[endpoint]
-    view = limiter.limit(_configured(overall), key_func=_everyone_key, methods=["POST"],
-                         scope=f"{endpoint}:overall", deduct_when=_not_refused)(view)
-    for config_key, key_func, scope in narrow:
-        view = limiter.limit(_configured(config_key), key_func=key_func, methods=["POST"],
-                             scope=f"{endpoint}:{scope}")(view)
+    for config_key, counts in limits:
+        view = limiter.limit(_configured(config_key), key_func=_address_key, methods=["POST"],
+                             scope=f"{endpoint}:{config_key.lower()}", deduct_when=counts)(view)
     app.view_functions[endpoint] = view
 
 
@@ -240,13 +242,10 @@ def _init_limits(state: BlueprintSetupState) -> None:
     """Run when the blueprint is registered (recorded below the routes, so after them; the
     app's limiter exists by then: security.init_app runs before the blueprints)."""
     app = cast(Flask, state.app)
-    _limit(app, "family.status", overall="STATUS_RATE_LIMIT_OVERALL", narrow=[
-        ("STATUS_RATE_LIMIT_PER_ADDRESS", _address_key, "address"),
-        ("STATUS_RATE_LIMIT_PER_REFERENCE", _reference_key, "reference"),
-    ])
-    _limit(app, "family.inquire", overall="INQUIRY_FORM_RATE_LIMIT_OVERALL", narrow=[
-        ("INQUIRY_FORM_RATE_LIMIT_PER_ADDRESS", _address_key, "address"),
-    ])
+    _limit(app, "family.status", [("STATUS_FAILED_CHECKS_PER_ADDRESS", _failed_check),
+                                  ("STATUS_CHECKS_PER_ADDRESS", None)])
+    _limit(app, "family.inquire", [("INQUIRY_FORM_SENT_PER_ADDRESS", _inquiry_sent),
+                                   ("INQUIRY_FORM_POSTS_PER_ADDRESS", None)])
 
 
 # ---------------------------------------------------------------------------------------------
