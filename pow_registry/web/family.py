@@ -223,7 +223,7 @@ def _inquiry_sent(response: Response) -> bool:
 
 
 def _limit(app: Flask, endpoint: str, limits: list[tuple[str, Callable[[Response], bool] | None]]) -> None:
-    """Wrap a view in this app's limiter (as auth_views does for the login): POSTs only, per
+    """Wrap a view in this app's limiter (Flask-Limiter, shared with the rest of the app): POSTs only, per
     address, and checked before the view runs, so before any hashing or database work.
 
     A limit with a condition counts only the responses that meet it (Flask-Limiter's
