@@ -119,8 +119,9 @@ def test_staff_take_an_inquiry_and_see_the_code_once(app, session, staff_client,
     assert reference in detail and code not in detail and code.replace("-", "") not in detail
     assert "+79990000002" in detail and "8 999 000 00 02" in detail  # E.164 and as typed
     assert "Выдумкина Ольга" in detail and "inquiry.create" in detail
-    assert "We are searching for him." not in detail  # nothing cleared yet:
-    assert "Your inquiry has been received." in detail  # the family sees "received"
+    # Nothing cleared yet: the family sees "received", in its own language (Russian here).
+    assert "Мы ищем его." not in detail
+    assert "Мы получили ваш запрос." in detail
     listing = staff_client.get("/inquiries/?q=Vydumkin").get_data(as_text=True)
     assert reference in listing and code not in listing
     assert staff_client.get("/inquiries/?phone=%2B79990000001").get_data(as_text=True).count(reference) == 1
@@ -224,7 +225,7 @@ def test_status_change_and_what_the_family_sees(session, staff_client, inquiry):
                                                    "action": "preview"})
     page = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert "We are searching for him." in page and "Мы ищем &lt;b&gt;вашего&lt;/b&gt; сына." in page
+    assert "Мы ищем его." in page and "Мы ищем &lt;b&gt;вашего&lt;/b&gt; сына." in page
     assert fetch(session, Inquiry, inquiry.id).family_status is None
     response = staff_client.post(family_url, data={"version": version, "family_status": "searching",
                                                    "family_message": "Мы ищем <b>вашего</b> сына.",
@@ -233,7 +234,7 @@ def test_status_change_and_what_the_family_sees(session, staff_client, inquiry):
     row = fetch(session, Inquiry, inquiry.id)
     assert (row.family_status, row.family_message) == (InquiryStatus.searching, "Мы ищем <b>вашего</b> сына.")
     page = staff_client.get(url).get_data(as_text=True)
-    assert "We are searching for him." in page and "inquiry.family_clear" in page
+    assert "Мы ищем его." in page and "inquiry.family_clear" in page
 
     response = staff_client.post(f"{url}/status", data={"version": hidden(page, "version"), "status": "closed",
                                                         "closed_reason": "withdrawn", "note": "Семья отозвала."})
@@ -380,3 +381,73 @@ def test_garbage_anywhere_is_never_a_server_error(session, staff_client, inquiry
                 f"/inquiries/{inquiry.id}/family", f"/inquiries/{inquiry.id}/access-code"):
         response = staff_client.post(url, data={k: value for k in fields})
         assert response.status_code < 500, (url, value[:20])
+
+
+def _answer(page: str) -> str:
+    """The last family answer on a page (on staff's page the preview comes after what the family sees now)."""
+    found = re.findall(r'<section class="family-answer".*?</section>\s*(?=</div>|<p><a href="/status")', page, re.S)
+    assert found, "no family answer on the page"
+    return str(found[-1]).strip()
+
+
+@pytest.mark.parametrize("language", ["ru", "uk", "en"])
+def test_the_preview_is_exactly_the_familys_page_for_every_tier(
+    app, session, staff_client, staff, audit_key, make_person, make_user, language
+):
+    """Issue 12, finding 1: for "match found", "received" and "returned" the preview and the family's
+    page said different things (and "returned" had a double full stop)."""
+    from pow_registry import clock
+    from pow_registry.models import PersonStatus
+    from pow_registry.services import exchange
+
+    person = make_person()
+    person.status = PersonStatus.confirmed_captured  # the evidence rules are tested elsewhere
+    session.add(person)
+    session.commit()
+    issued = inquiries.create_inquiry(session=session, actor=staff, audit_key=audit_key,
+                                      access_key=app.config["ACCESS_CODE_KEY_BYTES"],
+                                      data={**FORM, "preferred_language": language})
+    row = fetch(session, Inquiry, issued.inquiry.id)
+    row.person_id, row.status, row.last_checked_at = person.id, InquiryStatus.returned, clock.now()
+    session.add(row)
+    session.commit()
+    office = exchange.create_office(session=session, actor=make_user("admin"), audit_key=audit_key,
+                                    data={"name": "Вымышленный офис", "country": "UA", "language": "uk",
+                                          "contact": "o@example.org", "columns": ""})
+    listed = exchange.create_list(session=session, actor=staff, audit_key=audit_key,
+                                  data={"office_id": office.id, "kind": "exchange", "title": "Осень"})
+    exchange.add_person(session=session, actor=staff, audit_key=audit_key, list_id=listed.id, person_id=person.id,
+                        reason="мать просит")
+    session.refresh(listed)
+    frozen = exchange.freeze_list(session=session, actor=staff, audit_key=audit_key, list_id=listed.id,
+                                  version=listed.version)
+    entry = exchange.list_detail(session, frozen.id).entries[0].entry
+    exchange.record_outcome(session=session, actor=staff, audit_key=audit_key, entry_id=entry.id, version=entry.version, outcome="exchanged", outcome_date=clock.today().isoformat(),
+                            note="")
+    family_client = app.test_client()
+    for tier in ("received", "searching", "match_found", "on_exchange_list", "returned", "closed"):
+        row = fetch(session, Inquiry, issued.inquiry.id)
+        if tier == "closed":  # the search must have reached a tier before the family is told it
+            from pow_registry.models import ClosedReason
+
+            row.status, row.closed_reason = InquiryStatus.closed, ClosedReason.found_elsewhere
+            session.add(row)
+            session.commit()
+        got = staff_client.get(f"/inquiries/{row.id}/family")
+        page = got.get_data(as_text=True)
+        assert got.status_code == 200, (tier, got.status_code, got.headers.get("Location"), page[-1500:])
+        preview = staff_client.post(f"/inquiries/{row.id}/family", data={
+            "version": hidden(page, "version"), "family_status": tier, "family_message": "Пишите нам.",
+            "action": "preview"})
+        assert preview.status_code == 200, tier
+        assert staff_client.post(f"/inquiries/{row.id}/family", data={
+            "version": hidden(page, "version"), "family_status": tier, "family_message": "Пишите нам.",
+            "action": "save"}).status_code == 302
+        seen = family_client.post("/status", data={"reference": issued.inquiry.reference,
+                                                   "access_code": issued.access_code})
+        assert seen.status_code == 200
+        family_answer = _answer(seen.get_data(as_text=True))
+        staff_answer = _answer(preview.get_data(as_text=True))
+        assert staff_answer == family_answer, tier
+        assert f'lang="{language}"' in family_answer and ".." not in family_answer
+        assert family_answer in staff_client.get(f"/inquiries/{row.id}").get_data(as_text=True)

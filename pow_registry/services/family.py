@@ -68,13 +68,21 @@ def check_status(session: Session, *, reference: str, code: str, key: bytes) -> 
     matches = access_code_matches(code if isinstance(code, str) else "", digest, key)
     if inquiry is None or not matches:
         return None
-    status = InquiryStatus(inquiry.family_status) if inquiry.family_status else InquiryStatus.received
+    return view_of(session, inquiry)
+
+
+def view_of(session: Session, inquiry: Inquiry, *, status: InquiryStatus | None = None,
+            message: str | None = None) -> FamilyView:
+    """What the family of `inquiry` reads: as cleared, or (for staff's preview) with the status
+    and message staff are about to clear. The one source of the family's page and the preview."""
+    if status is None:
+        status = InquiryStatus(inquiry.family_status) if inquiry.family_status else InquiryStatus.received
     return FamilyView(
         reference=inquiry.reference,
         status=status,
         since=_since(session, inquiry.person_id, status),
         last_checked=inquiry.last_checked_at.date() if inquiry.last_checked_at else None,
-        message=inquiry.family_message or "",
+        message=(inquiry.family_message or "") if message is None else message,
         language=inquiry.preferred_language,
     )
 

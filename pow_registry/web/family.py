@@ -30,6 +30,7 @@ from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from flask_babel import force_locale, get_locale
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from sqlmodel import Session
 from werkzeug.wrappers import Response
 from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
@@ -285,6 +286,15 @@ def status() -> ResponseReturnValue:
         chosen = view.language
     with force_locale(chosen or str(get_locale())):
         return _result(view, form)
+
+
+def answer_html(view: family.FamilyView) -> Markup:
+    """The family's answer as the family reads it, in the family's language: staff's preview
+    shows exactly this (issue 12: one source for the family's words)."""
+    language = view.language if view.language in current_app.config["LANGUAGES"] else str(get_locale())
+    with force_locale(language):
+        return Markup(render_template("family/_answer.html", view=view, status_text=FAMILY_STATUS_TEXT,  # noqa: S704
+                                      next_steps=FAMILY_NEXT_STEPS))
 
 
 def _result(view: family.FamilyView, form: StatusForm) -> str:

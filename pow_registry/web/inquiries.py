@@ -22,10 +22,13 @@ from flask import (
 from flask.typing import ResponseReturnValue
 
 from pow_registry import auth, db
+from pow_registry.i18n import LANGUAGE_NAMES
 from pow_registry.i18n import gettext as _
 from pow_registry.models import Inquiry
 from pow_registry.services import code_display, inquiries
+from pow_registry.services import family as family_service
 from pow_registry.services.errors import FieldErrors, NotFound, ServiceError
+from pow_registry.web import family as family_pages
 from pow_registry.web.forms import (
     FamilyClearForm,
     InquiryForm,
@@ -133,7 +136,8 @@ def detail(inquiry_id: int) -> str:
     return render_template("inquiries/detail.html", d=d, i=row, status_form=status_form,
                            reissue_form=ReissueCodeForm(formdata=None, submission=code_display.new_token()),
                            queue_url=queue_url,
-                           family_ahead=_family_ahead(row))
+                           family_ahead=_family_ahead(row),
+                           family_answer=family_pages.answer_html(family_service.view_of(db.session(), row)))
 
 
 def _family_ahead(row: Inquiry) -> bool:
@@ -210,8 +214,11 @@ def family(inquiry_id: int) -> ResponseReturnValue:
             except FieldErrors as exc:
                 apply_errors(form, exc)
             else:
-                preview = {"status": status.value, "message": message}
-    return render_template("inquiries/family.html", i=row, form=form, preview=preview)
+                preview = family_pages.answer_html(family_service.view_of(db.session(), row, status=status,
+                                                                          message=message))
+    return render_template("inquiries/family.html", i=row, form=form, preview=preview,
+                           now=family_pages.answer_html(family_service.view_of(db.session(), row)),
+                           family_language=LANGUAGE_NAMES.get(row.preferred_language, row.preferred_language))
 
 
 @bp.post("/<int:inquiry_id>/access-code")
