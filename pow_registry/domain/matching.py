@@ -46,7 +46,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from rapidfuzz.distance import OSA, JaroWinkler
 
@@ -530,7 +530,56 @@ class FieldEvidence:
     field: str
     level: str
     weight: float
-    detail: str
+    detail: str  # the English sentence (the CLI and tests read it); `says` is the same, translatable
+    says: tuple[Say, ...] = ()
+
+
+def N_(message: str) -> str:
+    """Marks an explanation message for the translation catalogue (the web layer translates it;
+    this library knows nothing of languages)."""
+    return message
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A value of an explanation that is a code, not data: a given-name class (``class``), a
+    spelling key (``key``), a service category (``category``) or how a name was read
+    (``reading``). The web layer shows it in the reader's language."""
+
+    kind: str
+    code: str
+
+    def __str__(self) -> str:
+        return self.code if self.kind in ("category", "reading") else repr(self.code)
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """One sentence of an explanation: an English message with %(name)s placeholders and its
+    values (data as typed, numbers, codes as Ref, or another Say). str() is the English text."""
+
+    text: str
+    values: tuple[tuple[str, Any], ...] = ()
+
+    def __str__(self) -> str:
+        return self.text % {name: str(value) for name, value in self.values} if self.values else self.text
+
+    def as_json(self) -> list[Any]:
+        def value(v: Any) -> Any:
+            if isinstance(v, Say):
+                return {"say": v.as_json()}
+            if isinstance(v, Ref):
+                return {"ref": [v.kind, v.code]}
+            return v
+
+        return [self.text, {name: value(v) for name, v in self.values}]
+
+
+def _say(text: str, **values: Any) -> Say:
+    return Say(text, tuple(values.items()))
+
+
+_NOT_GIVEN = _say(N_("not given on both sides"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -551,6 +600,7 @@ class Match:
     fields: tuple[FieldEvidence, ...]
     notes: tuple[str, ...] = ()
     prior: float = PRIOR_LOG2_ODDS
+    note_says: tuple[Say, ...] = ()
 
     @property
     def pair(self) -> tuple[tuple[str, str], tuple[str, str]]:
@@ -711,17 +761,17 @@ _CATEGORY_SHARE = {
     "other": 0.02,
 }
 
-_Evidence = tuple[str, float, str]  # level, weight, detail ("" on the fast path)
+_Evidence = tuple[str, float, tuple[Say, ...]]  # level, weight, detail (() on the fast path)
 
 
 def _q(text: str) -> str:
     return f"«{text}»"
 
 
-def _share(count: int, n: int) -> str:
+def _share(count: int, n: int) -> tuple[Say, ...]:
     if n <= 0:
-        return ""
-    return f"; {count} of {n} indexed records share it"
+        return ()
+    return (_say(N_("; %(count)s of %(n)s indexed records share it"), count=count, n=n),)
 
 
 def _surname(
@@ -730,24 +780,24 @@ def _surname(
     stats: _Stats,
     detail: bool,
     a_sur: tuple[str, frozenset[str], dict[str, str], str, str] | None = None,
-) -> tuple[str, float, str, str | None]:
+) -> tuple[str, float, tuple[Say, ...], Say | None]:
     """(level, weight, detail, note): the note flags a woman's surname form."""
     a_primary, a_keys, a_how, a_text, a_norm = a_sur or (
         a.sur, a.sur_keys, a.sur_how, a.surname, a.sur_text
     )  # fmt: skip
     if not a_primary or not b.sur:
-        return "missing", 0.0, "not given on both sides" if detail else "", None
+        return "missing", 0.0, (_NOT_GIVEN,) if detail else (), None
     if a_primary == b.sur:
         exact = a_norm == b.sur_text
         level = "exact" if exact else "transliteration"
         u = stats.u(stats.surname, b.sur, _U_SURNAME)
         weight = min(_log2(_M_SURNAME[level], u), _MAX_NAME_WEIGHT)
-        text = ""
+        text: tuple[Say, ...] = ()
         if detail:
-            how = "same spelling" if exact else f"same spelling key {b.sur!r}"
-            text = f"{_q(a_text)} / {_q(b.surname)}: {how}" + _share(
-                stats.surname.get(b.sur, 0), stats.n
-            )
+            said = (_say(N_("%(a)s / %(b)s: same spelling"), a=_q(a_text), b=_q(b.surname)) if exact else
+                    _say(N_("%(a)s / %(b)s: same spelling key %(key)s"), a=_q(a_text), b=_q(b.surname),
+                         key=Ref("key", b.sur)))
+            text = (said, *_share(stats.surname.get(b.sur, 0), stats.n))
         return level, weight, text, None
     shared = a_keys & b.sur_keys
     if shared:
@@ -763,18 +813,16 @@ def _surname(
         assert best is not None
         weight, level, key, how = best
         note = None
-        text = ""
+        text = ()
         if level == "feminine form":
             woman = a_text if "feminine" in a_how.get(key, "") else b.surname
-            note = (
-                f"surname {_q(woman)} is a woman's form of {key!r}: a man's record is matched "
-                "to a feminine surname form"
-            )
+            note = _say(N_("surname %(woman)s is a woman's form of %(key)s: a man's record is matched to a "
+                           "feminine surname form"), woman=_q(woman), key=Ref("key", key))
         if detail:
-            text = (
-                f"{_q(a_text)} / {_q(b.surname)}: both read as {key!r} ({how}; "
-                f"morphology: {morphology.backend()})" + _share(stats.surname.get(key, 0), stats.n)
-            )
+            text = (_say(N_("%(a)s / %(b)s: both read as %(key)s (%(how)s; morphology: %(backend)s)"),
+                         a=_q(a_text), b=_q(b.surname), key=Ref("key", key), how=Ref("reading", how),
+                         backend=morphology.backend()),
+                    *_share(stats.surname.get(key, 0), stats.n))
         return level, weight, text, note
     similarity = 0.0
     for x in a_keys:
@@ -795,7 +843,8 @@ def _surname(
         level, weight = f"fuzzy (Jaro-Winkler {similarity:.2f})", W_SURNAME_WEAK
     else:
         level, weight = "disagree", W_SURNAME_DISAGREE
-    text = f"{_q(a_text)} / {_q(b.surname)}: keys {a_primary!r} / {b.sur!r}" if detail else ""
+    text = (_say(N_("%(a)s / %(b)s: keys %(x)s / %(y)s"), a=_q(a_text), b=_q(b.surname), x=Ref("key", a_primary),
+                 y=Ref("key", b.sur)),) if detail else ()
     return level, weight, text, None
 
 
@@ -857,20 +906,20 @@ def _name_part(
     detail: bool,
 ) -> _Evidence:
     if x is None or y is None:
-        return "missing", 0.0, "not given on both sides" if detail else ""
+        return "missing", 0.0, (_NOT_GIVEN,) if detail else ()
     common = [c for c in x.classes if c in y.classes]
     if common:
         cls = common[0]
         level = _given_level(x, y, x_text, y_text)
         u = stats.u(counter, cls, default_u)
         weight = min(_log2(_M_GIVEN[level], u), _MAX_NAME_WEIGHT)
-        text = ""
+        text: tuple[Say, ...] = ()
         if detail:
-            text = f"{_q(x.text)} / {_q(y.text)}: both {cls!r}"
             forms = {r.form for r in (x, y) if r.form and r.level != "name"}
-            if forms:
-                text += " (via " + ", ".join(sorted(forms)) + ")"
-            text += _share(counter.get(cls, 0), stats.n)
+            both = (_say(N_("%(a)s / %(b)s: both %(name)s (via %(forms)s)"), a=_q(x.text), b=_q(y.text),
+                         name=Ref("class", cls), forms=", ".join(sorted(forms))) if forms else
+                    _say(N_("%(a)s / %(b)s: both %(name)s"), a=_q(x.text), b=_q(y.text), name=Ref("class", cls)))
+            text = (both, *_share(counter.get(cls, 0), stats.n))
         return level, weight, text
     if not x.classes or not y.classes:
         # at least one name the table does not know: compare the spellings
@@ -879,19 +928,26 @@ def _name_part(
             level = "exact" if x_text == y_text else "transliteration"
             u = stats.u(counter, token, default_u)
             weight = min(_log2(_M_GIVEN[level], u), _MAX_NAME_WEIGHT)
-            text = f"{_q(x.text)} / {_q(y.text)}: same spelling key" if detail else ""
+            text = (_say(N_("%(a)s / %(b)s: same spelling key"), a=_q(x.text), b=_q(y.text)),) if detail else ()
             return level, weight, text
         similarity = JaroWinkler.normalized_similarity(x.skeleton, y.skeleton)
         if similarity >= 0.92:
-            text = f"{_q(x.text)} / {_q(y.text)}" if detail else ""
+            text = (_say("%(a)s / %(b)s", a=_q(x.text), b=_q(y.text)),) if detail else ()
             return f"fuzzy (Jaro-Winkler {similarity:.2f})", fuzzy, text
     weak = {x.level, y.level} & {"ambiguous diminutive", "fuzzy", "diminutive"}
-    text = ""
+    text = ()
     if detail:
-        text = f"{_q(x.text)} / {_q(y.text)}: " + (
-            f"{'/'.join(x.classes) or x.skeleton} ≠ {'/'.join(y.classes) or y.skeleton}"
-        )
+        text = (_say("%(a)s / %(b)s: %(x)s ≠ %(y)s", a=_q(x.text), b=_q(y.text), x=_classes(x), y=_classes(y)),)
     return "disagree", (W_GIVEN_DISAGREE_WEAK if weak else disagree), text
+
+
+def _classes(reading: NameReading) -> Any:
+    """The name classes a reading may be (in the reader's language), or its spelling key."""
+    if len(reading.classes) == 1:
+        return Ref("class", reading.classes[0])
+    if not reading.classes:
+        return reading.skeleton
+    return "/".join(reading.classes)
 
 
 def _given(
@@ -918,8 +974,8 @@ def _patronymic(a: PreparedRecord, b: PreparedRecord, stats: _Stats, detail: boo
 def _dob(a: PreparedRecord, b: PreparedRecord, detail: bool) -> _Evidence:
     x, y = a.dob, b.dob
     if x is None or y is None:
-        return "missing", 0.0, "not given on both sides" if detail else ""
-    text = f"{a.dob_text} / {b.dob_text}" if detail else ""
+        return "missing", 0.0, (_NOT_GIVEN,) if detail else ()
+    text = (_say("%(a)s / %(b)s", a=a.dob_text, b=b.dob_text),) if detail else ()
     if x.year == y.year:
         if x.month is None or y.month is None:
             return "year only", W_DOB_YEAR_ONLY, text
@@ -952,12 +1008,12 @@ def _dob(a: PreparedRecord, b: PreparedRecord, detail: bool) -> _Evidence:
 def _unit(a: PreparedRecord, b: PreparedRecord, stats: _Stats, detail: bool) -> _Evidence:
     x, y = a.unit, b.unit
     if x is None or y is None:
-        return "missing", 0.0, "not given on both sides" if detail else ""
+        return "missing", 0.0, (_NOT_GIVEN,) if detail else ()
     if x == y:
         u = stats.u(stats.unit, x, _U_UNIT)
-        text = f"unit {x}" + _share(stats.unit.get(x, 0), stats.n) if detail else ""
+        text = (_say(N_("unit %(unit)s"), unit=x), *_share(stats.unit.get(x, 0), stats.n)) if detail else ()
         return "exact", min(_log2(0.7, u), _MAX_UNIT_WEIGHT), text
-    text = f"unit {x} / {y}" if detail else ""
+    text = (_say(N_("unit %(a)s / %(b)s"), a=x, b=y),) if detail else ()
     if OSA.distance(x, y, score_cutoff=2) <= 1:
         return "typo (one digit)", W_UNIT_TYPO, text
     return "disagree", W_UNIT_DISAGREE, text
@@ -965,15 +1021,15 @@ def _unit(a: PreparedRecord, b: PreparedRecord, stats: _Stats, detail: bool) -> 
 
 def _place(a: PreparedRecord, b: PreparedRecord, detail: bool) -> _Evidence:
     if not a.place or not b.place:
-        return "missing", 0.0, "not given on both sides" if detail else ""
-    text = f"{_q(a.place_text)} / {_q(b.place_text)}" if detail else ""
+        return "missing", 0.0, (_NOT_GIVEN,) if detail else ()
+    text = (_say("%(a)s / %(b)s", a=_q(a.place_text), b=_q(b.place_text)),) if detail else ()
     best, region = 0.0, ""
     for x in a.place:
         for y in b.place:
             if (x[0] == "@") != (y[0] == "@"):
                 continue
             if x == y and x[0] != "@":
-                return "agree", W_PLACE_AGREE, text + (f": both {x!r}" if detail else "")
+                return "agree", W_PLACE_AGREE, text + ((_say(N_(": both %(key)s"), key=Ref("key", x)),) if detail else ())
             s = JaroWinkler.normalized_similarity(x, y)
             if x[0] == "@":
                 if s >= 0.85:
@@ -983,20 +1039,17 @@ def _place(a: PreparedRecord, b: PreparedRecord, detail: bool) -> _Evidence:
     if best >= 0.88:
         return f"fuzzy (Jaro-Winkler {best:.2f})", W_PLACE_FUZZY, text
     if region:
-        return "same region", W_PLACE_REGION, text + (f": {region!r}" if detail else "")
+        return "same region", W_PLACE_REGION, text + ((_say(": %(key)s", key=Ref("key", region)),) if detail else ())
     return "disagree", W_PLACE_DISAGREE, text
 
 
 def _event(a: PreparedRecord, b: PreparedRecord, detail: bool) -> _Evidence:
     x, y = a.event, b.event
     if x is None or y is None:
-        return "missing", 0.0, "not given on both sides" if detail else ""
-    text = ""
+        return "missing", 0.0, (_NOT_GIVEN,) if detail else ()
+    text: tuple[Say, ...] = ()
     if detail:
-        text = (
-            f"{a.record.kind} {_event_name(a)} {a.record.event_date} / "
-            f"{b.record.kind} {_event_name(b)} {b.record.event_date}"
-        )
+        text = (_say("%(a)s / %(b)s", a=_event_name(a), b=_event_name(b)),)
     kinds = (a.record.kind, b.record.kind)
     if kinds[0] != kinds[1]:
         capture, contact = (x, y) if kinds[0] == "person" else (y, x)
@@ -1029,15 +1082,17 @@ def _event(a: PreparedRecord, b: PreparedRecord, detail: bool) -> _Evidence:
     return "disagree", W_EVENT_DISAGREE, text
 
 
-def _event_name(record: PreparedRecord) -> str:
-    return "captured" if record.record.kind == "person" else "last contact"
+def _event_name(record: PreparedRecord) -> Say:
+    if record.record.kind == "person":
+        return _say(N_("person captured %(date)s"), date=record.record.event_date)
+    return _say(N_("inquiry last contact %(date)s"), date=record.record.event_date)
 
 
 def _category(a: PreparedRecord, b: PreparedRecord, detail: bool) -> _Evidence:
     x, y = a.category, b.category
     if x is None or y is None:
-        return "missing", 0.0, "not given on both sides" if detail else ""
-    text = f"{x} / {y}" if detail else ""
+        return "missing", 0.0, (_NOT_GIVEN,) if detail else ()
+    text = (_say("%(a)s / %(b)s", a=Ref("category", x), b=Ref("category", y)),) if detail else ()
     if x == y:
         return "exact", _log2(0.85, _CATEGORY_SHARE.get(x, 0.05)), text
     return "disagree", W_CATEGORY_DISAGREE, text
@@ -1045,7 +1100,7 @@ def _category(a: PreparedRecord, b: PreparedRecord, detail: bool) -> _Evidence:
 
 def _names(
     a: PreparedRecord, b: PreparedRecord, stats: _Stats, detail: bool
-) -> tuple[tuple[str, float, str, str | None], _Evidence, bool]:
+) -> tuple[tuple[str, float, tuple[Say, ...], Say | None], _Evidence, bool]:
     """Surname and given-name evidence, trying the swapped order when either side allows it."""
     surname = _surname(a, b, stats, detail)
     given = _given(a, b, stats, detail)
@@ -1102,13 +1157,13 @@ def _explain(a: PreparedRecord, b: PreparedRecord, stats: _Stats, prior: float) 
         ("service category", _category(a, b, True)),
     ]
     total = prior + sum(item[1] for _, item in evidence)
-    notes: list[str] = []
+    notes: list[Say] = []
     if surname[3]:
         notes.append(surname[3])
     if swapped:
-        notes.append("surname and given name are swapped on one side")
+        notes.append(_say(N_("surname and given name are swapped on one side")))
     if surname[0] in ("genitive", "case form") and not morphology.available():
-        notes.append("case forms read by suffix rules only: pymorphy3 is not installed")
+        notes.append(_say(N_("case forms read by suffix rules only: pymorphy3 is not installed")))
     return Match(
         left_id=a.record.record_id,
         left_kind=a.record.kind,
@@ -1117,9 +1172,11 @@ def _explain(a: PreparedRecord, b: PreparedRecord, stats: _Stats, prior: float) 
         probability=round(_probability(total), 6),
         weight=round(total, 3),
         fields=tuple(
-            FieldEvidence(name, item[0], round(item[1], 2), item[2]) for name, item in evidence
+            FieldEvidence(name, item[0], round(item[1], 2), "".join(str(say) for say in item[2]), item[2])
+            for name, item in evidence
         ),
-        notes=tuple(notes),
+        notes=tuple(str(note) for note in notes),
+        note_says=tuple(notes),
         prior=round(prior, 3),
     )
 

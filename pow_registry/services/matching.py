@@ -273,8 +273,11 @@ def explanation(match: Match) -> str:
     return json.dumps(
         {
             "prior": match.prior,
-            "fields": [[f.field, f.level, f.weight, f.detail] for f in match.fields],
+            # The English detail for scripts and the CSV; "says": the same as translatable messages.
+            "fields": [[f.field, f.level, f.weight, f.detail, [say.as_json() for say in f.says]]
+                       for f in match.fields],
             "notes": list(match.notes),
+            "note_says": [say.as_json() for say in match.note_says],
         },
         ensure_ascii=False,
     )
@@ -539,8 +542,9 @@ class CandidateView:
     candidate: MatchCandidate
     left: Side
     right: Side
-    fields: list[tuple[str, str, float, str]]
-    notes: list[str]
+    # (field, level, weight, detail in English, the same as translatable messages or None)
+    fields: list[tuple[str, str, float, str, Any]]
+    notes: list[Any]  # English text, or translatable messages
     prior: float
 
 
@@ -566,8 +570,9 @@ def _view(candidate: MatchCandidate, left: Side, right: Side) -> CandidateView:
     data = json.loads(candidate.explanation or "{}")
     return CandidateView(
         candidate=candidate, left=left, right=right,
-        fields=[tuple(f) for f in data.get("fields", [])],  # type: ignore[misc]
-        notes=list(data.get("notes", [])),
+        # A pair scored before explanations were translatable has the English text only.
+        fields=[(f[0], f[1], f[2], f[3], f[4] if len(f) > 4 else None) for f in data.get("fields", [])],
+        notes=list(data.get("note_says") or data.get("notes", [])),
         prior=float(data.get("prior", 0.0)),
     )
 
@@ -785,7 +790,7 @@ def reasons_text(explanation: str) -> str:
     """A short human-readable explanation: the fields that weighed for and against."""
     data = json.loads(explanation or "{}")
     parts = []
-    for name, level, weight, _detail in data.get("fields", []):
+    for name, level, weight, *_detail in data.get("fields", []):
         if level in ("missing", "") or abs(weight) < 0.05:
             continue
         parts.append(f"{name} {level} ({weight:+.1f})")

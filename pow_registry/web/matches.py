@@ -7,15 +7,19 @@ reported twice in the registry (theirs to judge and merge).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
 from flask_wtf import FlaskForm
+from markupsafe import Markup, escape
 from wtforms import HiddenField, SelectField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from pow_registry import auth, db
+from pow_registry.domain import given_names
 from pow_registry.i18n import gettext as _
 from pow_registry.i18n import lazy_gettext as _l
 from pow_registry.models import MatchCandidate, MatchStatus
@@ -23,6 +27,7 @@ from pow_registry.services import matching
 from pow_registry.services.errors import FieldErrors, NotFound, ServiceError
 from pow_registry.web.forms import options
 from pow_registry.web.helpers import apply_errors, flash_error, page_number, parse_int
+from pow_registry.web.labels import label
 
 bp = Blueprint("matches", __name__, url_prefix="/matches")
 duplicates_bp = Blueprint("duplicates", __name__, url_prefix="/duplicates")
@@ -61,6 +66,8 @@ LEVEL_LABELS = {
     "captured long after last contact": _l("captured long after the last contact"),
     "same capture date": _l("same capture date"), "capture dates within a month": _l("capture dates within a month"),
     "same last contact": _l("same last contact"), "last contacts within two months": _l("last contacts within two months"),
+    "typo (1 edit)": _l("typo (one letter)"), "typo (one digit)": _l("typo (one digit)"),
+    "same month, other day": _l("same month, another day"), "same year, other month": _l("same year, another month"),
 }
 # What the matcher compared, per side: (label, attribute of the MatchRecord).
 COMPARED = [
@@ -93,8 +100,67 @@ def field_label(name: str) -> str:
     return str(FIELD_LABELS.get(name, name))
 
 
+_FUZZY_LEVEL = re.compile(r"fuzzy \(Jaro-Winkler (\d\.\d+)\)")
+
+
 def level_label(name: str) -> str:
+    fuzzy = _FUZZY_LEVEL.fullmatch(name)
+    if fuzzy:
+        return _("similar spelling (Jaro-Winkler %(similarity)s)", similarity=fuzzy.group(1))
     return str(LEVEL_LABELS.get(name, name))
+
+
+# How a surname was read, in the reader's words (the matcher's codes, joined by "+").
+READINGS = {
+    "genitive": _l("genitive case"), "feminine": _l("feminine form"), "feminine oblique": _l("feminine, another case"),
+    "oblique": _l("another case"), "reading": _l("another reading"), "as written": _l("as written"),
+}
+
+
+def explained(detail: Any) -> Markup:
+    """A field's detail or a note in the reader's language: the matcher's messages translated,
+    what was compared shown as typed, spelling keys as code. A pair scored before explanations
+    were translatable has only its English text, shown as it is."""
+    if isinstance(detail, str):
+        return Markup('<span lang="en">%s</span>') % detail if detail else Markup("")
+    if detail and isinstance(detail[0], str):
+        detail = [detail]  # one note
+    return Markup("").join(_said(part) for part in detail)
+
+
+def _said(part: Any) -> Markup:
+    text, values = part
+    message = escape(_(text))  # a translated message: escaped, then the values (escaped) put in
+    return message % {name: _value(value) for name, value in values.items()} if values else message
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, dict) and "say" in value:
+        return _said(value["say"])
+    if isinstance(value, dict) and "ref" in value:
+        kind, code = value["ref"]
+        if kind == "class":
+            return escape(_class_name(code))
+        if kind == "category":
+            return escape(label(code, "service_category"))
+        if kind == "reading":
+            return escape(", ".join(str(READINGS.get(r, r)) for r in code.split("+")))
+        return Markup("<code>%s</code>") % code
+    return escape(str(value))
+
+
+def _class_name(class_id: str) -> str:
+    """A given-name class as the reader writes the name (Евгений, Євген, Evgenii)."""
+    try:
+        cls = given_names.name_class(class_id)
+    except KeyError:
+        return class_id
+    language = str(get_locale())
+    if language == "uk":
+        return cls.main_uk
+    if language == "ru":
+        return cls.main_ru
+    return cls.latin[0] if cls.latin else class_id.capitalize()
 
 
 def queue() -> str:
@@ -114,7 +180,7 @@ def queue() -> str:
     args = {k: v for k, v in request.args.items() if k != "page"}
     return render_template("matches/queue.html", form=form, rows=rows, total=total, page=page,
                            pages=max(1, -(-total // size)), args=args, flt=flt,
-                           field_label=field_label, level_label=level_label)
+                           field_label=field_label, level_label=level_label, explained=explained)
 
 
 def _candidate(match_id: int) -> MatchCandidate:
@@ -134,7 +200,7 @@ def _render(row: MatchCandidate, confirm_form: ReviewForm | None = None,
         "matches/detail.html", v=view, row=row, compared=COMPARED,
         confirm_form=confirm_form or ReviewForm(version=row.version, prefix="confirm"),
         reject_form=reject_form or ReviewForm(version=row.version, prefix="reject"),
-        may_review=row.status == MatchStatus.candidate, field_label=field_label, level_label=level_label,
+        may_review=row.status == MatchStatus.candidate, field_label=field_label, level_label=level_label, explained=explained,
     )
 
 
