@@ -34,7 +34,7 @@ def init_db_command() -> None:
     """Create or migrate the database to the current schema."""
     from pow_registry.migrations_runner import upgrade
 
-    upgrade(current_app.config["DATABASE_URL"])
+    upgrade(current_app.config["DATABASE_URL"], contact_crypto=current_app.extensions["pow_registry.contact_crypto"])
     click.echo("Database is at the current schema.")
 
 
@@ -368,7 +368,7 @@ def _create_app():  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    # The first `init-db` writes a random secret key when none is configured anywhere.
+    # The first `init-db` writes a random secret key (and contact-data keys) when none is configured anywhere.
     if len(sys.argv) > 1 and sys.argv[1] == "init-db":
         if config.ensure_instance_secret(config.default_instance_path()):
             click.echo(f"Wrote a new random SECRET_KEY to {config.default_instance_path() / 'config.py'}.")

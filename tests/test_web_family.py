@@ -59,7 +59,8 @@ def add_inquiry(app: Any, session: Any, reference: str = REFERENCE, code: str = 
     session.add(inquiry)
     session.flush()
     session.commit()
-    session.add(InquiryPhone(inquiry_id=inquiry.id, raw="+7 999 123-45-67", e164="+79991234567", region="RU"))
+    session.add(InquiryPhone(inquiry_id=inquiry.id, raw="+7 999 123-45-67", e164="+79991234567", region="RU",
+                             e164_index=app.extensions["pow_registry.contact_crypto"].blind_index("+79991234567")))
     session.commit()
     session.exec(update(Inquiry).where(col(Inquiry.id) == inquiry.id).values(**{"last_checked_at": None, **fields}))
     session.commit()
