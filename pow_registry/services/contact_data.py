@@ -69,13 +69,14 @@ def contact_changes(crypto: ContactCrypto, field_name: str, old: Sequence[str], 
     return [[crypto.digest(field_name, v) for v in old], [crypto.digest(field_name, v) for v in new]]
 
 
-def redact_changes(changes: dict[str, Any]) -> dict[str, Any]:
-    """An event's changes as an admin may see them: contact fields named, never their values.
+def redact_changes(changes: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """An event's changes as anyone may see them: the contact fields taken out and only named.
 
     Events written before contact data was encrypted may still hold values; they are never shown
     (the chain covers them, so they cannot be rewritten without breaking it).
     """
-    return {key: ("…" if key in CONTACT_FIELDS else value) for key, value in changes.items()}
+    rest = {key: value for key, value in changes.items() if key not in CONTACT_FIELDS}
+    return rest, [key for key in CONTACT_FIELDS if key in changes]
 
 
 def has_contact_data(inquiry: Inquiry, phones: Sequence[InquiryPhone]) -> bool:
