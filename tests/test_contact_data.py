@@ -301,3 +301,19 @@ def test_a_code_for_an_erased_inquiry_still_matches(app, session, create, staff,
                                     version=issued.inquiry.version, reason="просьба семьи", confirmed=True)
     row = session.get(Inquiry, issued.inquiry.id, populate_existing=True)
     assert row.access_code_digest == access_code_digest(issued.access_code, app.config["ACCESS_CODE_KEY_BYTES"])
+
+
+def test_an_erased_inquiry_can_still_be_edited_and_contact_data_given_again(session, create, staff, audit_key):
+    issued = create()
+    row = contact_data.erase_contact_data(session=session, actor=staff, audit_key=audit_key,
+                                          inquiry_id=issued.inquiry.id, version=issued.inquiry.version,
+                                          reason="просьба семьи", confirmed=True)
+    no_contact = {**FAMILY, "requester_name": "", "requester_email": "", "phones": ""}
+    row = inquiries.update_inquiry(session=session, actor=staff, audit_key=audit_key, inquiry_id=row.id,
+                                   version=row.version, data={**no_contact, "unit": "в/ч 54321"})
+    assert row.unit == "в/ч 54321" and row.contact_erased_at is not None
+    with pytest.raises(FieldErrors):  # an inquiry never erased still needs the name of who asks
+        create(requester_name="")
+    row = inquiries.update_inquiry(session=session, actor=staff, audit_key=audit_key, inquiry_id=row.id,
+                                   version=row.version, data={**no_contact, "phones": "+7 999 000 00 04"})
+    assert row.contact_erased_at is None  # reachable again: retention applies once more

@@ -168,10 +168,12 @@ def _phones(value: Any, country: str | None, errors: dict[str, str]) -> list[Pho
     return parsed
 
 
-def parse_inquiry(data: Mapping[str, Any], *, today: date | None = None) -> dict[str, Any]:
+def parse_inquiry(data: Mapping[str, Any], *, today: date | None = None,
+                  require_requester: bool = True) -> dict[str, Any]:
     """Strings in (a form, an import row, the API), typed values out; FieldErrors for any problem.
 
     `phones` comes back as a list of `PhoneNumber` in the order given, without repeats.
+    `require_requester` False: the family's contact data was erased, so an edit needs no name.
     """
     today = today or clock.today()
     errors: dict[str, str] = {}
@@ -182,7 +184,7 @@ def parse_inquiry(data: Mapping[str, Any], *, today: date | None = None) -> dict
         errors["surname"] = N_("Give at least the surname or the given name of the man you are looking for.")
     for name, limit in INQUIRY_TEXT_FIELDS.items():
         values[name] = _plain(_text(data, name), limit, name, errors)
-    if not values["requester_name"]:
+    if not values["requester_name"] and require_requester:
         errors["requester_name"] = N_("The name of the person asking is required.")
     values["date_of_birth"] = _partial_date(_text(data, "date_of_birth"), "date_of_birth", errors, today)
     values["last_contact_date"] = _partial_date(_text(data, "last_contact_date"), "last_contact_date", errors, today)
@@ -376,10 +378,12 @@ def update_inquiry(
     _require_staff(actor)
     row = _lock_inquiry(session, inquiry_id)
     _check_version(row, version)
-    values = parse_inquiry(data)
+    values = parse_inquiry(data, require_requester=row.contact_erased_at is None)
     before = _snapshot(session, row, [p.e164 for p in phones_of(session, inquiry_id)])
     old_phones = [(p.raw, p.e164) for p in phones_of(session, inquiry_id)]
     _apply(row, values)
+    if row.contact_erased_at is not None and (row.requester_name or row.requester_email or values["phones"]):
+        row.contact_erased_at = None  # the family gave us a way to reach them again
     changes: dict[str, Any] = audit.diff(before, _snapshot(session, row, [p.e164 for p in values["phones"]]))
     phones_changed = old_phones != [(p.raw, p.e164) for p in values["phones"]]
     if phones_changed and "phones" not in changes:  # the same numbers, typed differently
