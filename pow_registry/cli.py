@@ -414,6 +414,10 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "init-db":
         if config.ensure_instance_secret(config.default_instance_path()):
             click.echo(f"Wrote a new random SECRET_KEY to {config.default_instance_path() / 'config.py'}.")
+        written = config.ensure_instance_contact_keys(config.default_instance_path())
+        if written:
+            click.echo(f"Wrote new random {' and '.join(written)} to {config.default_instance_path() / 'config.py'}: "
+                       "back them up apart from the database; without them the families' contact data cannot be read.")
     group = FlaskGroup(create_app=_create_app, add_default_commands=False, add_version_option=False,
                        load_dotenv=False, set_debug_flag=False, name="pow-registry")
     group.main(prog_name="pow-registry")

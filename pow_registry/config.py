@@ -208,34 +208,48 @@ def check_secret(config: dict[str, Any]) -> None:
                               "32 random characters.")
 
 
-def ensure_instance_secret(instance_path: Path) -> bool:
-    """Write a random SECRET_KEY into instance/config.py when none is configured anywhere, and
-    random contact-data keys likewise (each only when neither the environment nor the file has it).
-
-    Returns True when a SECRET_KEY was written.
-    """
-    instance_path.mkdir(parents=True, exist_ok=True)
-    config_file = instance_path / "config.py"
-    existing = config_file.read_text(encoding="utf-8") if config_file.exists() else ""
-    lines: list[str] = []
-    wrote_secret = False
-    if not os.environ.get(ENV_PREFIX + "SECRET_KEY") and "SECRET_KEY" not in existing:
-        lines.append(f"SECRET_KEY = {secrets.token_urlsafe(48)!r}")
-        wrote_secret = True
-    data_key, index_key = _random_contact_keys()
-    if not os.environ.get(ENV_PREFIX + "CONTACT_DATA_KEYS") and "CONTACT_DATA_KEYS" not in existing:
-        lines.append("# The first key encrypts families' contact data, every key decrypts: to rotate, put a new "
-                     "key first, run `pow-registry keys rotate-contact-data`, then drop the old one. "
-                     "Losing these keys loses the contact data.")
-        lines.append(f"CONTACT_DATA_KEYS = [{data_key!r}]")
-    if not os.environ.get(ENV_PREFIX + "CONTACT_INDEX_KEY") and "CONTACT_INDEX_KEY" not in existing:
-        lines.append(f"CONTACT_INDEX_KEY = {index_key!r}")
-    if not lines:
-        return False
+def _append_private(config_file: Path, lines: list[str]) -> None:
     # Created 0600 from the start (an append keeps an existing file): never readable by others,
     # not even for the moment between writing and a later chmod.
     fd = os.open(config_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as fh:
         fh.write("".join(line + "\n" for line in lines))
-    return wrote_secret
+
+
+def ensure_instance_secret(instance_path: Path) -> bool:
+    """Write a random SECRET_KEY into instance/config.py when none is configured anywhere.
+
+    Returns True when a key was written.
+    """
+    if os.environ.get(ENV_PREFIX + "SECRET_KEY"):
+        return False
+    instance_path.mkdir(parents=True, exist_ok=True)
+    config_file = instance_path / "config.py"
+    if config_file.exists() and "SECRET_KEY" in config_file.read_text(encoding="utf-8"):
+        return False
+    _append_private(config_file, [f"SECRET_KEY = {secrets.token_urlsafe(48)!r}"])
+    return True
+
+
+def ensure_instance_contact_keys(instance_path: Path) -> list[str]:
+    """Write random CONTACT_DATA_KEYS / CONTACT_INDEX_KEY into instance/config.py, each only when
+    neither the environment nor the file has it. Returns the names written."""
+    instance_path.mkdir(parents=True, exist_ok=True)
+    config_file = instance_path / "config.py"
+    existing = config_file.read_text(encoding="utf-8") if config_file.exists() else ""
+    data_key, index_key = _random_contact_keys()
+    lines: list[str] = []
+    written: list[str] = []
+    if not os.environ.get(ENV_PREFIX + "CONTACT_DATA_KEYS") and "CONTACT_DATA_KEYS" not in existing:
+        lines.append("# The first key encrypts families' contact data, every key decrypts: to rotate, put a new "
+                     "key first, run `pow-registry keys rotate-contact-data`, then drop the old one. "
+                     "Losing these keys loses the contact data.")
+        lines.append(f"CONTACT_DATA_KEYS = [{data_key!r}]")
+        written.append("CONTACT_DATA_KEYS")
+    if not os.environ.get(ENV_PREFIX + "CONTACT_INDEX_KEY") and "CONTACT_INDEX_KEY" not in existing:
+        lines.append(f"CONTACT_INDEX_KEY = {index_key!r}")
+        written.append("CONTACT_INDEX_KEY")
+    if lines:
+        _append_private(config_file, lines)
+    return written

@@ -176,6 +176,7 @@ def test_ensure_instance_secret_leaves_an_environment_key_alone(tmp_path: Path,
     monkeypatch.setenv("POW_REGISTRY_CONTACT_DATA_KEYS", CONTACT_DATA_KEY)
     monkeypatch.setenv("POW_REGISTRY_CONTACT_INDEX_KEY", CONTACT_INDEX_KEY)
     assert config.ensure_instance_secret(tmp_path) is False
+    assert config.ensure_instance_contact_keys(tmp_path) == []
     assert not tmp_path.joinpath("config.py").exists()
 
 
@@ -285,11 +286,13 @@ def test_the_first_init_db_writes_contact_keys_that_start_the_app(build: Callabl
     monkeypatch.delenv("POW_REGISTRY_CONTACT_DATA_KEYS")
     monkeypatch.delenv("POW_REGISTRY_CONTACT_INDEX_KEY")
     config.ensure_instance_secret(clean_env)
+    assert config.ensure_instance_contact_keys(clean_env) == ["CONTACT_DATA_KEYS", "CONTACT_INDEX_KEY"]
     written = clean_env.joinpath("config.py").read_text(encoding="utf-8")
+    assert stat.S_IMODE(clean_env.joinpath("config.py").stat().st_mode) == 0o600
     assert written.count("CONTACT_DATA_KEYS = [") == 1 and written.count("CONTACT_INDEX_KEY = ") == 1
     app = build()
     assert app.config["CONTACT_DATA_KEYS"] and app.config["CONTACT_INDEX_KEY"]
     # Independent of SECRET_KEY: not derived from it, not equal to it.
     assert app.config["SECRET_KEY"] not in (app.config["CONTACT_INDEX_KEY"], *app.config["CONTACT_DATA_KEYS"])
-    config.ensure_instance_secret(clean_env)
+    assert config.ensure_instance_contact_keys(clean_env) == []
     assert clean_env.joinpath("config.py").read_text(encoding="utf-8") == written  # written once

@@ -304,3 +304,21 @@ def test_0007_encrypts_existing_contact_data_and_goes_back(empty_db: str, tmp_pa
     upgrade(empty_db, contact_crypto=crypto)
     assert schema_diff(empty_db) == []
     assert "Выдумкина" not in _raw_text(empty_db)
+
+
+def test_init_db_on_a_populated_0006_database_encrypts_with_the_keys_it_writes(empty_db: str, tmp_path: Path) -> None:
+    """The upgrade path of an instance configured by its instance/config.py: the first init-db of
+    this version writes contact-data keys beside the secret and encrypts with them."""
+    upgrade(empty_db, "0006")
+    _fill_at_0006(empty_db)
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    (instance / "config.py").write_text(f"SECRET_KEY = {secrets.token_urlsafe(48)!r}\n", encoding="utf-8")
+    result = run_cli(_cli_env(instance, empty_db), "init-db")
+    assert result.returncode == 0, result.stderr
+    assert "CONTACT_DATA_KEYS and CONTACT_INDEX_KEY" in result.stdout and "back them up" in result.stdout
+    assert current_revision(empty_db) == revisions_in_order()[-1]
+    stored = _raw_text(empty_db)
+    assert "Выдумкина" not in stored and "9990000001" not in stored
+    search = run_cli(_cli_env(instance, empty_db), "retention", "run", "--dry-run")
+    assert search.returncode == 0 and "INQ-AAAA-0002" in search.stdout  # closed, long ago, keys readable
