@@ -46,6 +46,9 @@ def _make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA synchronous=FULL")
+            # Deleted content is overwritten, not left in free pages: an erased family's contact data
+            # (and the clear columns migration 0007 drops) must not survive in the file.
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         @event.listens_for(engine, "begin")

@@ -317,3 +317,24 @@ def test_an_erased_inquiry_can_still_be_edited_and_contact_data_given_again(sess
     row = inquiries.update_inquiry(session=session, actor=staff, audit_key=audit_key, inquiry_id=row.id,
                                    version=row.version, data={**no_contact, "phones": "+7 999 000 00 04"})
     assert row.contact_erased_at is None  # reachable again: retention applies once more
+
+
+def test_erased_contact_data_is_not_left_in_the_sqlite_file(app, session, create, staff, audit_key):
+    """Erasing overwrites what it deletes (secure_delete): the tokens are gone from the file too."""
+    if not app.config["DATABASE_URL"].startswith("sqlite"):
+        pytest.skip("the bytes of a SQLite file")
+    import sqlite3
+    from pathlib import Path
+
+    issued = create()
+    tokens = [t for t in re.findall(r"gAAAAA[\w-]+=*", raw_rows(session))]
+    assert len(tokens) == 6  # name, email, two numbers as typed and in E.164
+    contact_data.erase_contact_data(session=session, actor=staff, audit_key=audit_key, inquiry_id=issued.inquiry.id,
+                                    version=issued.inquiry.version, reason="просьба семьи", confirmed=True)
+    session.close()
+    path = Path(app.config["DATABASE_URL"].removeprefix("sqlite:///"))
+    with sqlite3.connect(path) as raw:
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    for token in tokens:
+        assert token[:40].encode() not in data

@@ -322,3 +322,25 @@ def test_init_db_on_a_populated_0006_database_encrypts_with_the_keys_it_writes(e
     assert "Выдумкина" not in stored and "9990000001" not in stored
     search = run_cli(_cli_env(instance, empty_db), "retention", "run", "--dry-run")
     assert search.returncode == 0 and "INQ-AAAA-0002" in search.stdout  # closed, long ago, keys readable
+
+
+@pytest.mark.skipif(BACKEND == "postgresql", reason="the bytes of a SQLite file")
+def test_no_clear_contact_data_survives_in_the_sqlite_file(empty_db: str) -> None:
+    """Dropped columns and rebuilt tables leave free pages: secure_delete overwrites them."""
+    from pow_registry.domain.contact_crypto import (
+        ContactCrypto,
+        generate_data_key,
+        generate_index_key,
+    )
+
+    upgrade(empty_db, "0006")
+    _fill_at_0006(empty_db)
+    upgrade(empty_db, contact_crypto=ContactCrypto([generate_data_key()], generate_index_key()))
+    import sqlite3
+
+    path = Path(empty_db.removeprefix("sqlite:///"))
+    with sqlite3.connect(path) as raw:  # outside any transaction, which a checkpoint needs
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    for clear in ("Выдумкина", "vydumkina@example.org", "+79990000001", "8 999 000-00-01"):
+        assert clear.encode() not in data, clear
