@@ -248,10 +248,14 @@ def _make_app(db_url: str, instance: Path) -> Any:
             del os.environ[name]
     os.environ["POW_REGISTRY_INSTANCE_PATH"] = str(instance)
     from pow_registry.app import create_app
+    from pow_registry.domain.contact_crypto import generate_data_key, generate_index_key
 
     return create_app({
         "SECRET_KEY": BENCH_SECRET,
         "DATABASE_URL": db_url,
+        # Fresh contact-data keys per run: the bench's data is thrown away after it.
+        "CONTACT_DATA_KEYS": [generate_data_key()],
+        "CONTACT_INDEX_KEY": generate_index_key(),
         "EVIDENCE_DIR": str(instance / "evidence"),
         "ARGON2_TIME_COST": 1,
         "ARGON2_MEMORY_COST": 8,

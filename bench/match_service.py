@@ -31,6 +31,7 @@ from matching import generate  # noqa: E402
 from sqlmodel import Session, SQLModel, col, select  # noqa: E402
 
 from pow_registry.db import make_engine  # noqa: E402
+from pow_registry.domain.contact_crypto import ContactCrypto, generate_data_key, generate_index_key  # noqa: E402
 from pow_registry.domain.references import new_reference  # noqa: E402
 from pow_registry.models import CaptureReport, Inquiry, MatchCandidate, Person, utcnow  # noqa: E402
 from pow_registry.services import matching  # noqa: E402
@@ -58,7 +59,8 @@ def main() -> None:
     args = parser.parse_args()
 
     url = _database(args.database)
-    engine = make_engine(url)
+    # Fresh contact-data keys per run: the bench's data is thrown away after it.
+    engine = make_engine(url, contact_crypto=ContactCrypto([generate_data_key()], generate_index_key()))
     SQLModel.metadata.create_all(engine)
     data = generate(args.persons, args.inquiries, args.seed)
     print(f"== {args.persons} persons on {engine.dialect.name}; {args.inquiries} inquiries saved one by one ==")

@@ -11,6 +11,7 @@ import openpyxl
 from flask import Flask
 
 from pow_registry import auth, config, db, i18n, security
+from pow_registry.domain.contact_crypto import ContactCrypto
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -30,6 +31,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config[f"{name}_BYTES"] = (
             configured.encode() if configured else hmac.new(secret, label, hashlib.sha256).digest()
         )
+    data_keys, index_key = config.contact_keys(app.config)
+    app.extensions["pow_registry.contact_crypto"] = ContactCrypto(data_keys, index_key)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     db.init_app(app)

@@ -34,7 +34,7 @@ def init_db_command() -> None:
     """Create or migrate the database to the current schema."""
     from pow_registry.migrations_runner import upgrade
 
-    upgrade(current_app.config["DATABASE_URL"])
+    upgrade(current_app.config["DATABASE_URL"], contact_crypto=current_app.extensions["pow_registry.contact_crypto"])
     click.echo("Database is at the current schema.")
 
 
@@ -300,6 +300,48 @@ def audit_verify_command() -> None:
     click.echo(f"Audit chain intact: {result.events_checked} events.")
 
 
+@click.group("keys")
+def keys_group() -> None:
+    """Keys outside the database."""
+
+
+@keys_group.command("rotate-contact-data")
+@with_appcontext
+def keys_rotate_contact_data_command() -> None:
+    """Re-encrypt families' contact data with the first of CONTACT_DATA_KEYS (put a new key first,
+    run this, then remove the old key). Running it again changes nothing."""
+    from pow_registry.services import contact_data
+
+    report = contact_data.rotate_contact_data(session=_session(), audit_key=current_app.config["AUDIT_KEY_BYTES"])
+    if report.inquiries or report.phones:
+        click.echo(f"Re-encrypted the contact data of {report.inquiries} inquiries and {report.phones} phone numbers "
+                   f"with the first key ({report.checked} rows checked). The older keys can now be removed.")
+    else:
+        click.echo(f"Everything is already encrypted with the first key ({report.checked} rows checked).")
+
+
+@click.group("retention")
+def retention_group() -> None:
+    """How long families' contact data is kept."""
+
+
+@retention_group.command("run")
+@click.option("--dry-run", is_flag=True, help="Say which inquiries are due, erase nothing.")
+@with_appcontext
+def retention_run_command(dry_run: bool) -> None:
+    """Erase the contact data of inquiries closed longer than CONTACT_DATA_RETENTION_DAYS ago."""
+    from pow_registry.services import contact_data
+
+    days = int(current_app.config["CONTACT_DATA_RETENTION_DAYS"])
+    done = contact_data.retention_run(session=_session(), audit_key=current_app.config["AUDIT_KEY_BYTES"],
+                                      days=days, dry_run=dry_run)
+    verb = "Would erase" if dry_run else "Erased"
+    for item in done:
+        closed = item.closed_at.date().isoformat() if item.closed_at else "?"
+        click.echo(f"{verb} the contact data of {item.reference} (closed {closed}).")
+    click.echo(f"{verb} the contact data of {len(done)} inquiries closed more than {days} days ago.")
+
+
 @click.command("match")
 @click.option("--all", "everything", is_flag=True,
               help="Count name frequencies afresh and re-score every record (not only new or changed ones).")
@@ -370,7 +412,7 @@ def export_list_command(list_id: int, file: Path) -> None:
     click.echo(f"Wrote {file} ({len(exported.data)} bytes), SHA-256 {exported.sha256} ({note}).")
 
 COMMANDS = [init_db_command, demo_data_command, serve_command, users_group, tokens_group, import_group, audit_group,
-            match_command, export_group]
+            match_command, export_group, keys_group, retention_group]
 
 
 def init_app(app: Flask) -> None:
@@ -388,10 +430,14 @@ def _create_app():  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    # The first `init-db` writes a random secret key when none is configured anywhere.
+    # The first `init-db` writes a random secret key (and contact-data keys) when none is configured anywhere.
     if len(sys.argv) > 1 and sys.argv[1] == "init-db":
         if config.ensure_instance_secret(config.default_instance_path()):
             click.echo(f"Wrote a new random SECRET_KEY to {config.default_instance_path() / 'config.py'}.")
+        written = config.ensure_instance_contact_keys(config.default_instance_path())
+        if written:
+            click.echo(f"Wrote new random {' and '.join(written)} to {config.default_instance_path() / 'config.py'}: "
+                       "back them up apart from the database; without them the families' contact data cannot be read.")
     group = FlaskGroup(create_app=_create_app, add_default_commands=False, add_version_option=False,
                        load_dotenv=False, set_debug_flag=False, name="pow-registry")
     group.main(prog_name="pow-registry")

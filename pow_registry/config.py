@@ -44,6 +44,14 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         # families' access codes (a separate key: rotating one must not break the other).
         "AUDIT_KEY": None,
         "ACCESS_CODE_KEY": None,
+        # A family's contact data (requester name, email, phone numbers) is encrypted with these
+        # keys, never derived from SECRET_KEY and never in the database: CONTACT_DATA_KEYS are
+        # Fernet keys, the first encrypts and all decrypt (rotation); CONTACT_INDEX_KEY keys the
+        # blind index phone search uses and the digests the audit log keeps instead of values.
+        "CONTACT_DATA_KEYS": [],
+        "CONTACT_INDEX_KEY": None,
+        # Contact data of an inquiry closed this many days ago is erased by `retention run`.
+        "CONTACT_DATA_RETENTION_DAYS": 365,
         "EVIDENCE_DIR": str(instance_path / "evidence"),
         "EVIDENCE_MAX_BYTES": 50 * 1024 * 1024,
         "IMPORT_MAX_BYTES": 20 * 1024 * 1024,
@@ -133,6 +141,44 @@ def _coerce(name: str, current: Any, raw: str) -> Any:
     return raw
 
 
+def contact_keys(config: dict[str, Any]) -> tuple[list[str], str]:
+    """CONTACT_DATA_KEYS and CONTACT_INDEX_KEY as configured, checked (ConfigError when missing
+    or malformed). Tests without keys get random ones, the same for the whole process."""
+    from pow_registry.domain.contact_crypto import ContactCrypto, ContactKeyError
+
+    data_keys = config.get("CONTACT_DATA_KEYS") or []
+    if isinstance(data_keys, str):
+        data_keys = [part.strip() for part in data_keys.split(",") if part.strip()]
+    index_key = config.get("CONTACT_INDEX_KEY") or ""
+    if config.get("TESTING"):
+        data_keys = list(data_keys) or [_TEST_CONTACT_KEYS[0]]
+        index_key = index_key or _TEST_CONTACT_KEYS[1]
+    if not data_keys or not index_key:
+        raise ConfigError(
+            "CONTACT_DATA_KEYS and CONTACT_INDEX_KEY are required: families' contact data is encrypted "
+            "with keys kept outside the database. Run `pow-registry init-db` to write random ones into "
+            "instance/config.py, or set POW_REGISTRY_CONTACT_DATA_KEYS (Fernet keys, comma-separated, "
+            "the newest first) and POW_REGISTRY_CONTACT_INDEX_KEY (at least 32 random characters).")
+    try:
+        ContactCrypto(data_keys, index_key)
+    except ContactKeyError as exc:
+        raise ConfigError(str(exc)) from None
+    if not config.get("TESTING") and weak_secret(index_key):
+        raise ConfigError("CONTACT_INDEX_KEY is weak: set at least 32 random characters.")
+    if int(config.get("CONTACT_DATA_RETENTION_DAYS") or 0) < 1:
+        raise ConfigError("CONTACT_DATA_RETENTION_DAYS must be a whole number of days, 1 or more.")
+    return list(data_keys), str(index_key)
+
+
+def _random_contact_keys() -> tuple[str, str]:
+    from pow_registry.domain.contact_crypto import generate_data_key, generate_index_key
+
+    return generate_data_key(), generate_index_key()
+
+
+_TEST_CONTACT_KEYS = _random_contact_keys()
+
+
 def from_environment(config: dict[str, Any]) -> dict[str, Any]:
     updates: dict[str, Any] = {}
     for name, raw in os.environ.items():
@@ -212,6 +258,15 @@ def check_secret(config: dict[str, Any]) -> None:
                               "32 random characters.")
 
 
+def _append_private(config_file: Path, lines: list[str]) -> None:
+    # Created 0600 from the start (an append keeps an existing file): never readable by others,
+    # not even for the moment between writing and a later chmod.
+    fd = os.open(config_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
+        fh.write("".join(line + "\n" for line in lines))
+
+
 def ensure_instance_secret(instance_path: Path) -> bool:
     """Write a random SECRET_KEY into instance/config.py when none is configured anywhere.
 
@@ -223,10 +278,28 @@ def ensure_instance_secret(instance_path: Path) -> bool:
     config_file = instance_path / "config.py"
     if config_file.exists() and "SECRET_KEY" in config_file.read_text(encoding="utf-8"):
         return False
-    # Created 0600 from the start (an append keeps an existing file): never readable by others,
-    # not even for the moment between writing and a later chmod.
-    fd = os.open(config_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "a", encoding="utf-8") as fh:
-        fh.write(f"SECRET_KEY = {secrets.token_urlsafe(48)!r}\n")
+    _append_private(config_file, [f"SECRET_KEY = {secrets.token_urlsafe(48)!r}"])
     return True
+
+
+def ensure_instance_contact_keys(instance_path: Path) -> list[str]:
+    """Write random CONTACT_DATA_KEYS / CONTACT_INDEX_KEY into instance/config.py, each only when
+    neither the environment nor the file has it. Returns the names written."""
+    instance_path.mkdir(parents=True, exist_ok=True)
+    config_file = instance_path / "config.py"
+    existing = config_file.read_text(encoding="utf-8") if config_file.exists() else ""
+    data_key, index_key = _random_contact_keys()
+    lines: list[str] = []
+    written: list[str] = []
+    if not os.environ.get(ENV_PREFIX + "CONTACT_DATA_KEYS") and "CONTACT_DATA_KEYS" not in existing:
+        lines.append("# The first key encrypts families' contact data, every key decrypts: to rotate, put a new "
+                     "key first, run `pow-registry keys rotate-contact-data`, then drop the old one. "
+                     "Losing these keys loses the contact data.")
+        lines.append(f"CONTACT_DATA_KEYS = [{data_key!r}]")
+        written.append("CONTACT_DATA_KEYS")
+    if not os.environ.get(ENV_PREFIX + "CONTACT_INDEX_KEY") and "CONTACT_INDEX_KEY" not in existing:
+        lines.append(f"CONTACT_INDEX_KEY = {index_key!r}")
+        written.append("CONTACT_INDEX_KEY")
+    if lines:
+        _append_private(config_file, lines)
+    return written

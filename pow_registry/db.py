@@ -17,12 +17,23 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
+from pow_registry.models import CONTACT_CRYPTO_ATTRIBUTE
+
 # Execution option on the engine of a request that must not write (GET, HEAD, OPTIONS).
 READ_ONLY = "pow_registry_read_only"
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, contact_crypto: Any = None, **kwargs: Any) -> Engine:
+    """An engine for `url`; `contact_crypto` (a domain.contact_crypto.ContactCrypto) lets it read
+    and write the families' encrypted contact fields (models.EncryptedText)."""
+    engine = _make_engine(url, **kwargs)
+    if contact_crypto is not None:
+        setattr(engine.dialect, CONTACT_CRYPTO_ATTRIBUTE, contact_crypto)
+    return engine
+
+
+def _make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
 
@@ -35,6 +46,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA synchronous=FULL")
+            # Deleted content is overwritten, not left in free pages: an erased family's contact data
+            # (and the clear columns migration 0007 drops) must not survive in the file.
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -51,7 +65,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["pow_registry.engine"] = make_engine(app.config["DATABASE_URL"])
+    app.extensions["pow_registry.engine"] = make_engine(
+        app.config["DATABASE_URL"], contact_crypto=app.extensions["pow_registry.contact_crypto"])
 
     @app.teardown_appcontext
     def _close_session(_exc: BaseException | None) -> None:

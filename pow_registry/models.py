@@ -19,6 +19,40 @@ def utcnow() -> datetime:
     return clock.now()
 
 
+# The engine's dialect carries the contact-data cipher (db.make_engine sets it from the app's
+# config): encryption at rest is a storage concern, like SQLite's pragmas, so every session on the
+# app's engine reads and writes contact fields in clear while the database only ever holds tokens.
+CONTACT_CRYPTO_ATTRIBUTE = "pow_registry_contact_crypto"
+
+
+class ContactDataMissingKey(RuntimeError):
+    """Contact data was read or written on an engine that has no contact-data keys."""
+
+
+def _contact_crypto(dialect: Any) -> Any:
+    crypto = getattr(dialect, CONTACT_CRYPTO_ATTRIBUTE, None)
+    if crypto is None:
+        raise ContactDataMissingKey("This database engine has no contact-data keys (CONTACT_DATA_KEYS).")
+    return crypto
+
+
+class EncryptedText(sa.types.TypeDecorator[str]):
+    """A family's contact field: clear in Python, a Fernet token in the database (empty stays empty)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        if not value:
+            return value
+        return str(_contact_crypto(dialect).encrypt(value))
+
+    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
+        if not value:
+            return value
+        return str(_contact_crypto(dialect).decrypt(value))
+
+
 def enum_type(enum_cls: type[enum.Enum]) -> sa.Enum:
     """Enums stored as short strings, not native types: adding a value is a plain migration."""
     return sa.Enum(enum_cls, native_enum=False, length=40, values_callable=lambda e: [m.value for m in e])
@@ -346,9 +380,11 @@ class Inquiry(Versioned, table=True):
     last_known_place: str = Field(default="", max_length=300)
     notes: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     # The requester.
-    requester_name: str = Field(default="", max_length=200)
+    # Name and email encrypted at rest (EncryptedText; the column names say so). The relationship
+    # («мать») and the phone country stay clear: they identify nobody.
+    requester_name: str = Field(default="", sa_column=Column("requester_name_enc", EncryptedText, nullable=False, default=""))
     requester_relationship: str = Field(default="", max_length=100)
-    requester_email: str = Field(default="", max_length=254)
+    requester_email: str = Field(default="", sa_column=Column("requester_email_enc", EncryptedText, nullable=False, default=""))
     requester_country: str = Field(default="RU", max_length=2)  # default region for phone numbers
     preferred_language: str = Field(default="ru", max_length=5)
     consent_contact: bool = Field(default=False)
@@ -356,6 +392,10 @@ class Inquiry(Versioned, table=True):
     # Where the search stands (staff side).
     status: InquiryStatus = Field(default=InquiryStatus.received, index=True, sa_type=enum_type(InquiryStatus))
     closed_reason: ClosedReason | None = Field(default=None, sa_type=enum_type(ClosedReason))
+    # When it was last closed (None while open): the retention period counts from here.
+    closed_at: datetime | None = Field(default=None)
+    # When the family's contact data was erased (on request or by retention), else None.
+    contact_erased_at: datetime | None = Field(default=None)
     person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
     # Inquiries about the same man (mother, wife, sister) share the id of the first of them.
     sought_group_id: int | None = Field(default=None, index=True)
@@ -371,15 +411,17 @@ class Inquiry(Versioned, table=True):
 
 
 class InquiryPhone(SQLModel, table=True):
-    """One of the requester's phone numbers: E.164 for use, the raw input kept as typed."""
+    """One of the requester's phone numbers: E.164 for use, the raw input kept as typed, both
+    encrypted at rest; `e164_index` is the keyed blind index searches compare against."""
 
     __tablename__ = "inquiry_phone"
 
     id: int | None = Field(default=None, primary_key=True)
     inquiry_id: int = Field(foreign_key="inquiry.id", index=True)
     position: int = Field(default=0)
-    raw: str = Field(max_length=100)
-    e164: str = Field(max_length=20, index=True)
+    raw: str = Field(sa_column=Column("raw_enc", EncryptedText, nullable=False))
+    e164: str = Field(sa_column=Column("e164_enc", EncryptedText, nullable=False))
+    e164_index: str = Field(max_length=64, index=True)
     region: str = Field(max_length=2)
 
 

@@ -20,6 +20,9 @@ from pow_registry.config import ConfigError
 
 STRONG = "Kq3vX9pL2mN8rT5wY7zB4cF6hJ1dG0sA"  # 32 characters, fictitious, used only here
 assert len(STRONG) == 32
+# Contact-data keys for these tests only (a Fernet key is 32 bytes in url-safe base64).
+CONTACT_DATA_KEY = "dGVzdHMtb25seS1jb250YWN0LWRhdGEta2V5LTAwMDE="
+CONTACT_INDEX_KEY = "Zp7Qw2Lx9Rv4Tn8Ks3Hd6Jm1Fb5Gc0Ya"
 
 
 @pytest.fixture
@@ -31,6 +34,8 @@ def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     instance = tmp_path / "instance"
     monkeypatch.setenv("POW_REGISTRY_INSTANCE_PATH", str(instance))
     monkeypatch.setenv("POW_REGISTRY_DATABASE_URL", f"sqlite:///{tmp_path / 'config.sqlite3'}")
+    monkeypatch.setenv("POW_REGISTRY_CONTACT_DATA_KEYS", CONTACT_DATA_KEY)
+    monkeypatch.setenv("POW_REGISTRY_CONTACT_INDEX_KEY", CONTACT_INDEX_KEY)
     yield instance
 
 
@@ -176,7 +181,10 @@ def test_ensure_instance_secret_keeps_an_existing_config(tmp_path: Path, monkeyp
 def test_ensure_instance_secret_leaves_an_environment_key_alone(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POW_REGISTRY_SECRET_KEY", STRONG)
+    monkeypatch.setenv("POW_REGISTRY_CONTACT_DATA_KEYS", CONTACT_DATA_KEY)
+    monkeypatch.setenv("POW_REGISTRY_CONTACT_INDEX_KEY", CONTACT_INDEX_KEY)
     assert config.ensure_instance_secret(tmp_path) is False
+    assert config.ensure_instance_contact_keys(tmp_path) == []
     assert not tmp_path.joinpath("config.py").exists()
 
 
@@ -265,3 +273,54 @@ def test_a_spoofed_forwarded_for_from_an_untrusted_peer_does_not_dodge_the_famil
                                           environ_base={"REMOTE_ADDR": "198.51.100.9"}).status_code)
 
     assert [check(f"10.9.8.{i}") for i in range(3)] == [403, 403, 429]
+
+
+@pytest.mark.parametrize("unset", ["POW_REGISTRY_CONTACT_DATA_KEYS", "POW_REGISTRY_CONTACT_INDEX_KEY"])
+def test_production_without_contact_keys_refuses_to_start(build: Callable[..., Flask],
+                                                          monkeypatch: pytest.MonkeyPatch, unset: str) -> None:
+    monkeypatch.delenv(unset)
+    with pytest.raises(ConfigError, match="CONTACT_DATA_KEYS and CONTACT_INDEX_KEY are required"):
+        build({"SECRET_KEY": STRONG})
+
+
+@pytest.mark.parametrize("name,value,message", [
+    ("CONTACT_DATA_KEYS", "not-a-fernet-key", "not a Fernet key"),
+    ("CONTACT_INDEX_KEY", "short", "at least 32"),
+    ("CONTACT_DATA_RETENTION_DAYS", "0", "RETENTION_DAYS"),
+])
+def test_malformed_contact_settings_are_clear_errors(build: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch,
+                                                     name: str, value: str, message: str) -> None:
+    monkeypatch.setenv(f"POW_REGISTRY_{name}", value)
+    with pytest.raises(ConfigError, match=message):
+        build({"SECRET_KEY": STRONG})
+
+
+def test_contact_keys_from_the_environment_rotate_in_order(build: Callable[..., Flask],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from pow_registry.domain.contact_crypto import ContactCrypto, generate_data_key
+
+    new_key = generate_data_key()
+    monkeypatch.setenv("POW_REGISTRY_CONTACT_DATA_KEYS", f"{new_key}, {CONTACT_DATA_KEY}")
+    app = build({"SECRET_KEY": STRONG})
+    assert app.config["CONTACT_DATA_KEYS"] == [new_key, CONTACT_DATA_KEY]
+    crypto = app.extensions["pow_registry.contact_crypto"]
+    old_token = ContactCrypto([CONTACT_DATA_KEY], CONTACT_INDEX_KEY).encrypt("+79990000001")
+    assert crypto.decrypt(old_token) == "+79990000001" and not crypto.is_current(old_token)
+    assert crypto.is_current(crypto.encrypt("+79990000001"))
+
+
+def test_the_first_init_db_writes_contact_keys_that_start_the_app(build: Callable[..., Flask], clean_env: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("POW_REGISTRY_CONTACT_DATA_KEYS")
+    monkeypatch.delenv("POW_REGISTRY_CONTACT_INDEX_KEY")
+    config.ensure_instance_secret(clean_env)
+    assert config.ensure_instance_contact_keys(clean_env) == ["CONTACT_DATA_KEYS", "CONTACT_INDEX_KEY"]
+    written = clean_env.joinpath("config.py").read_text(encoding="utf-8")
+    assert stat.S_IMODE(clean_env.joinpath("config.py").stat().st_mode) == 0o600
+    assert written.count("CONTACT_DATA_KEYS = [") == 1 and written.count("CONTACT_INDEX_KEY = ") == 1
+    app = build()
+    assert app.config["CONTACT_DATA_KEYS"] and app.config["CONTACT_INDEX_KEY"]
+    # Independent of SECRET_KEY: not derived from it, not equal to it.
+    assert app.config["SECRET_KEY"] not in (app.config["CONTACT_INDEX_KEY"], *app.config["CONTACT_DATA_KEYS"])
+    assert config.ensure_instance_contact_keys(clean_env) == []
+    assert clean_env.joinpath("config.py").read_text(encoding="utf-8") == written  # written once

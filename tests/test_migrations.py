@@ -203,3 +203,144 @@ def test_alembic_version_table_is_the_only_extra(empty_db: str) -> None:
     finally:
         engine.dispose()
     assert versions == [revisions_in_order()[-1]]
+
+
+# ---------------------------------------------------------------------------------------------
+# 0007: families' contact data encrypted at rest
+
+
+def _inquiry_row(reference: str, **fields: Any) -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    at = datetime(2025, 1, 10, 9, 0, tzinfo=UTC)
+    row = {"reference": reference, "access_code_digest": "0" * 64, "access_code_issued_at": at, "source_ref": None,
+           "channel": "staff", "surname": "Выдумкин", "given_name": "Виталий", "patronymic": "", "surname_key": "vidumkin",
+           "given_name_key": "vitalii", "name_needs_review": False, "unit": "", "last_known_place": "", "notes": "",
+           "requester_name": "Выдумкина Ольга", "requester_relationship": "мать",
+           "requester_email": "vydumkina@example.org", "requester_country": "RU", "preferred_language": "ru",
+           "consent_contact": True, "consent_share": False, "status": "searching", "family_message": "",
+           "created_at": at, "updated_at": at, "version": 1}
+    row.update(fields)
+    return row
+
+
+def _fill_at_0006(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            for row in (_inquiry_row("INQ-AAAA-0001"),
+                        _inquiry_row("INQ-AAAA-0002", requester_name="Макетова Ирина", requester_email="",
+                                     status="closed", closed_reason="withdrawn")):
+                columns = ", ".join(row)
+                conn.execute(text(f"INSERT INTO inquiry ({columns}) VALUES ({', '.join(':' + c for c in row)})"), row)  # noqa: S608
+            ids = conn.execute(text("SELECT id FROM inquiry ORDER BY id")).scalars().all()
+            for position, (raw, e164) in enumerate([("8 999 000-00-01", "+79990000001"), ("+7 999 000 00 02", "+79990000002")]):
+                conn.execute(text("INSERT INTO inquiry_phone (inquiry_id, position, raw, e164, region) "
+                                  "VALUES (:i, :p, :raw, :e164, 'RU')"),
+                             {"i": ids[0], "p": position, "raw": raw, "e164": e164})
+    finally:
+        engine.dispose()
+
+
+def _raw_text(url: str) -> str:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = [*conn.execute(text("SELECT * FROM inquiry")).all(), *conn.execute(text("SELECT * FROM inquiry_phone")).all()]
+    finally:
+        engine.dispose()
+    return repr(rows)
+
+
+def test_0007_encrypts_existing_contact_data_and_goes_back(empty_db: str, tmp_path: Path) -> None:
+    from sqlmodel import Session, select
+
+    from pow_registry.domain.contact_crypto import (
+        ContactCrypto,
+        generate_data_key,
+        generate_index_key,
+    )
+    from pow_registry.models import Inquiry, InquiryStatus
+    from pow_registry.services import contact_data, inquiries
+
+    data_key, index_key = generate_data_key(), generate_index_key()
+    crypto = ContactCrypto([data_key], index_key)
+    upgrade(empty_db, "0006")
+    _fill_at_0006(empty_db)
+
+    with pytest.raises(RuntimeError, match="CONTACT_DATA_KEYS"):  # data and no keys: nothing changes
+        upgrade(empty_db)
+    assert current_revision(empty_db) == "0006"
+    assert "Выдумкина Ольга" in _raw_text(empty_db)
+
+    upgrade(empty_db, contact_crypto=crypto)
+    assert schema_diff(empty_db) == []
+    stored = _raw_text(empty_db)
+    for clear in ("Выдумкина", "Макетова", "vydumkina", "9990000001", "9990000002", "999 000"):
+        assert clear not in stored, clear
+
+    from pow_registry.app import create_app
+
+    app = create_app({"TESTING": True, "SECRET_KEY": "k" * 8 + secrets.token_hex(20), "DATABASE_URL": empty_db,
+                      "EVIDENCE_DIR": str(tmp_path / "evidence"), "CONTACT_DATA_KEYS": [data_key],
+                      "CONTACT_INDEX_KEY": index_key})
+    try:
+        with Session(app.extensions["pow_registry.engine"]) as session:
+            first, second = session.exec(select(Inquiry).order_by(Inquiry.id)).all()
+            assert (first.requester_name, first.requester_email) == ("Выдумкина Ольга", "vydumkina@example.org")
+            assert [(p.raw, p.e164) for p in inquiries.phones_of(session, first.id)] == [
+                ("8 999 000-00-01", "+79990000001"), ("+7 999 000 00 02", "+79990000002")]
+            found, total = inquiries.search_inquiries(session, inquiries.InquiryQuery(phone="8 999 000 00 02"))
+            assert [i.reference for i in found] == ["INQ-AAAA-0001"]
+            # The closed one's retention period counts from its last update; the open one has none.
+            assert second.status == InquiryStatus.closed and second.closed_at == second.updated_at
+            assert first.closed_at is None and first.contact_erased_at is None
+            assert contact_data.retention_due(session, days=1)[0].reference == "INQ-AAAA-0002"
+    finally:
+        app.extensions["pow_registry.engine"].dispose()
+
+    downgrade(empty_db, "0006", contact_crypto=crypto)
+    assert "Выдумкина Ольга" in _raw_text(empty_db) and "+79990000002" in _raw_text(empty_db)
+    upgrade(empty_db, contact_crypto=crypto)
+    assert schema_diff(empty_db) == []
+    assert "Выдумкина" not in _raw_text(empty_db)
+
+
+def test_init_db_on_a_populated_0006_database_encrypts_with_the_keys_it_writes(empty_db: str, tmp_path: Path) -> None:
+    """The upgrade path of an instance configured by its instance/config.py: the first init-db of
+    this version writes contact-data keys beside the secret and encrypts with them."""
+    upgrade(empty_db, "0006")
+    _fill_at_0006(empty_db)
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    (instance / "config.py").write_text(f"SECRET_KEY = {secrets.token_urlsafe(48)!r}\n", encoding="utf-8")
+    result = run_cli(_cli_env(instance, empty_db), "init-db")
+    assert result.returncode == 0, result.stderr
+    assert "CONTACT_DATA_KEYS and CONTACT_INDEX_KEY" in result.stdout and "back them up" in result.stdout
+    assert current_revision(empty_db) == revisions_in_order()[-1]
+    stored = _raw_text(empty_db)
+    assert "Выдумкина" not in stored and "9990000001" not in stored
+    search = run_cli(_cli_env(instance, empty_db), "retention", "run", "--dry-run")
+    assert search.returncode == 0 and "INQ-AAAA-0002" in search.stdout  # closed, long ago, keys readable
+
+
+@pytest.mark.skipif(BACKEND == "postgresql", reason="the bytes of a SQLite file")
+def test_no_clear_contact_data_survives_in_the_sqlite_file(empty_db: str) -> None:
+    """Dropped columns and rebuilt tables leave free pages: secure_delete overwrites them."""
+    from pow_registry.domain.contact_crypto import (
+        ContactCrypto,
+        generate_data_key,
+        generate_index_key,
+    )
+
+    upgrade(empty_db, "0006")
+    _fill_at_0006(empty_db)
+    upgrade(empty_db, contact_crypto=ContactCrypto([generate_data_key()], generate_index_key()))
+    import sqlite3
+
+    path = Path(empty_db.removeprefix("sqlite:///"))
+    with sqlite3.connect(path) as raw:  # outside any transaction, which a checkpoint needs
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    for clear in ("Выдумкина", "vydumkina@example.org", "+79990000001", "8 999 000-00-01"):
+        assert clear.encode() not in data, clear

@@ -47,7 +47,7 @@ from pow_registry.models import (
     User,
     utcnow,
 )
-from pow_registry.services import audit
+from pow_registry.services import audit, contact_data
 from pow_registry.services.accounts import EMAIL_RE
 from pow_registry.services.errors import N_, FieldErrors, Forbidden, Msg, NotFound
 
@@ -82,8 +82,9 @@ INQUIRY_FIELDS = [
     "last_known_place", "notes", "requester_name", "requester_relationship", "requester_email",
     "requester_country", "preferred_language", "consent_contact", "consent_share", "phones",
 ]
-# What the audit log keeps of an inquiry (never the access code's digest).
-AUDIT_FIELDS = [f for f in INQUIRY_FIELDS if f != "phones"]
+# What the audit log keeps of an inquiry in clear (never the access code's digest, never the
+# family's contact data: of that only which field changed and a keyed digest, contact_data.py).
+AUDIT_FIELDS = [f for f in INQUIRY_FIELDS if f not in contact_data.CONTACT_FIELDS]
 LANGUAGES = ("ru", "uk", "en")
 DEFAULT_COUNTRY = "RU"
 MAX_PHONES = 10
@@ -167,10 +168,12 @@ def _phones(value: Any, country: str | None, errors: dict[str, str]) -> list[Pho
     return parsed
 
 
-def parse_inquiry(data: Mapping[str, Any], *, today: date | None = None) -> dict[str, Any]:
+def parse_inquiry(data: Mapping[str, Any], *, today: date | None = None,
+                  require_requester: bool = True) -> dict[str, Any]:
     """Strings in (a form, an import row, the API), typed values out; FieldErrors for any problem.
 
     `phones` comes back as a list of `PhoneNumber` in the order given, without repeats.
+    `require_requester` False: the family's contact data was erased, so an edit needs no name.
     """
     today = today or clock.today()
     errors: dict[str, str] = {}
@@ -181,7 +184,7 @@ def parse_inquiry(data: Mapping[str, Any], *, today: date | None = None) -> dict
         errors["surname"] = N_("Give at least the surname or the given name of the man you are looking for.")
     for name, limit in INQUIRY_TEXT_FIELDS.items():
         values[name] = _plain(_text(data, name), limit, name, errors)
-    if not values["requester_name"]:
+    if not values["requester_name"] and require_requester:
         errors["requester_name"] = N_("The name of the person asking is required.")
     values["date_of_birth"] = _partial_date(_text(data, "date_of_birth"), "date_of_birth", errors, today)
     values["last_contact_date"] = _partial_date(_text(data, "last_contact_date"), "last_contact_date", errors, today)
@@ -224,11 +227,12 @@ def _apply(inquiry: Inquiry, values: dict[str, Any]) -> None:
 
 
 def _replace_phones(session: Session, inquiry_id: int, phones: list[PhoneNumber]) -> None:
+    crypto = contact_data.crypto_of(session)
     for old in session.exec(select(InquiryPhone).where(InquiryPhone.inquiry_id == inquiry_id)).all():
         session.delete(old)
     for position, phone in enumerate(phones):
         session.add(InquiryPhone(inquiry_id=inquiry_id, position=position, raw=phone.raw[:100],
-                                 e164=phone.e164, region=phone.region))
+                                 e164=phone.e164, e164_index=crypto.blind_index(phone.e164), region=phone.region))
 
 
 def phones_of(session: Session, inquiry_id: int) -> list[InquiryPhone]:
@@ -236,8 +240,10 @@ def phones_of(session: Session, inquiry_id: int) -> list[InquiryPhone]:
                              .order_by(col(InquiryPhone.position), col(InquiryPhone.id))).all())
 
 
-def _snapshot(inquiry: Inquiry, phones: Iterable[str]) -> dict[str, Any]:
-    return {**audit.snapshot(inquiry, AUDIT_FIELDS), "phones": list(phones)}
+def _snapshot(session: Session, inquiry: Inquiry, phones: Iterable[str]) -> dict[str, Any]:
+    """What the audit log keeps: the fields in clear, the contact data as keyed digests."""
+    return {**audit.snapshot(inquiry, AUDIT_FIELDS),
+            **contact_data.contact_snapshot(contact_data.crypto_of(session), inquiry, phones)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,7 +323,7 @@ def _insert_inquiry(
     session.add(inquiry)
     session.flush()
     _replace_phones(session, inquiry.id or 0, values["phones"])
-    changes = audit.diff({}, {**_snapshot(inquiry, [p.e164 for p in values["phones"]]),
+    changes = audit.diff({}, {**_snapshot(session, inquiry, [p.e164 for p in values["phones"]]),
                               "reference": inquiry.reference, "channel": channel.value,
                               "source_ref": inquiry.source_ref, "status": inquiry.status.value})
     audit.record(session, key=audit_key, actor=actor, action="inquiry.create", entity_type="inquiry",
@@ -372,14 +378,18 @@ def update_inquiry(
     _require_staff(actor)
     row = _lock_inquiry(session, inquiry_id)
     _check_version(row, version)
-    values = parse_inquiry(data)
-    before = _snapshot(row, [p.e164 for p in phones_of(session, inquiry_id)])
+    values = parse_inquiry(data, require_requester=row.contact_erased_at is None)
+    before = _snapshot(session, row, [p.e164 for p in phones_of(session, inquiry_id)])
     old_phones = [(p.raw, p.e164) for p in phones_of(session, inquiry_id)]
     _apply(row, values)
-    changes: dict[str, Any] = audit.diff(before, _snapshot(row, [p.e164 for p in values["phones"]]))
+    if row.contact_erased_at is not None and (row.requester_name or row.requester_email or values["phones"]):
+        row.contact_erased_at = None  # the family gave us a way to reach them again
+    changes: dict[str, Any] = audit.diff(before, _snapshot(session, row, [p.e164 for p in values["phones"]]))
     phones_changed = old_phones != [(p.raw, p.e164) for p in values["phones"]]
     if phones_changed and "phones" not in changes:  # the same numbers, typed differently
-        changes["phones_as_typed"] = [[raw for raw, _e164 in old_phones], [p.raw for p in values["phones"]]]
+        changes["phones_as_typed"] = contact_data.contact_changes(
+            contact_data.crypto_of(session), "phone_as_typed", [raw for raw, _e164 in old_phones],
+            [p.raw for p in values["phones"]])
     if changes or phones_changed:
         row.updated_at = utcnow()  # also bumps the version when only the numbers changed
         session.add(row)
@@ -459,9 +469,14 @@ def change_status(
     if (new_status, reason) == (row.status, row.closed_reason):
         return row  # nothing changes
     before = {"status": row.status, "closed_reason": row.closed_reason}
+    row.updated_at = utcnow()
+    if new_status == InquiryStatus.closed:
+        if row.status != InquiryStatus.closed:
+            row.closed_at = row.updated_at  # the contact data's retention period counts from here
+    else:
+        row.closed_at = None
     row.status = new_status
     row.closed_reason = reason
-    row.updated_at = utcnow()
     session.add(row)
     changes: dict[str, Any] = audit.diff(before, {"status": row.status, "closed_reason": row.closed_reason})
     if note:
@@ -577,7 +592,10 @@ def search_inquiries(session: Session, query: InquiryQuery, *, page: int = 1,
         except InvalidPhone:
             errors["phone"] = N_("This is not a valid phone number.")
         else:
-            conditions.append(col(Inquiry.id).in_(select(InquiryPhone.inquiry_id).where(InquiryPhone.e164 == e164)))
+            # The numbers are encrypted: the search compares their keyed blind index.
+            index = contact_data.crypto_of(session).blind_index(e164)
+            conditions.append(col(Inquiry.id).in_(select(InquiryPhone.inquiry_id)
+                                                  .where(InquiryPhone.e164_index == index)))
     if errors:
         raise FieldErrors(errors)
     page_size = max(1, min(page_size, MAX_PAGE_SIZE))

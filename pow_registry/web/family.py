@@ -41,7 +41,7 @@ from pow_registry.i18n import LANGUAGE_NAMES
 from pow_registry.i18n import gettext as _
 from pow_registry.i18n import lazy_gettext as _l
 from pow_registry.models import InquiryChannel, InquiryStatus
-from pow_registry.services import code_display, family, inquiries
+from pow_registry.services import code_display, contact_data, family, inquiries
 from pow_registry.services.errors import FieldErrors
 from pow_registry.web.forms import SERVICE_CATEGORY_CHOICES, options
 from pow_registry.web.helpers import apply_errors, code_shown_once, form_token, to_code_page
@@ -337,6 +337,15 @@ def inquire() -> ResponseReturnValue:
         if not form_ok:
             # Writes nothing: only so that the family sees every problem at once, not in turns.
             inquiries.parse_inquiry(data)
+        elif _sent_already(data):
+            # The same phone asked about the same man within a day: the earlier reference and code
+            # still hold. Nothing is created, and the reference is not shown again (whoever holds
+            # this phone number is not thereby the one who wrote it down).
+            db.session().rollback()
+            language = str(data.get("preferred_language") or "")
+            with force_locale(session.get("lang") or (language if language in current_app.config["LANGUAGES"]
+                                                       else str(get_locale()))):
+                return render_template("family/inquiry_known.html")
         else:
             code_display.issue_once(db.session(), key=key, token=token, kind="family_form", issue=issue)
             return to_code_page(token, "family.inquiry_sent")
@@ -348,6 +357,14 @@ def inquire() -> ResponseReturnValue:
     else:
         flash(_("Please correct the errors below."), "error")
     return render_template("family/inquire.html", form=form)
+
+
+def _sent_already(data: dict[str, Any]) -> bool:
+    """This family sent this inquiry within the last day (its phone's blind index and the man's names)."""
+    values = inquiries.parse_inquiry(data)
+    return contact_data.recent_same_inquiry(
+        db.session(), e164s=[phone.e164 for phone in values["phones"]],
+        surname=values["surname"], given_name=values["given_name"]) is not None
 
 
 @bp.get("/inquire/sent")

@@ -292,6 +292,15 @@ class FamilyClearForm(FlaskForm):
     family_message = TextAreaField(_l("Message to the family (plain text)"), validators=[Length(max=2000)])
 
 
+class EraseContactForm(FlaskForm):
+    """Erase a family's contact data at its request: a reason and a confirmation."""
+
+    version = HiddenField()
+    reason = TextAreaField(_l("Why (for example: the family asked by phone on 3 March)"),
+                           validators=[Length(max=1000)])
+    confirm = BooleanField(_l("Yes: erase the name, phone numbers and email of the person asking; this cannot be undone"))
+
+
 class ReissueCodeForm(FlaskForm):
     confirm = BooleanField(_l("Yes: the family's current access code stops working"))
     submission = HiddenField()  # one-time token: a reload issues no second code (services/code_display.py)

@@ -25,11 +25,12 @@ from pow_registry import auth, db
 from pow_registry.i18n import LANGUAGE_NAMES
 from pow_registry.i18n import gettext as _
 from pow_registry.models import Inquiry
-from pow_registry.services import code_display, inquiries
+from pow_registry.services import code_display, contact_data, inquiries
 from pow_registry.services import family as family_service
 from pow_registry.services.errors import FieldErrors, NotFound, ServiceError
 from pow_registry.web import family as family_pages
 from pow_registry.web.forms import (
+    EraseContactForm,
     FamilyClearForm,
     InquiryForm,
     InquirySearchForm,
@@ -135,6 +136,7 @@ def detail(inquiry_id: int) -> str:
                  else None)
     return render_template("inquiries/detail.html", d=d, i=row, status_form=status_form,
                            reissue_form=ReissueCodeForm(formdata=None, submission=code_display.new_token()),
+                           erase_form=EraseContactForm(formdata=None, version=row.version),
                            queue_url=queue_url,
                            family_ahead=_family_ahead(row),
                            family_answer=family_pages.answer_html(family_service.view_of(db.session(), row)))
@@ -219,6 +221,26 @@ def family(inquiry_id: int) -> ResponseReturnValue:
     return render_template("inquiries/family.html", i=row, form=form, preview=preview,
                            now=family_pages.answer_html(family_service.view_of(db.session(), row)),
                            family_language=LANGUAGE_NAMES.get(row.preferred_language, row.preferred_language))
+
+
+@bp.post("/<int:inquiry_id>/contact-data/erase")
+def erase_contact(inquiry_id: int) -> ResponseReturnValue:
+    """The family asked us to forget how to reach them: name, phones and email go; the inquiry,
+    the man it is about and the family's reference and code stay."""
+    _load(inquiry_id)
+    form = EraseContactForm()
+    if not form.validate_on_submit():
+        flash(_("The form was not accepted. Please try again."), "error")
+    else:
+        try:
+            contact_data.erase_contact_data(session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(),
+                                            inquiry_id=inquiry_id, version=form.version.data,
+                                            reason=form.reason.data or "", confirmed=bool(form.confirm.data))
+        except ServiceError as exc:
+            _fail(exc)
+        else:
+            flash(_("The family's contact data was erased."), "info")
+    return redirect(url_for("inquiries.detail", inquiry_id=inquiry_id))
 
 
 @bp.post("/<int:inquiry_id>/access-code")

@@ -97,6 +97,9 @@ def live_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Liv
         if name.startswith("POW_REGISTRY_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("POW_REGISTRY_INSTANCE_PATH", str(instance))
+    from pow_registry import config
+
+    config.ensure_instance_contact_keys(instance)  # as `init-db` does on a new instance
     db_url = f"sqlite:///{tmp_path / 'e2e.sqlite3'}"
     upgrade(db_url)
     from support import fast_app_config
