@@ -118,7 +118,7 @@ def test_staff_take_an_inquiry_and_see_the_code_once(app, session, staff_client,
     detail = staff_client.get(f"/inquiries/{row.id}").get_data(as_text=True)
     assert reference in detail and code not in detail and code.replace("-", "") not in detail
     assert "+79990000002" in detail and "8 999 000 00 02" in detail  # E.164 and as typed
-    assert "Выдумкина Ольга" in detail and "inquiry.create" in detail
+    assert "Выдумкина Ольга" in detail and "Inquiry taken" in detail
     # Nothing cleared yet: the family sees "received", in its own language (Russian here).
     assert "Мы ищем его." not in detail
     assert "Мы получили ваш запрос." in detail
@@ -234,7 +234,7 @@ def test_status_change_and_what_the_family_sees(session, staff_client, inquiry):
     row = fetch(session, Inquiry, inquiry.id)
     assert (row.family_status, row.family_message) == (InquiryStatus.searching, "Мы ищем <b>вашего</b> сына.")
     page = staff_client.get(url).get_data(as_text=True)
-    assert "Мы ищем его." in page and "inquiry.family_clear" in page
+    assert "Мы ищем его." in page and "Cleared for the family" in page
 
     response = staff_client.post(f"{url}/status", data={"version": hidden(page, "version"), "status": "closed",
                                                         "closed_reason": "withdrawn", "note": "Семья отозвала."})

@@ -351,33 +351,67 @@ def _audit_rows(page: str) -> list[tuple[str, str, str]]:
 
 def test_admin_audit_page_lists_and_filters(client: Any, session: Any, make_user: Any, make_person: Any,
                                             login: Any) -> None:
+    """Issue 12, finding 5: filters on exact codes only, free-text actions, missing record types,
+    links to pages the admin may not open, no sign-ins in the log."""
     admin = make_user("admin", email="admin@example.org")
     first = make_user("researcher", email="first@example.org")
     second = make_user("researcher", email="second@example.org")
     p1 = make_person(first, surname="Выдумкин")
     p2 = make_person(second, surname="Макетов")
+    assert client.post("/login", data={"email": "first@example.org", "password": "wrong password"}).status_code == 401
     login(admin)
-    rows = _audit_rows(client.get("/admin/audit").get_data(as_text=True))
+    english(client)
+    page = client.get("/admin/audit").get_data(as_text=True)
+    rows = _audit_rows(page)
     total = session.exec(select(AuditEvent)).all()
     session.commit()
     assert len(rows) == len(total)
-    assert ("first@example.org", "person.create", f"person #{p1.id}") in rows
+    assert ("first@example.org", "Person added", f"Person #{p1.id}") in rows
+    # Sign-ins are recorded, a failed one too (the email typed, never the password).
+    assert ("admin@example.org", "Signed in", f"Account #{admin.id}") in rows
+    assert ("—", "Failed sign-in", f"Account #{first.id}") in rows and "wrong password" not in page
+    # An admin alone may not open a person's page: no link that would only lead to a refusal.
+    assert f'href="/registry/persons/{p1.id}"' not in page and f'href="/admin/users/{first.id}"' in page
+    # The action is chosen from a list, in words; every kind of record can be chosen.
+    assert '<option value="person.merge">Duplicates merged</option>' in page
+    for kind in ("inquiry", "exchange_list", "match", "office", "counterpart_list"):
+        assert f'<option value="{kind}">' in page
 
-    rows = _audit_rows(client.get("/admin/audit", query_string={"actor": "SECOND@example.org"}).get_data(as_text=True))
+    # Who: a fragment of the email (or the name), any case.
+    rows = _audit_rows(client.get("/admin/audit", query_string={"actor": "SECOND"}).get_data(as_text=True))
     assert rows and {actor for actor, _a, _r in rows} == {"second@example.org"}
 
     rows = _audit_rows(client.get("/admin/audit", query_string={"action": "person.create"}).get_data(as_text=True))
-    assert sorted(rows) == sorted([("first@example.org", "person.create", f"person #{p1.id}"),
-                                   ("second@example.org", "person.create", f"person #{p2.id}")])
+    assert sorted(rows) == sorted([("first@example.org", "Person added", f"Person #{p1.id}"),
+                                   ("second@example.org", "Person added", f"Person #{p2.id}")])
 
     rows = _audit_rows(client.get("/admin/audit", query_string={"entity_type": "person", "entity_id": p2.id})
                        .get_data(as_text=True))
-    assert rows and {record for _a, _b, record in rows} == {f"person #{p2.id}"}
+    assert rows and {record for _a, _b, record in rows} == {f"Person #{p2.id}"}
 
     rows = _audit_rows(client.get("/admin/audit", query_string={"actor": "first@example.org",
                                                                 "action": "user.create"}).get_data(as_text=True))
-    assert rows == [("first@example.org", "user.create", f"user #{first.id}")]
+    assert rows == [("first@example.org", "Account created", f"Account #{first.id}")]
     assert _audit_rows(client.get("/admin/audit", query_string={"actor": "nobody@example.org"}).get_data(as_text=True)) == []
+
+    # A date range (UTC days, both included).
+    from datetime import timedelta
+
+    from pow_registry import clock
+
+    today, yesterday = clock.today(), clock.today() - timedelta(days=1)
+    rows = _audit_rows(client.get("/admin/audit", query_string={"since": today.strftime("%d.%m.%Y")})
+                       .get_data(as_text=True))
+    assert len(rows) == len(total)
+    assert _audit_rows(client.get("/admin/audit", query_string={"until": yesterday.isoformat()})
+                       .get_data(as_text=True)) == []
+
+    # The filtered log as CSV, in the same words.
+    download = client.get("/admin/audit.csv", query_string={"action": "person.create"})
+    assert download.status_code == 200 and download.mimetype == "text/csv"
+    lines = download.get_data(as_text=True).lstrip("\ufeff").splitlines()
+    assert len(lines) == 3 and all(",Person added,person.create," in line for line in lines[1:])
+    assert "Surname: — → Выдумкин" in download.get_data(as_text=True)
 
 
 def test_audit_page_pages(make_app: Any, session: Any, make_user: Any, make_person: Any, login: Any) -> None:
@@ -433,8 +467,9 @@ def test_admin_creates_a_user_and_edits_roles(app: Any, client: Any, session: An
     events = session.exec(select(AuditEvent).where(AuditEvent.entity_type == "user",
                                                    AuditEvent.entity_id == user.id)).all()
     session.commit()
-    assert [e.action for e in events] == ["user.create", "user.update"]
-    assert all(e.actor_id == admin.id for e in events)
+    changed = [e for e in events if not e.action.startswith("auth.")]  # the new user's own sign-in is theirs
+    assert [e.action for e in changed] == ["user.create", "user.update"]
+    assert all(e.actor_id == admin.id for e in changed)
 
 
 def test_an_admin_cannot_lock_themselves_out(client: Any, session: Any, make_user: Any, login: Any) -> None:

@@ -256,3 +256,27 @@ def issue_api_token(*, session: Session, actor: User | None, audit_key: bytes, u
                  entity_type="user", entity_id=user.id)
     session.commit()
     return token
+
+
+# --- sign-in events in the audit log (issue 12, finding 5) --------------------------------------
+
+
+def record_sign_in(*, session: Session, audit_key: bytes, user: User) -> None:
+    audit.record(session, key=audit_key, actor=user, action="auth.login", entity_type="user", entity_id=user.id)
+    session.commit()
+
+
+def record_failed_sign_in(*, session: Session, audit_key: bytes, email: str) -> None:
+    """A failed sign-in: the email as typed (cut short), the account if there is one; never the
+    password, nor whether it was the account or the password that was wrong."""
+    typed = (email or "").strip()[:254]
+    user = session.exec(select(User).where(func.lower(User.email) == typed.lower())).first() if typed else None
+    session.rollback()  # nothing else of this request is written
+    audit.record(session, key=audit_key, actor=None, action="auth.login_failed", entity_type="user",
+                 entity_id=user.id if user is not None else None, changes={"email": typed})
+    session.commit()
+
+
+def record_sign_out(*, session: Session, audit_key: bytes, user: User) -> None:
+    audit.record(session, key=audit_key, actor=user, action="auth.logout", entity_type="user", entity_id=user.id)
+    session.commit()

@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
 from typing import Any
 
@@ -183,11 +183,15 @@ def search(
     action: str | None = None,
     entity_type: str | None = None,
     entity_id: int | None = None,
-    actor_email: str | None = None,
+    actor: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
     page: int = 1,
-    page_size: int = 50,
+    page_size: int | None = 50,
 ) -> tuple[list[AuditEvent], int]:
-    from sqlalchemy import func
+    """Events, newest first. `actor`: a fragment of the email or the display name, any case;
+    `since`/`until`: days (UTC), both included; `page_size` None: every event that matches."""
+    from sqlalchemy import func, or_
 
     query = select(AuditEvent)
     if action:
@@ -196,10 +200,18 @@ def search(
         query = query.where(AuditEvent.entity_type == entity_type)
     if entity_id is not None:
         query = query.where(AuditEvent.entity_id == entity_id)
-    if actor_email:
-        query = query.where(func.lower(AuditEvent.actor_email) == actor_email.strip().lower())
+    if actor and actor.strip():
+        like = "%" + actor.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        named = select(User.id).where(func.lower(User.display_name).like(like, escape="\\"))
+        query = query.where(or_(func.lower(AuditEvent.actor_email).like(like, escape="\\"),
+                                col(AuditEvent.actor_id).in_(named)))
+    if since is not None:
+        query = query.where(col(AuditEvent.at) >= datetime.combine(since, time.min, tzinfo=UTC))
+    if until is not None:
+        query = query.where(col(AuditEvent.at) < datetime.combine(until + timedelta(days=1), time.min, tzinfo=UTC))
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(
-        query.order_by(col(AuditEvent.id).desc()).offset((page - 1) * page_size).limit(page_size)
-    ).all()
+    ordered = query.order_by(col(AuditEvent.id).desc())
+    if page_size is not None:
+        ordered = ordered.offset((max(page, 1) - 1) * page_size).limit(page_size)
+    rows = session.exec(ordered).all()
     return list(rows), int(total)

@@ -660,11 +660,12 @@ def _apply_outcome(session: Session, *, actor: User, audit_key: bytes, row: Exch
         assert person is not None
         registry.status_from_outcome(session, person=person, actor=actor, audit_key=audit_key,
                                      status=PersonStatus.exchanged, list_number=row.number or 0,
-                                     reason=f"exchanged on {day} (list {row.number})" + (f": {note}" if note else ""))
+                                     # The basis names the list; the reason: the day, and the office's note.
+                                     reason=f"{day}" + (f": {note}" if note else ""))
         _move_inquiries(session, actor=actor, audit_key=audit_key, person_id=entry.person_id,
                         to=InquiryStatus.returned, before={InquiryStatus.received, InquiryStatus.searching,
                                                            InquiryStatus.match_found, InquiryStatus.on_exchange_list},
-                        why=f"exchanged on {day} (list {row.number})")
+                        why=Msg(N_("exchanged on %(date)s (list %(n)s)"), date=str(day), n=row.number))
 
 
 def _close_when_answered(session: Session, *, actor: User, audit_key: bytes, row: ExchangeList) -> None:
@@ -673,7 +674,7 @@ def _close_when_answered(session: Session, *, actor: User, audit_key: bytes, row
         row.state, row.closed_at = ListState.closed, utcnow()
         session.add(row)
         audit.record(session, key=audit_key, actor=actor, action="list.close", entity_type="exchange_list",
-                     entity_id=row.id, changes={"state": ["frozen", "closed"], "reason": "every answer is in"})
+                     entity_id=row.id, changes={"state": ["frozen", "closed"], "reason": N_("every answer is in")})
 
 
 @_unit_of_work

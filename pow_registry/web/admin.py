@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+import csv
+import io
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from markupsafe import Markup
 
 from pow_registry import auth, db
+from pow_registry.domain.dates import InvalidDate, PartialDate
+from pow_registry.domain.spreadsheet import safe_cell_text
 from pow_registry.i18n import gettext as _
 from pow_registry.models import User
 from pow_registry.services import accounts, audit, registry
 from pow_registry.services.errors import FieldErrors, NotFound, ServiceError
+from pow_registry.web import audit_view
 from pow_registry.web.forms import (
     AdminPasswordForm,
     MergeUndoForm,
@@ -104,18 +112,57 @@ def _record_number(raw: str) -> int | None:
     return -1 if value == MAX_ID + 1 else value
 
 
+def _audit_filters() -> dict[str, Any]:
+    """The audit log's filters from the query string; a date that is not one is ignored and said."""
+    filters: dict[str, Any] = {
+        "action": request.args.get("action") or None,
+        "entity_type": request.args.get("entity_type") or None,
+        "entity_id": _record_number(request.args.get("entity_id", "")),
+        "actor": (request.args.get("actor") or "")[:254] or None,
+    }
+    for name in ("since", "until"):
+        raw = (request.args.get(name) or "").strip()
+        filters[name] = None
+        if raw:
+            try:
+                day = PartialDate.parse(raw)
+            except InvalidDate:
+                flash(_("A date in the filter is not a date: use DD.MM.YYYY."), "error")
+                continue
+            filters[name] = day.earliest() if name == "since" else day.latest()
+    return filters
+
+
 @bp.get("/audit")
 def audit_log() -> str:
-    entity_id = _record_number(request.args.get("entity_id", ""))
     page = page_number()
-    events, total = audit.search(
-        db.session(), action=request.args.get("action") or None, entity_type=request.args.get("entity_type") or None,
-        entity_id=entity_id, actor_email=request.args.get("actor") or None,
-        page=page, page_size=50,
-    )
+    events, total = audit.search(db.session(), **_audit_filters(), page=page, page_size=50)
     args = {k: v for k, v in request.args.items() if k != "page"}
+    actions = sorted(audit_view.ACTION_LABELS, key=lambda code: audit_view.action_label(code).lower())
+    entities = sorted(audit_view.ENTITY_LABELS, key=lambda code: audit_view.entity_label(code).lower())
     return render_template("admin/audit.html", events=events, total=total, page=page,
-                           pages=max(1, -(-total // 50)), args=args)
+                           pages=max(1, -(-total // 50)), args=args, actions=actions, entities=entities,
+                           audit_view=audit_view)
+
+
+@bp.get("/audit.csv")
+def audit_csv() -> Response:
+    """The filtered log as CSV (UTF-8 with a BOM, so spreadsheet programs read Cyrillic), every
+    text made safe to open in a spreadsheet, contact data never included."""
+    events, _total = audit.search(db.session(), **_audit_filters(), page_size=None)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([_("Number"), _("When (UTC)"), _("Who"), _("What"), _("Action code"), _("Record"),
+                     _("Record number"), _("Changes")])
+    for ev in events:
+        changes = "; ".join(striptags(line) for line in audit_view.change_lines(ev.changes, ev.entity_type))
+        writer.writerow([ev.id, ev.at.strftime("%Y-%m-%d %H:%M:%S"), safe_cell_text(ev.actor_email or ""),
+                         safe_cell_text(audit_view.action_label(ev.action)), ev.action,
+                         safe_cell_text(audit_view.entity_label(ev.entity_type)), ev.entity_id or "",
+                         safe_cell_text(changes)])
+    response = Response("\ufeff" + out.getvalue(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = "attachment; filename=audit-log.csv"
+    return response
 
 
 @bp.get("/merges")
@@ -152,3 +199,7 @@ def merge_undo(merge_id: int) -> ResponseReturnValue:
     return render_template("admin/merge_undo.html", entry=entry, form=form), status
 
 
+
+
+def striptags(line: Markup) -> str:
+    return line.striptags()

@@ -92,9 +92,11 @@ def login() -> ResponseReturnValue:
                 accounts.set_language(session=db.session(), user=user, language=str(chosen))
             auth.start_session(user)  # a fresh session on login: no fixation
             session["lang"] = user.preferred_language
+            accounts.record_sign_in(session=db.session(), audit_key=auth.audit_key(), user=user)
             return redirect(auth.safe_next(form.next.data) or url_for("public.index"))
         address_backoff.failed(*address_key)
         account_backoff.failed(*account_key)
+        accounts.record_failed_sign_in(session=db.session(), audit_key=auth.audit_key(), email=form.email.data or "")
         flash(_("The email or password is not correct."), "error")
     return render_template("login.html", form=form), 401
 
@@ -104,6 +106,7 @@ def logout() -> ResponseReturnValue:
     form = EmptyForm(prefix="logout")
     if form.validate_on_submit() and current_user.is_authenticated:
         accounts.rotate_session_token(session=db.session(), user=auth.actor())
+        accounts.record_sign_out(session=db.session(), audit_key=auth.audit_key(), user=auth.actor())
     logout_user()
     session.clear()
     return redirect(url_for("auth.login"))

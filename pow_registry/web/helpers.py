@@ -106,6 +106,9 @@ def register_filters(app: Flask) -> None:
     app.jinja_env.globals["tr"] = translate
     app.jinja_env.filters["dt"] = lambda value: value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
     app.jinja_env.filters["audit_changes"] = audit_changes
+    from pow_registry.web import audit_view
+
+    app.jinja_env.globals["audit_view"] = audit_view
 
 
 # What an audit event says about a family's contact data: which field changed, never a value.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pow_registry.i18n import gettext as _
@@ -23,6 +24,8 @@ LABELS: dict[str, dict[str, Any]] = {
     "channel": dict(forms.CHANNEL_CHOICES),
     "language": dict(forms.INQUIRY_LANGUAGE_CHOICES),
     "list_kind": dict(forms.LIST_KIND_CHOICES),
+    "counterpart_kind": {"returned": _l("Those returned in an exchange"),
+                         "held": _l("Those the other side says it holds")},
     "list_state": dict(forms.LIST_STATE_CHOICES),
     "outcome": dict(forms.OUTCOME_CHOICES),
     "category": dict(forms.CATEGORY_CHOICES),
@@ -60,9 +63,26 @@ def status_basis(code: str, reason: str = "") -> str:
         return _("Set by a researcher: %(reason)s", reason=reason)
     if name == "exchange_list":
         if arg in ("", "0"):
-            return _("Recorded from a counterpart list: %(reason)s", reason=reason)
-        return _("Recorded from the answer to exchange list %(n)s: %(reason)s", n=arg, reason=reason)
-    return code
+            return (_("Recorded from a counterpart list: %(reason)s", reason=system_text(reason)) if reason
+                    else _("Recorded from a counterpart list"))
+        return (_("Recorded from the answer to exchange list %(n)s: %(reason)s", n=arg, reason=system_text(reason))
+                if reason else _("Recorded from the answer to exchange list %(n)s", n=arg))
+    return system_text(code)
+
+
+# Sentences the app itself wrote into records in English (before they were codes): shown in the
+# reader's language wherever they appear.
+_SYSTEM_TEXTS: list[tuple[re.Pattern[str], Any]] = [
+    (re.compile(r"exchanged on (\d{4}-\d{2}-\d{2}) \(list (\d+)\)"),
+     lambda m: _("exchanged on %(date)s (list %(n)s)", date=m[1], n=m[2])),
+    (re.compile(r"every answer is in"), lambda m: _("every answer is in")),
+]
+
+
+def system_text(text: str) -> str:
+    for pattern, words in _SYSTEM_TEXTS:
+        text = pattern.sub(words, text)
+    return text
 
 
 # Health that puts a man first on an exchange list (domain.exchange.priority: "health:<value>").

@@ -170,12 +170,13 @@ def test_newcomer_journey(page: Any, live_server: Any, tmp_path: Path) -> None:
         return [[" ".join(cell.split()) for cell in tr.locator("td").all_inner_texts()]
                 for tr in page.locator("table.audit tbody tr").all()]
 
+    # The log in the admin's language (Russian): what happened and to which record, in words.
     def expect_events(rows: list[list[str]]) -> None:
         seen = {(r[2], r[3], r[4]) for r in rows}
         wanted = {
-            ("researcher@demo.invalid", "report.create", f"capture_report #{report_id}"),
-            ("researcher@demo.invalid", "evidence.create", f"evidence #{evidence_id}"),
-            ("researcher2@demo.invalid", "evidence.verify", f"evidence #{evidence_id}"),
+            ("researcher@demo.invalid", "Добавлено сообщение о пленении", f"Сообщение о пленении #{report_id}"),
+            ("researcher@demo.invalid", "Добавлено доказательство", f"Доказательство #{evidence_id}"),
+            ("researcher2@demo.invalid", "Доказательство проверено", f"Доказательство #{evidence_id}"),
         }
         assert wanted <= seen, f"missing audit events: {wanted - seen}"
 
@@ -185,8 +186,8 @@ def test_newcomer_journey(page: Any, live_server: Any, tmp_path: Path) -> None:
     with page.expect_navigation():
         page.click("form.search button[type=submit]")
     filtered = audit_rows()
-    assert filtered and all(r[2] == "researcher@demo.invalid" and r[4].startswith("evidence #") for r in filtered)
-    created = [r for r in filtered if r[3] == "evidence.create" and r[4] == f"evidence #{evidence_id}"]
+    assert filtered and all(r[2] == "researcher@demo.invalid" and r[4].startswith("Доказательство #") for r in filtered)
+    created = [r for r in filtered if r[3] == "Добавлено доказательство" and r[4] == f"Доказательство #{evidence_id}"]
     assert len(created) == 1
     assert digest in created[0][5] and EVIDENCE_URL in created[0][5]
 
