@@ -176,6 +176,8 @@ class User(Versioned, table=True):
     preferred_language: str = Field(default="ru", max_length=5)
     created_at: datetime = Field(default_factory=utcnow)
     last_login_at: datetime | None = None
+    # Set when an admin chose the password (a new account, a reset): its owner replaces it first.
+    must_change_password: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
     @property
     def role_set(self) -> set[Role]:
@@ -397,6 +399,8 @@ class Inquiry(Versioned, table=True):
     # When the family's contact data was erased (on request or by retention), else None.
     contact_erased_at: datetime | None = Field(default=None)
     person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    # The staff member who looks after this inquiry ("my inquiries" on the staff home page).
+    assigned_to_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
     # Inquiries about the same man (mother, wife, sister) share the id of the first of them.
     sought_group_id: int | None = Field(default=None, index=True)
     # What the family may see: only what staff cleared.

@@ -125,7 +125,10 @@ def create_user(
     roles: list[str],
     display_name: str = "",
     preferred_language: str = "ru",
+    must_change_password: bool = False,
 ) -> User:
+    """A new account. `must_change_password`: an admin chose the password in the web UI (its
+    owner replaces it at first sign-in); an operator's `users create` sets one of their own."""
     errors: dict[str, str] = {}
     email = normalise_email(email)
     if not EMAIL_RE.match(email) or len(email) > 254:
@@ -149,6 +152,7 @@ def create_user(
         roles=",".join(r.value for r in role_list),
         session_token=new_session_token(),
         preferred_language=preferred_language if preferred_language in {"ru", "uk", "en"} else "ru",
+        must_change_password=must_change_password,
     )
     session.add(user)
     session.flush()
@@ -197,6 +201,8 @@ def change_password(
         raise FieldErrors({"new_password": problem})
     user.password_hash = passwords.hash(new_password)
     user.session_token = new_session_token()
+    # A password someone else chose is known to them: its owner replaces it at next sign-in.
+    user.must_change_password = actor.id != user.id
     session.add(user)
     audit.record(session, key=audit_key, actor=actor, action="user.password_change",
                  entity_type="user", entity_id=user.id)

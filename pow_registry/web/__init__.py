@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, abort, current_app, render_template, request
+from flask import Flask, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter, Map
 
 from pow_registry import security
+from pow_registry.i18n import gettext as _
 from pow_registry.models import Role
 
 # Endpoints anyone may reach: logging in, the health check, choosing a language, static files.
@@ -59,9 +60,18 @@ def _enforce_access() -> Any:
         abort(403)
     if not current_user.is_authenticated:
         return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+    if getattr(current_user, "must_change_password", False) and endpoint not in FIRST_PASSWORD_ENDPOINTS:
+        # An admin chose this password, so an admin knows it: nothing else until it is replaced.
+        flash(_("Choose a password of your own before you go on: the one you were given is known to "
+                "whoever created the account."), "info")
+        return redirect(url_for("auth.password"))
     if roles is not None and not current_user.has_role(*roles):
         abort(403)
     return None
+
+
+# What an account whose password an admin chose may still do: replace it, sign out, pick a language.
+FIRST_PASSWORD_ENDPOINTS = {"auth.password", "auth.logout", "auth.language", "static"}
 
 
 class BoundedIntConverter(IntegerConverter):

@@ -50,7 +50,8 @@ def user_new() -> ResponseReturnValue:
             accounts.create_user(session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(),
                                  passwords=auth.passwords(), policy=auth.password_policy(),
                                  email=form.email.data or "", password=form.password.data or "",
-                                 roles=list(form.roles.data or []), display_name=form.display_name.data or "")
+                                 roles=list(form.roles.data or []), display_name=form.display_name.data or "",
+                                 must_change_password=True)
         except FieldErrors as exc:
             db.session().rollback()
             apply_errors(form, exc)
