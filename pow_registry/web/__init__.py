@@ -27,6 +27,7 @@ PUBLIC_ENDPOINTS = {"static", "public.index", "public.healthz", "auth.login", "a
 BLUEPRINT_ROLES: dict[str, set[Role] | None] = {
     "auth": None,
     "registry": {Role.researcher, Role.staff},
+    "home": {Role.staff},
     "inquiries": {Role.staff},
     "matches": {Role.staff},
     "duplicates": {Role.researcher},
@@ -87,6 +88,7 @@ def init_app(app: Flask) -> None:
         counterpart,
         exchange,
         family,
+        home,
         inquiries,
         matches,
         public,
@@ -95,7 +97,7 @@ def init_app(app: Flask) -> None:
 
     # Ids in URLs fit the database's INTEGER: a longer number is a 404, not an overflow.
     app.url_map.converters["int"] = BoundedIntConverter
-    for module in (public, auth_views, registry, inquiries, matches, exchange, counterpart, family, admin):
+    for module in (public, auth_views, home, registry, inquiries, matches, exchange, counterpart, family, admin):
         app.register_blueprint(module.bp)
     app.register_blueprint(matches.duplicates_bp)
     app.register_blueprint(exchange.offices_bp)

@@ -30,7 +30,7 @@ ACTION_LABELS: dict[str, Any] = {
     "inquiry.create": _l("Inquiry taken"), "inquiry.update": _l("Inquiry edited"),
     "inquiry.status": _l("Inquiry status changed"), "inquiry.family_clear": _l("Cleared for the family"),
     "inquiry.access_code": _l("Access code issued again"), "inquiry.link_person": _l("Inquiry linked to a person"),
-    "inquiry.link_relative": _l("Relatives' inquiries linked"), "inquiry.contact_erase": _l("Contact data erased"),
+    "inquiry.link_relative": _l("Relatives' inquiries linked"), "inquiry.assign": _l("Inquiry assigned"), "inquiry.contact_erase": _l("Contact data erased"),
     "match.confirm": _l("Match confirmed"), "match.reject": _l("Match rejected"),
     "office.create": _l("Office added"), "office.update": _l("Office changed"),
     "list.create": _l("List created"), "list.add": _l("Man added to a list"), "list.remove": _l("Man taken off a list"),
@@ -72,7 +72,7 @@ FIELD_LABELS: dict[str, Any] = {
     "entry": _l("Entry"), "email": _l("Email"), "display_name": _l("Name"), "roles": _l("Roles"),
     "is_active_user": _l("Active"), "filename": _l("File"), "file_size": _l("Size"), "rows": _l("Rows"),
     "rows_created": _l("Rows created"), "rows_skipped": _l("Rows skipped"), "erased": _l("Erased"), "by": _l("By"), "inquiries": _l("Inquiries"),
-    "retention_days": _l("Retention (days)"), "capture_report_id": _l("Capture report"), "pair": _l("Pair"),
+    "retention_days": _l("Retention (days)"), "assigned_to_id": _l("Looked after by"), "capture_report_id": _l("Capture report"), "pair": _l("Pair"),
     "access_code_issued_at": _l("Access code issued"), "archive_sha256": _l("Archived copy (SHA-256)"),
     "archive_filename": _l("Archived copy"), "channel": _l("Channel"), "categories": _l("Categories"),
 }

@@ -301,6 +301,11 @@ class EraseContactForm(FlaskForm):
     confirm = BooleanField(_l("Yes: erase the name, phone numbers and email of the person asking; this cannot be undone"))
 
 
+class AssignForm(FlaskForm):
+    version = HiddenField()
+    assignee = SelectField(_l("Looked after by"), validate_choice=False)
+
+
 class ReissueCodeForm(FlaskForm):
     confirm = BooleanField(_l("Yes: the family's current access code stops working"))
     submission = HiddenField()  # one-time token: a reload issues no second code (services/code_display.py)

@@ -25,11 +25,12 @@ from pow_registry import auth, db
 from pow_registry.i18n import LANGUAGE_NAMES
 from pow_registry.i18n import gettext as _
 from pow_registry.models import Inquiry
-from pow_registry.services import code_display, contact_data, inquiries
+from pow_registry.services import code_display, contact_data, inquiries, staff_home
 from pow_registry.services import family as family_service
 from pow_registry.services.errors import FieldErrors, NotFound, ServiceError
 from pow_registry.web import family as family_pages
 from pow_registry.web.forms import (
+    AssignForm,
     EraseContactForm,
     FamilyClearForm,
     InquiryForm,
@@ -44,6 +45,7 @@ from pow_registry.web.helpers import (
     form_fields,
     form_token,
     page_number,
+    parse_int,
     to_code_page,
     translate,
 )
@@ -137,9 +139,38 @@ def detail(inquiry_id: int) -> str:
     return render_template("inquiries/detail.html", d=d, i=row, status_form=status_form,
                            reissue_form=ReissueCodeForm(formdata=None, submission=code_display.new_token()),
                            erase_form=EraseContactForm(formdata=None, version=row.version),
+                           assign_form=_assign_form(row),
                            queue_url=queue_url,
                            family_ahead=_family_ahead(row),
                            family_answer=family_pages.answer_html(family_service.view_of(db.session(), row)))
+
+
+def _assign_form(row: Inquiry) -> AssignForm:
+    form = AssignForm(formdata=None, version=row.version,
+                      assignee=str(row.assigned_to_id) if row.assigned_to_id else "")
+    form.assignee.choices = [("", _("nobody"))] + [
+        (str(u.id), u.display_name or u.email) for u in staff_home.staff_members(db.session())]
+    return form
+
+
+@bp.post("/<int:inquiry_id>/assign")
+def assign(inquiry_id: int) -> ResponseReturnValue:
+    """Give the inquiry to a member of staff ("Take it": to oneself)."""
+    _load(inquiry_id)
+    form = AssignForm()
+    if not form.validate_on_submit():
+        flash(_("The form was not accepted. Please try again."), "error")
+    else:
+        chosen = str(auth.actor().id) if request.form.get("take") else (form.assignee.data or "")
+        try:
+            staff_home.assign_inquiry(session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(),
+                                      inquiry_id=inquiry_id, version=form.version.data,
+                                      assignee_id=parse_int(chosen))
+        except ServiceError as exc:
+            _fail(exc)  # a redirect follows: the message goes in a flash
+        else:
+            flash(_("Saved."), "info")
+    return redirect(url_for("inquiries.detail", inquiry_id=inquiry_id))
 
 
 def _family_ahead(row: Inquiry) -> bool:
@@ -161,7 +192,7 @@ def edit(inquiry_id: int) -> ResponseReturnValue:
             inquiries.update_inquiry(session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(),
                                      inquiry_id=inquiry_id, version=form.version.data, data=_form_data(form))
         except ServiceError as exc:
-            _fail(exc, form)
+            _fail(exc)  # a redirect follows: the message goes in a flash
         else:
             flash(_("Saved."), "info")
             return redirect(url_for("inquiries.detail", inquiry_id=inquiry_id))

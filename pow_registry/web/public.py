@@ -10,6 +10,7 @@ from sqlalchemy import text
 from werkzeug.wrappers import Response
 
 from pow_registry import db
+from pow_registry.models import Role
 
 bp = Blueprint("public", __name__)
 
@@ -20,6 +21,8 @@ def index() -> ResponseReturnValue:
         from pow_registry.web import family
 
         return family.home()
+    if current_user.has_role(Role.staff):
+        return redirect(url_for("home.index"))  # staff start from their day's work
     if current_user.has_role_any_registry():
         return redirect(url_for("registry.persons"))
     return redirect(url_for("admin.users"))
