@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from pow_registry.domain.dates import InvalidDate, NoSuchDate, parse_optional
+from pow_registry import clock
 from pow_registry.domain.matching import MatchRecord
 from pow_registry.domain.names import clean_name
 from pow_registry.domain.tabular import COUNTERPART_COLUMNS, TableError, map_columns, read_table
@@ -41,6 +41,7 @@ from pow_registry.models import (
 from pow_registry.services import audit, exchange, matching, registry
 from pow_registry.services.errors import N_, FieldErrors, Forbidden, Msg, NotFound
 from pow_registry.services.imports import ImportReport, RowError
+from pow_registry.services.parsing import partial_date
 
 __all__ = ["CounterpartEntry", "CounterpartReport", "apply_confirmed", "entry_record", "import_list",
            "list_detail", "reconcile"]
@@ -64,15 +65,11 @@ def entry_record(entry: CounterpartEntry) -> MatchRecord:
 
 
 def _partial(text: str, name: str, errors: list[tuple[str, str]]) -> str | None:
-    try:
-        parsed = parse_optional(text)
-    except NoSuchDate:
-        errors.append((name, N_("This date does not exist.")))
-        return None
-    except InvalidDate:
-        errors.append((name, N_("Enter a date as YYYY-MM-DD, DD.MM.YYYY, YYYY-MM or YYYY.")))
-        return None
-    return str(parsed) if parsed else None
+    """A partial date by the one set of rules (services/parsing.py), its problem added to `errors`."""
+    found: dict[str, str] = {}
+    value = partial_date(text, name, found, clock.today())
+    errors.extend(found.items())
+    return value
 
 
 def _list_values(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -51,6 +51,7 @@ from pow_registry.models import (
 from pow_registry.services import audit, registry
 from pow_registry.services.errors import N_, Conflict, FieldErrors, Forbidden, Msg, NotFound
 from pow_registry.services.imports import ImportReport, RowError
+from pow_registry.services.parsing import text as _text
 from pow_registry.services.transactions import check_version as _check_version
 from pow_registry.services.transactions import unit_of_work as _unit_of_work
 
@@ -68,11 +69,6 @@ class ListFrozen(Conflict):
 def _require(actor: User, role: Role) -> None:
     if not actor.has_role(role):
         raise Forbidden()
-
-
-def _text(data: Mapping[str, Any], name: str) -> str:
-    value = data.get(name)
-    return "" if value is None else str(value)
 
 
 def _reason(text: str, errors: dict[str, str], *, required: bool = True) -> str:

@@ -14,7 +14,6 @@ overwrite), one audit event per change, one commit. Only staff write; the one ex
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -51,17 +50,16 @@ from pow_registry.services import audit, contact_data
 from pow_registry.services.accounts import EMAIL_RE
 from pow_registry.services.errors import N_, FieldErrors, Forbidden, Msg, NotFound
 
-# The registry's parsing and locking helpers, shared rather than copied: the same rules for
-# names, partial dates, enums, versions and rollback on failure everywhere.
-from pow_registry.services.registry import (
-    MAX_PAGE_SIZE,
-    NOTES_MAX,
-    _enum,
-    _escape_like,
-    _partial_date,
-    _plain,
-    _text,
-)
+# One home for input parsing (services/parsing.py): the same rules for names, partial dates,
+# choices and yes/no wherever they are typed.
+from pow_registry.services.parsing import choice as _enum
+from pow_registry.services.parsing import escape_like as _escape_like
+from pow_registry.services.parsing import multiline as _multiline
+from pow_registry.services.parsing import partial_date as _partial_date
+from pow_registry.services.parsing import plain as _plain
+from pow_registry.services.parsing import text as _text
+from pow_registry.services.parsing import yes_no as _bool
+from pow_registry.services.registry import MAX_PAGE_SIZE, NOTES_MAX
 from pow_registry.services.transactions import check_version as _check_version
 from pow_registry.services.transactions import unit_of_work as _unit_of_work
 
@@ -96,8 +94,6 @@ STATUS_TIERS = [InquiryStatus.received, InquiryStatus.searching, InquiryStatus.m
 # Set by other services (matching review, exchange lists); by hand only with a note.
 DERIVED_STATUSES = {InquiryStatus.match_found, InquiryStatus.on_exchange_list, InquiryStatus.returned}
 
-_TRUE = {"1", "true", "yes", "y", "on", "да", "так", "x"}
-_FALSE = {"", "0", "false", "no", "n", "off", "нет", "ні"}
 _PHONE_SEPARATORS = re.compile(r"[,;\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
@@ -111,25 +107,6 @@ _REGIONS = frozenset(phone_regions())
 
 # ---------------------------------------------------------------------------------------------
 # Input parsing
-
-
-def _multiline(value: str) -> str:
-    """Free text kept with its line breaks, minus what nobody can see (format and control
-    characters), in NFC: notes and the message a family reads."""
-    value = value.replace("\r\n", "\n").replace("\r", "\n")
-    kept = (char for char in value if char in "\n\t" or not unicodedata.category(char).startswith("C"))
-    return unicodedata.normalize("NFC", "".join(kept)).strip()
-
-
-def _bool(value: Any, name: str, errors: dict[str, str]) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = "" if value is None else str(value).strip().casefold()
-    if text in _TRUE:
-        return True
-    if text not in _FALSE:
-        errors[name] = N_("Answer yes or no.")
-    return False
 
 
 def _phone_pieces(value: Any) -> list[str]:

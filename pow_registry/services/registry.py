@@ -23,10 +23,8 @@ from pow_registry.domain.dates import (
     InvalidDate,
     NoSuchDate,
     PartialDate,
-    is_in_the_future,
-    parse_optional,
 )
-from pow_registry.domain.names import clean_name, mixed_script_words, name_skeleton
+from pow_registry.domain.names import mixed_script_words, name_skeleton
 from pow_registry.domain.units import unit_number
 from pow_registry.domain.urls import InvalidURL, url_hostname, validate_evidence_url
 from pow_registry.models import (
@@ -51,6 +49,11 @@ from pow_registry.models import (
 from pow_registry.services import audit
 from pow_registry.services.archive import EvidenceStore
 from pow_registry.services.errors import N_, FieldErrors, Forbidden, Msg, NotFound
+from pow_registry.services.parsing import choice as _enum
+from pow_registry.services.parsing import escape_like as _escape_like
+from pow_registry.services.parsing import partial_date as _partial_date
+from pow_registry.services.parsing import plain as _plain
+from pow_registry.services.parsing import text as _text
 from pow_registry.services.transactions import check_version as _check_version
 from pow_registry.services.transactions import unit_of_work as _unit_of_work
 
@@ -70,45 +73,6 @@ EVIDENCE_FIELDS = ["url", "kind", "publisher", "published_at", "source_reliabili
                    "info_credibility", "notes"]
 NOTES_MAX = 10_000
 MAX_PAGE_SIZE = 200
-
-
-def _text(data: Mapping[str, Any], name: str) -> str:
-    value = data.get(name)
-    return "" if value is None else str(value)
-
-
-def _plain(value: str, limit: int, name: str, errors: dict[str, str]) -> str:
-    value = clean_name(value)
-    if len(value) > limit:
-        errors[name] = Msg(N_("Too long (at most %(n)d characters)."), n=limit)
-    return value
-
-
-def _partial_date(value: str, name: str, errors: dict[str, str], today: date) -> str | None:
-    """A partial date, in one of the accepted shapes and not after today (a typo, never a fact)."""
-    try:
-        parsed = parse_optional(value)
-    except NoSuchDate:
-        errors[name] = N_("This date does not exist.")
-        return None
-    except InvalidDate:
-        errors[name] = N_("Enter a date as YYYY-MM-DD, DD.MM.YYYY, YYYY-MM or YYYY.")
-        return None
-    if parsed is not None and is_in_the_future(parsed, today):
-        errors[name] = N_("This date is in the future.")
-        return None
-    return str(parsed) if parsed else None
-
-
-def _enum(enum_cls: Any, value: str, name: str, errors: dict[str, str], *, default: Any = None) -> Any:
-    value = value.strip()
-    if not value:
-        return default
-    try:
-        return enum_cls(value)
-    except ValueError:
-        errors[name] = N_("Choose one of the listed values.")
-        return default
 
 
 def parse_person(data: Mapping[str, Any], *, today: date | None = None) -> dict[str, Any]:
@@ -838,10 +802,6 @@ class PersonQuery:
     place: str = ""
     status: str = ""
     conflict_only: bool = False
-
-
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def search_persons(session: Session, query: PersonQuery, *, page: int = 1, page_size: int = 25) -> tuple[list[Person], int]:
