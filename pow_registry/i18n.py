@@ -12,13 +12,15 @@ LANGUAGE_NAMES = {"ru": "Русский", "uk": "Українська", "en": "E
 
 
 def select_locale() -> str:
+    """This device's choice first (the session: a choice on another device does not change this
+    one), then the account's (what it chose last, anywhere), then the browser's."""
     languages = current_app.config["LANGUAGES"]
-    user = current_user
-    if getattr(user, "is_authenticated", False) and getattr(user, "preferred_language", None) in languages:
-        return str(user.preferred_language)
     chosen = session.get("lang")
     if chosen in languages:
         return str(chosen)
+    user = current_user
+    if getattr(user, "is_authenticated", False) and getattr(user, "preferred_language", None) in languages:
+        return str(user.preferred_language)
     return request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
 
 

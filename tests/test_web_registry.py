@@ -586,3 +586,33 @@ def test_a_password_an_admin_resets_is_replaced_at_the_next_sign_in_and_the_cli_
     made = session.exec(select(User).where(User.email == "cli-made@example.org")).one()
     session.commit()
     assert not made.must_change_password
+
+
+def test_a_duplicate_typed_by_number_is_shown_side_by_side_then_merged(
+    client: Any, session: Any, make_user: Any, make_person: Any, login: Any
+) -> None:
+    """Found in a browser walk: typing the duplicate's number and merging always failed with
+    "someone else changed this record" (no version was sent for a record never shown)."""
+    from pow_registry.models import Person
+
+    researcher = make_user("researcher")
+    keep = make_person(researcher, surname="Выдумкин", date_of_birth="2005-03-12")
+    other = make_person(researcher, surname="Vydumkin", date_of_birth="2005")
+    third = make_person(researcher, surname="Макетов", date_of_birth="1990")
+    login(researcher)
+    english(client)
+    page = client.get(f"/registry/persons/{keep.id}/merge").get_data(as_text=True)
+    data = {"keep_version": hidden(page, "keep_version"), "merge_version": "", "merge_id": str(other.id),
+            "reason": "Одно видео."}
+    shown = client.post(f"/registry/persons/{keep.id}/merge", data=data)
+    assert shown.status_code == 200 and "Check the two records side by side" in shown.get_data(as_text=True)
+    assert fetch(session, Person, other.id).merged_into_id is None
+    seen_version = hidden(shown.get_data(as_text=True), "merge_version")
+    # Changing the number after comparing shows the new one first too.
+    again = client.post(f"/registry/persons/{keep.id}/merge", data={**data, "merge_version": seen_version,
+                                                                     "merge_id": str(third.id)})
+    assert "Check the two records side by side" in again.get_data(as_text=True)
+    assert fetch(session, Person, third.id).merged_into_id is None
+    done = client.post(f"/registry/persons/{keep.id}/merge", data={**data, "merge_version": seen_version})
+    assert done.status_code == 302
+    assert fetch(session, Person, other.id).merged_into_id == keep.id

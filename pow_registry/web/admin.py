@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
 from pow_registry import auth, db
-from pow_registry.domain.dates import InvalidDate, PartialDate
+from pow_registry.domain.dates import InvalidDate, NoSuchDate, PartialDate
 from pow_registry.domain.spreadsheet import safe_cell_text
 from pow_registry.i18n import gettext as _
 from pow_registry.models import User
@@ -127,6 +127,9 @@ def _audit_filters() -> dict[str, Any]:
         if raw:
             try:
                 day = PartialDate.parse(raw)
+            except NoSuchDate:
+                flash(_("This date does not exist."), "error")
+                continue
             except InvalidDate:
                 flash(_("A date in the filter is not a date: use DD.MM.YYYY."), "error")
                 continue

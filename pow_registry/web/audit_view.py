@@ -6,6 +6,8 @@ families is never shown, only which field changed (services/contact_data.redact_
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import url_for
@@ -72,10 +74,19 @@ FIELD_LABELS: dict[str, Any] = {
     "entry": _l("Entry"), "email": _l("Email"), "display_name": _l("Name"), "roles": _l("Roles"),
     "is_active_user": _l("Active"), "filename": _l("File"), "file_size": _l("Size"), "rows": _l("Rows"),
     "rows_created": _l("Rows created"), "rows_skipped": _l("Rows skipped"), "erased": _l("Erased"), "by": _l("By"), "inquiries": _l("Inquiries"),
-    "retention_days": _l("Retention (days)"), "assigned_to_id": _l("Looked after by"), "capture_report_id": _l("Capture report"), "pair": _l("Pair"),
+    "retention_days": _l("Retention (days)"), "assigned_to_id": _l("Looked after by"),
+    "capture_report_id": _l("Capture report"), "pair": _l("Pair"),
+    "reference": _l("Reference"), "family_cleared_at": _l("Cleared for the family"), "note": _l("Note"),
+    "why": _l("Reason"),
     "access_code_issued_at": _l("Access code issued"), "archive_sha256": _l("Archived copy (SHA-256)"),
     "archive_filename": _l("Archived copy"), "channel": _l("Channel"), "categories": _l("Categories"),
 }
+
+# Codes some events carry as values, in words.
+ERASED_FIELDS = {"requester_name": _l("name of the person asking"), "requester_email": _l("email address"),
+                 "phones": _l("phone numbers")}
+ERASED_BY = {"request": _l("at the family's request"), "retention": _l("the retention period was over")}
+_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)?")
 
 # Fields whose values are codes, and the label group that names them.
 VALUE_GROUPS = {
@@ -110,6 +121,15 @@ def _value(field: str, value: Any, entity_type: str = "") -> Markup:
         if field == "status" and value in _INQUIRY_ONLY:
             return escape(label(value, "inquiry_status"))
         return escape(label(value, VALUE_GROUPS[field]))
+    if field == "erased" and isinstance(value, str):
+        return escape(str(ERASED_FIELDS.get(value, value)))
+    if field == "by" and isinstance(value, str):
+        return escape(str(ERASED_BY.get(value, value)))
+    if isinstance(value, str) and _MOMENT.fullmatch(value):
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC)
+        return escape(moment.strftime("%Y-%m-%d %H:%M UTC"))
     if field == "basis" and isinstance(value, str):
         return escape(status_basis(value))
     if field.endswith("_id") or field in ("merge_id", "entry", "number", "position"):

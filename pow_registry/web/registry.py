@@ -337,19 +337,27 @@ def person_merge(person_id: int) -> ResponseReturnValue:
     other_id = parse_int((form.merge_id.data or request.args.get("other", "")).strip().lstrip("#"))
     if other_id is not None:
         other = db.session().get(type(keep), other_id)
+    # The duplicate's version travels as "id:version" of the record that was shown, so a merge
+    # always merges what the researcher saw side by side.
     if request.method == "GET":
         form.keep_version.data = str(keep.version)
         if other is not None:
             form.merge_id.data = str(other.id)
-            form.merge_version.data = str(other.version)
+            form.merge_version.data = f"{other.id}:{other.version}"
     elif form.validate_on_submit():
+        shown_id, _sep, shown_version = (form.merge_version.data or "").strip().rpartition(":")
         if other is None:
             form.merge_id.errors = [_("There is no record with this number.")]
+        elif not shown_version or (shown_id and shown_id != str(other.id)):
+            # A number typed straight in (or changed after comparing): show the two records side
+            # by side first, then merge what was seen.
+            form.merge_version.data = f"{other.id}:{other.version}"
+            flash(_("Check the two records side by side, then merge."), "info")
         else:
             try:
                 registry.merge_persons(session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(),
                                        keep_id=keep.id or 0, merge_id=other.id or 0,
-                                       keep_version=form.keep_version.data, merge_version=form.merge_version.data,
+                                       keep_version=form.keep_version.data, merge_version=shown_version,
                                        reason=form.reason.data or "")
             except ServiceError as exc:
                 _fail(exc, form)
