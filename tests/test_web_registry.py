@@ -159,6 +159,9 @@ def test_a_rejection_without_its_note_is_refused_beside_the_item(app: Any, sessi
     error_id = f"verify-{evidence.id}-error"
     note = re.search(rf'<input[^>]*id="e{evidence.id}-note"[^>]*>', page)
     assert note and 'aria-invalid="true"' in note.group(0) and f'aria-describedby="{error_id}"' in note.group(0)
+    decision = re.search(rf'<select[^>]*id="e{evidence.id}-decision"[^>]*>', page)
+    assert decision and "aria-invalid" not in decision.group(0)  # the focus goes to the note, what to fix
+    assert 'aria-invalid="None"' not in page and 'aria-describedby="None"' not in page
     assert re.search(rf'<span class="error" id="{error_id}">[^<]+</span>', page)
     assert fetch(session, Evidence, evidence.id).verification == Verification.unverified
 
