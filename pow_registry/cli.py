@@ -50,8 +50,10 @@ def demo_data_command() -> None:
     click.echo(f"Demo data: {summary.persons} persons, {summary.reports} capture reports, "
                f"{summary.evidence} evidence items, {summary.inquiries} family inquiries (all fictitious).")
     click.echo(f"Demo logins (password for each: {DEMO_PASSWORD}):")
+    click.echo("Two-factor sign-in: after the password, the code from an authenticator app holding the "
+               "account's secret (or: python -c \"import pyotp; print(pyotp.TOTP('SECRET').now())\"):")
     for email, roles in summary.accounts:
-        click.echo(f"  {email:<32} {roles}")
+        click.echo(f"  {email:<32} {roles:<12} secret {summary.totp_secrets.get(email, '-')}")
     for reference, code in summary.family_access:
         click.echo(f"Demo family status check: reference {reference}, access code {code}")
 
@@ -112,9 +114,10 @@ def users_group() -> None:
               type=click.Choice(["admin", "researcher", "staff"]), help="Repeat for several roles.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.option("--name", default="", help="Display name.")
+@click.option("--totp", is_flag=True, help="Turn two-factor sign-in on and print the secret (for an authenticator app or a script).")
 @with_appcontext
-def users_create_command(email: str, roles: tuple[str, ...], password_stdin: bool, name: str) -> None:
-    """Add an account."""
+def users_create_command(email: str, roles: tuple[str, ...], password_stdin: bool, name: str, totp: bool) -> None:
+    """Add an account (with --totp: two-factor sign-in on, its secret printed)."""
     from pow_registry.services import accounts
     from pow_registry.services.errors import FieldErrors
 
@@ -127,14 +130,24 @@ def users_create_command(email: str, roles: tuple[str, ...], password_stdin: boo
     else:
         _fail("Give --password-stdin, or run this in a terminal to be asked for the password.")
     try:
-        accounts.create_user(session=_session(), actor=None, audit_key=current_app.config["AUDIT_KEY_BYTES"],
-                             passwords=current_app.extensions["pow_registry.passwords"],
-                             policy=accounts.PasswordPolicy(current_app.config["PASSWORD_MIN_LENGTH"],
-                                                            current_app.config["PASSWORD_MAX_LENGTH"]),
-                             email=email, password=password, roles=list(roles), display_name=name)
+        user = accounts.create_user(session=_session(), actor=None, audit_key=current_app.config["AUDIT_KEY_BYTES"],
+                                    passwords=current_app.extensions["pow_registry.passwords"],
+                                    policy=accounts.PasswordPolicy(current_app.config["PASSWORD_MIN_LENGTH"],
+                                                                   current_app.config["PASSWORD_MAX_LENGTH"]),
+                                    email=email, password=password, roles=list(roles), display_name=name)
     except FieldErrors as exc:
         _fail("; ".join(f"{k}: {v}" for k, v in exc.errors.items()))
     click.echo(f"Created {accounts.normalise_email(email)} ({', '.join(sorted(roles))}).")
+    if totp:
+        from pow_registry.services import audit, two_factor
+
+        secret = two_factor.new_secret()
+        two_factor.enrol_with_secret(_session(), user, secret)
+        audit.record(_session(), key=current_app.config["AUDIT_KEY_BYTES"], actor=None, action="user.two_factor",
+                     entity_type="user", entity_id=user.id, changes={"two_factor": [False, True]})
+        _session().commit()
+        click.echo(f"Two-factor secret: {secret}")
+        click.echo(f"Authenticator link: {two_factor.provisioning_uri(secret, user.email)}")
 
 
 @click.group("tokens")

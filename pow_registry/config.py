@@ -100,6 +100,10 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "ARGON2_PARALLELISM": 2,
         # zxcvbn's score (0-4) a new password needs: 3 refuses common passwords and their variants.
         "PASSWORD_MIN_STRENGTH": 3,
+        # Roles that must sign in with a second factor (TOTP): admins, and staff, who read family
+        # data. A comma-separated list in the environment; the test suite turns it off except where
+        # it tests it.
+        "TWO_FACTOR_ROLES": ["admin", "staff"],
         "PASSWORD_MIN_LENGTH": 12,
         "PASSWORD_MAX_LENGTH": 256,
         # Who runs this instance, as every family page says (a name per language may override

@@ -25,7 +25,7 @@ from pow_registry.models import (
     OmbudsmanOffice,
     User,
 )
-from pow_registry.services import accounts, exchange, inquiries, matching, registry
+from pow_registry.services import accounts, exchange, inquiries, matching, registry, two_factor
 from pow_registry.services.accounts import PasswordPolicy, Passwords
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - printed to the newcomer on purpose, demo only
@@ -35,6 +35,16 @@ DEMO_ACCOUNTS = [
     ("researcher2@demo.invalid", ["researcher"], "Second Demo Researcher"),
     ("staff@demo.invalid", ["staff"], "Demo Staff"),
 ]
+
+# The demo accounts' two-factor secrets, published on purpose (demo only) and printed beside the
+# logins: put one in an authenticator app, or compute the code (python -c "import pyotp;
+# print(pyotp.TOTP('<secret>').now())").
+DEMO_TOTP_SECRETS = {
+    "admin@demo.invalid": "DEMOADMINDEMOADMINDEMOADMIN22222",
+    "researcher@demo.invalid": "DEMORESEARCHERDEMORESEARCHER2222",
+    "researcher2@demo.invalid": "DEMORESEARCHERTWODEMORESEARCHER2",
+    "staff@demo.invalid": "DEMOSTAFFDEMOSTAFFDEMOSTAFF22222",
+}
 
 # (surname, given name, patronymic) in the script they "arrived" in.
 DEMO_NAMES = [
@@ -110,6 +120,7 @@ class DemoSummary:
     accounts: list[tuple[str, str]] = field(default_factory=list)
     # (reference, access code) of the demo inquiries whose code is published.
     family_access: list[tuple[str, str]] = field(default_factory=list)
+    totp_secrets: dict[str, str] = field(default_factory=dict)  # account → two-factor secret
 
 
 def _account(session: Session, audit_key: bytes, passwords: Passwords, email: str, roles: list[str], name: str) -> User:
@@ -118,6 +129,9 @@ def _account(session: Session, audit_key: bytes, passwords: Passwords, email: st
         user = accounts.create_user(session=session, actor=None, audit_key=audit_key, passwords=passwords,
                                     policy=PasswordPolicy(), email=email, password=DEMO_PASSWORD, roles=roles,
                                     display_name=name, preferred_language="ru")
+    if not user.totp_secret and email in DEMO_TOTP_SECRETS:
+        two_factor.enrol_with_secret(session, user, DEMO_TOTP_SECRETS[email])
+        session.commit()
     return user
 
 
@@ -166,6 +180,7 @@ def load_demo_data(*, session: Session, audit_key: bytes, passwords: Passwords,
     summary = DemoSummary()
     users = {email: _account(session, audit_key, passwords, email, roles, name) for email, roles, name in DEMO_ACCOUNTS}
     summary.accounts = [(email, ", ".join(roles)) for email, roles, _ in DEMO_ACCOUNTS]
+    summary.totp_secrets = dict(DEMO_TOTP_SECRETS)
     researcher, checker = users["researcher@demo.invalid"], users["researcher2@demo.invalid"]
     rng = random.Random(2024)  # noqa: S311 - the same fictitious demo every time, not security
     for index, (surname, given, patronymic) in enumerate(DEMO_NAMES, start=1):

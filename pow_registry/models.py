@@ -178,6 +178,12 @@ class User(Versioned, table=True):
     last_login_at: datetime | None = None
     # Set when an admin chose the password (a new account, a reset): its owner replaces it first.
     must_change_password: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    # Two-factor sign-in: the TOTP secret (encrypted like contact data), the last time step used
+    # (a code works once), and the SHA-256 of each unused recovery code (JSON list).
+    totp_secret: str = Field(default="", sa_column=Column("totp_secret_enc", EncryptedText, nullable=False,
+                                                          default="", server_default=""))
+    totp_last_step: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    recovery_codes: str = Field(default="", sa_column=Column(Text, nullable=False, default="", server_default=""))
 
     @property
     def role_set(self) -> set[Role]:

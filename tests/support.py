@@ -27,6 +27,9 @@ def fast_app_config(db_url: str, tmp_path: Path) -> dict[str, Any]:
         "ARGON2_PARALLELISM": 1,
         "EVIDENCE_DIR": str(tmp_path / "evidence"),
         "RATELIMIT_STORAGE_URI": "memory://",
+        # Two-factor sign-in is tested on its own (test_two_factor.py) and in the browser journeys;
+        # elsewhere the fixtures' accounts sign in with a password only.
+        "TWO_FACTOR_ROLES": [],
     }
 
 

@@ -83,16 +83,18 @@ def test_every_endpoint_is_public_or_listed(app: Flask) -> None:
     # The public list is short and names only real endpoints.
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
     assert web.PUBLIC_ENDPOINTS <= endpoints
-    assert web.PUBLIC_ENDPOINTS == {"static", "public.index", "public.healthz", "auth.login", "auth.language",
-                                    "family.status", "family.inquire", "family.inquiry_sent",
+    assert web.PUBLIC_ENDPOINTS == {"static", "public.index", "public.healthz", "auth.login", "auth.login_code",
+                                    "auth.language", "family.status", "family.inquire", "family.inquiry_sent",
                                     "family.privacy"}
 
 
 def test_no_public_endpoint_changes_data_on_get(app: Flask) -> None:
-    """The only public POSTs are logging in, choosing a language, and the family's two pages."""
+    """The only public POSTs are logging in (and its second step), choosing a language, and the
+    family's two pages."""
     for rule in app.url_map.iter_rules():
         if rule.endpoint in web.PUBLIC_ENDPOINTS and "POST" in rule.methods:
-            assert rule.endpoint in {"auth.login", "auth.language", "family.status", "family.inquire"}
+            assert rule.endpoint in {"auth.login", "auth.login_code", "auth.language", "family.status",
+                                     "family.inquire"}
 
 
 def test_anonymous_is_sent_to_login_everywhere_but_the_public_endpoints(app: Flask, world: World) -> None:

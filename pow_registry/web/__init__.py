@@ -16,10 +16,11 @@ from werkzeug.routing import IntegerConverter, Map
 from pow_registry import security
 from pow_registry.i18n import gettext as _
 from pow_registry.models import Role
+from pow_registry.services import two_factor
 
 # Endpoints anyone may reach: logging in, the health check, choosing a language, static files.
 # The family's pages (the `family` blueprint) are public too: no account, a reference and a code.
-PUBLIC_ENDPOINTS = {"static", "public.index", "public.healthz", "auth.login", "auth.language",
+PUBLIC_ENDPOINTS = {"static", "public.index", "public.healthz", "auth.login", "auth.login_code", "auth.language",
                     "family.status", "family.inquire", "family.inquiry_sent",
                     "family.privacy"}
 
@@ -66,6 +67,11 @@ def _enforce_access() -> Any:
         flash(_("Choose a password of your own before you go on: the one you were given is known to "
                 "whoever created the account."), "info")
         return redirect(url_for("auth.password"))
+    if (endpoint not in TWO_FACTOR_SETUP_ENDPOINTS and not getattr(current_user, "totp_secret", "")
+            and two_factor.required(current_user, current_app.config["TWO_FACTOR_ROLES"])):
+        # Admins and whoever reads family data sign in with a second factor: set it up first.
+        flash(_("Turn on two-factor sign-in before you go on: your role requires it."), "info")
+        return redirect(url_for("auth.two_factor_setup"))
     if roles is not None and not current_user.has_role(*roles):
         abort(403)
     return None
@@ -73,6 +79,8 @@ def _enforce_access() -> Any:
 
 # What an account whose password an admin chose may still do: replace it, sign out, pick a language.
 FIRST_PASSWORD_ENDPOINTS = {"auth.password", "auth.logout", "auth.language", "static"}
+# What an account that must turn on two-factor sign-in may still do.
+TWO_FACTOR_SETUP_ENDPOINTS = {"auth.two_factor_setup", *FIRST_PASSWORD_ENDPOINTS}
 
 
 class BoundedIntConverter(IntegerConverter):

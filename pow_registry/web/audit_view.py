@@ -22,7 +22,7 @@ from pow_registry.web.labels import label, status_basis, system_text
 ACTION_LABELS: dict[str, Any] = {
     "auth.login": _l("Signed in"), "auth.login_failed": _l("Failed sign-in"), "auth.logout": _l("Signed out"),
     "user.create": _l("Account created"), "user.update": _l("Account changed"),
-    "user.password_change": _l("Password changed"), "user.api_token": _l("API token issued"),
+    "user.password_change": _l("Password changed"), "user.two_factor": _l("Two-factor sign-in turned on"), "user.api_token": _l("API token issued"),
     "person.create": _l("Person added"), "person.update": _l("Person edited"), "person.status": _l("Status changed"),
     "person.conflict": _l("Conflict noted"), "person.conflict_resolve": _l("Conflict resolved"),
     "person.merge": _l("Duplicates merged"), "person.merge_undo": _l("Merge undone"),
@@ -77,7 +77,7 @@ FIELD_LABELS: dict[str, Any] = {
     "retention_days": _l("Retention (days)"), "assigned_to_id": _l("Looked after by"),
     "capture_report_id": _l("Capture report"), "pair": _l("Pair"),
     "reference": _l("Reference"), "family_cleared_at": _l("Cleared for the family"), "note": _l("Note"),
-    "why": _l("Reason"),
+    "why": _l("Reason"), "two_factor": _l("Two-factor sign-in"),
     "access_code_issued_at": _l("Access code issued"), "archive_sha256": _l("Archived copy (SHA-256)"),
     "archive_filename": _l("Archived copy"), "channel": _l("Channel"), "categories": _l("Categories"),
 }

@@ -18,15 +18,17 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
-from pow_registry import auth, db, throttle
+from pow_registry import auth, clock, db, throttle
 from pow_registry.config import ConfigError
 from pow_registry.i18n import gettext as _
-from pow_registry.services import accounts
+from pow_registry.models import User
+from pow_registry.services import accounts, two_factor
 from pow_registry.services.errors import FieldErrors
 from pow_registry.throttle import Backoff
-from pow_registry.web.forms import EmptyForm, LanguageForm, LoginForm, PasswordForm
+from pow_registry.web.forms import CodeForm, EmptyForm, LanguageForm, LoginForm, PasswordForm
 from pow_registry.web.helpers import apply_errors
 
 bp = Blueprint("auth", __name__)
@@ -90,6 +92,12 @@ def login() -> ResponseReturnValue:
             chosen = session.get("lang")
             if chosen in current_app.config["LANGUAGES"]:
                 accounts.set_language(session=db.session(), user=user, language=str(chosen))
+            if two_factor.enrolled(user):
+                # The password was right; the second factor decides (nothing signed in yet).
+                session.clear()
+                session["lang"] = user.preferred_language
+                session["pending_2fa"] = [user.id, clock.timestamp(), auth.safe_next(form.next.data) or ""]
+                return redirect(url_for("auth.login_code"))
             auth.start_session(user)  # a fresh session on login: no fixation
             session["lang"] = user.preferred_language
             accounts.record_sign_in(session=db.session(), audit_key=auth.audit_key(), user=user)
@@ -99,6 +107,71 @@ def login() -> ResponseReturnValue:
         accounts.record_failed_sign_in(session=db.session(), audit_key=auth.audit_key(), email=form.email.data or "")
         flash(_("The email or password is not correct."), "error")
     return render_template("login.html", form=form), 401
+
+
+PENDING_2FA_SECONDS = 300  # the code must follow the password within five minutes
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+def login_code() -> ResponseReturnValue:
+    """The second step of signing in: the code from the authenticator app, or a recovery code.
+    Wrong codes slow down as wrong passwords do (per account and address)."""
+    raw = session.get("pending_2fa")
+    pending: list[Any] = raw if isinstance(raw, list) and len(raw) == 3 else [0, 0.0, ""]
+    user = db.session().get(User, pending[0]) if pending[0] else None
+    if user is None or not user.is_active or clock.timestamp() - float(pending[1]) > PENDING_2FA_SECONDS:
+        session.pop("pending_2fa", None)
+        flash(_("Sign in again: the code must follow the password within five minutes."), "info")
+        return redirect(url_for("auth.login"))
+    form = CodeForm()
+    backoff, key = auth.backoff("two-factor"), (str(user.id), auth.remote_address())
+    if request.method == "POST":
+        seconds = backoff.wait(*key)
+        if seconds:
+            form.code.errors = [_too_soon(seconds)]
+            return _refused("login_code.html", seconds, form=form)
+    if form.validate_on_submit():
+        if two_factor.verify(db.session(), user, form.code.data or ""):
+            db.session().commit()
+            backoff.succeeded(*key)
+            next_url = str(pending[2])
+            auth.start_session(user)
+            session["lang"] = user.preferred_language
+            accounts.record_sign_in(session=db.session(), audit_key=auth.audit_key(), user=user)
+            return redirect(auth.safe_next(next_url) or url_for("public.index"))
+        db.session().rollback()
+        backoff.failed(*key)
+        accounts.record_failed_sign_in(session=db.session(), audit_key=auth.audit_key(), email=user.email)
+        form.code.errors = [_("This code is not right, or it was used already.")]
+        return render_template("login_code.html", form=form), 401
+    return render_template("login_code.html", form=form)
+
+
+@bp.route("/account/two-factor", methods=["GET", "POST"])
+def two_factor_setup() -> ResponseReturnValue:
+    """Turn on two-factor sign-in: scan the QR code (or type the key), confirm with a code, write
+    down the recovery codes, shown once."""
+    user = auth.actor()
+    if two_factor.enrolled(user):
+        return render_template("two_factor.html", enrolled=True, left=two_factor.recovery_left(user))
+    secret = session.get("totp_pending")
+    if not isinstance(secret, str) or len(secret) != 32:
+        secret = session["totp_pending"] = two_factor.new_secret()
+    form = CodeForm()
+    if form.validate_on_submit():
+        try:
+            codes = two_factor.enrol(session=db.session(), actor=user, audit_key=auth.audit_key(), user=user,
+                                     secret=secret, code=form.code.data or "")
+        except FieldErrors as exc:
+            db.session().rollback()
+            apply_errors(form, exc)
+        else:
+            session.pop("totp_pending", None)
+            return render_template("two_factor.html", enrolled=True, codes=codes,
+                                   left=two_factor.recovery_left(user))
+    uri = two_factor.provisioning_uri(secret, user.email)
+    return render_template("two_factor.html", enrolled=False, form=form, secret=secret,
+                           qr=Markup(two_factor.qr_svg(uri)))  # noqa: S704 - segno's own SVG of our URI
 
 
 @bp.post("/logout")

@@ -111,6 +111,11 @@ class LoginForm(FlaskForm):
     next = HiddenField()
 
 
+class CodeForm(FlaskForm):
+    code = StringField(_l("Code from the app, or a recovery code"), validators=[InputRequired(), Length(max=32)],
+                       render_kw={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True})
+
+
 class EmptyForm(FlaskForm):
     """A POST with nothing but the CSRF token (logout, language)."""
 

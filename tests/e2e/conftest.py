@@ -108,6 +108,7 @@ def live_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Liv
         "TESTING": False,  # the real thing: CSRF, secret-key check, error pages
         "SECRET_KEY": E2E_SECRET,
         **fast_app_config(db_url, tmp_path),
+        "TWO_FACTOR_ROLES": ["admin", "staff"],  # the real thing: a second factor for them
     })
     assert app.config["WTF_CSRF_ENABLED"] is not False
     with app.app_context():
