@@ -245,31 +245,7 @@ def _latin_to_ru_word(word: str) -> str:
 
 
 def _latin_to_ru_stem(w: str) -> str:
-    out: list[str] = []
-    i = 0
-    while i < len(w):
-        prev = w[i - 1] if i else ""
-        if w[i] == "y" and not w.startswith(("yu", "ya", "yo", "ye"), i):
-            out.append("й" if prev in _LATIN_VOWELS else "ы")
-            i += 1
-            continue
-        if w[i] == "i" and prev in _LATIN_VOWELS and (i + 1 == len(w) or w[i + 1] not in _LATIN_VOWELS):
-            out.append("й")  # Leikin → Лейкин, Gaidai → Гайдай
-            i += 1
-            continue
-        if w[i] == "e" and (i == 0 or prev in "aou"):
-            out.append("э" if i == 0 else "е")
-            i += 1
-            continue
-        for latin, cyrillic in _FROM_LATIN_RU:
-            if w.startswith(latin, i):
-                out.append(cyrillic)
-                i += len(latin)
-                break
-        else:
-            out.append(w[i])
-            i += 1
-    return "".join(out)
+    return _latin_stem(w, _FROM_LATIN_RU, russian=True)
 
 
 def _latin_to_uk_word(word: str) -> str:
@@ -281,22 +257,34 @@ def _latin_to_uk_word(word: str) -> str:
 
 
 def _latin_to_uk_stem(w: str) -> str:
+    return _latin_stem(w, _FROM_LATIN_UK, russian=False)
+
+
+def _latin_stem(w: str, table: tuple[tuple[str, str], ...], *, russian: bool) -> str:
+    """Latin letters to Cyrillic, longest letter group first. In a Russian romanisation a y is й
+    after a vowel and ы elsewhere, and an e at the start is э; in both an i between a vowel and a
+    consonant (or the end) is й (Leikin → Лейкин, Oliinyk → Олійник)."""
     out: list[str] = []
     i = 0
     while i < len(w):
         prev = w[i - 1] if i else ""
-        if w[i] == "i" and prev in _LATIN_VOWELS and (i + 1 == len(w) or w[i + 1] not in _LATIN_VOWELS):
-            out.append("й")  # Oliinyk → Олійник
-            i += 1
-            continue
-        for latin, cyrillic in _FROM_LATIN_UK:
-            if w.startswith(latin, i):
-                out.append(cyrillic)
-                i += len(latin)
-                break
+        if russian and w[i] == "y" and not w.startswith(("yu", "ya", "yo", "ye"), i):
+            out.append("й" if prev in _LATIN_VOWELS else "ы")
+        elif w[i] == "i" and prev in _LATIN_VOWELS and (i + 1 == len(w) or w[i + 1] not in _LATIN_VOWELS):
+            out.append("й")
+        elif russian and w[i] == "e" and (i == 0 or prev in "aou"):
+            out.append("э" if i == 0 else "е")
         else:
-            out.append(w[i])
-            i += 1
+            for latin, cyrillic in table:
+                if w.startswith(latin, i):
+                    out.append(cyrillic)
+                    i += len(latin)
+                    break
+            else:
+                out.append(w[i])
+                i += 1
+            continue
+        i += 1
     return "".join(out)
 
 

@@ -60,6 +60,17 @@ def _too_soon(seconds: int) -> str:
     return _("Too many failed attempts. Try again in %(n)d min.", n=throttle.minutes(seconds))
 
 
+def _too_soon_for(backoff: Backoff, key: tuple[str, str], field: Any, template: str, form: Any) -> Response | None:
+    """A POST that comes before its wait is over: refused before any check, the wait on `field`."""
+    if request.method != "POST":
+        return None
+    seconds = backoff.wait(*key)
+    if not seconds:
+        return None
+    field.errors = [_too_soon(seconds)]
+    return _refused(template, seconds, form=form)
+
+
 def _refused(template: str, seconds: int, **context: Any) -> Response:
     response = make_response(render_template(template, **context), 429)
     response.headers["Retry-After"] = str(seconds)
@@ -125,11 +136,9 @@ def login_code() -> ResponseReturnValue:
         return redirect(url_for("auth.login"))
     form = CodeForm()
     backoff, key = auth.backoff("two-factor"), (str(user.id), auth.remote_address())
-    if request.method == "POST":
-        seconds = backoff.wait(*key)
-        if seconds:
-            form.code.errors = [_too_soon(seconds)]
-            return _refused("login_code.html", seconds, form=form)
+    refused = _too_soon_for(backoff, key, form.code, "login_code.html", form)
+    if refused is not None:
+        return refused
     if form.validate_on_submit():
         if two_factor.verify(db.session(), user, form.code.data or ""):
             db.session().commit()
@@ -202,11 +211,9 @@ def password() -> ResponseReturnValue:
     # The current password is a login in disguise (an unlocked screen, a copied cookie): the same
     # growing delays, per account and address, checked before any hashing.
     backoff, key = auth.backoff("account-password"), (str(user.id), auth.remote_address())
-    if request.method == "POST":
-        seconds = backoff.wait(*key)
-        if seconds:
-            form.current_password.errors = [_too_soon(seconds)]
-            return _refused("password.html", seconds, form=form)
+    refused = _too_soon_for(backoff, key, form.current_password, "password.html", form)
+    if refused is not None:
+        return refused
     if form.validate_on_submit():
         try:
             accounts.change_password(session=db.session(), actor=user, audit_key=auth.audit_key(),
