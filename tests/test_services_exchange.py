@@ -516,3 +516,21 @@ def test_a_russian_office_gets_every_name_in_russian_letters_and_where_the_spell
     assert sent["Maketov"] == ("Макетов", "Пётр", "", "преобразовано, просим проверить")
     assert sent["Небывалов"] == ("Небывалов", "Григорий", "Ильич", "как в реестре")
     assert "Тайнович" not in _every_cell_text(data)
+
+
+def test_men_the_office_would_read_under_one_name_are_pointed_out() -> None:
+    """Found in a browser walk: «Выдумкин Виталий Евгеньевич» and «Выдумкін Віталій Євгенович»
+    (different birth dates, so the matcher pairs them with no one) went on one list without a
+    word, and the Russian office's file named him twice."""
+    from pow_registry.models import Person
+
+    russian = Person(id=1, surname="Выдумкин", given_name="Виталий", patronymic="Евгеньевич", date_of_birth="2005-03-12")
+    ukrainian = Person(id=2, surname="Выдумкін", given_name="Віталій", patronymic="Євгенович", date_of_birth="1999")
+    other = Person(id=3, surname="Макетов", given_name="Пётр", patronymic="", date_of_birth="1990")
+    views = [exchange.EntryView(None, person, None, []) for person in (russian, ukrainian, other)]  # type: ignore[arg-type]
+    found = exchange.same_names_on_list(views, "ru", [])
+    assert [(printed, [p.id for p in persons]) for printed, persons in found] == [
+        ("Выдумкин Виталий Евгеньевич", [1, 2])]
+    # A pair the matcher already proposes is settled in the duplicates banner, not twice.
+    pair = exchange.DuplicateOnList(match_id=7, person_ids=(1, 2), score=0.9)
+    assert exchange.same_names_on_list(views, "ru", [pair]) == []

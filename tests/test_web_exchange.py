@@ -486,3 +486,21 @@ def test_the_same_man_twice_is_flagged_at_once_and_blocks_the_freeze(
     assert 'id="duplicates"' not in client.get(f"/lists/{list_id}").get_data(as_text=True)
     row = _list(session, list_id)
     assert client.post(f"/lists/{list_id}/freeze", data={"version": row.version, "confirm": "y"}).status_code == 302
+
+
+def test_the_list_page_points_out_two_men_the_office_would_read_as_one(
+    client: Any, session: Session, staff: User, office: OmbudsmanOffice, confirmed: Any
+) -> None:
+    first = confirmed(surname="Выдумкин", given_name="Виталий", patronymic="Евгеньевич", date_of_birth="2005-03-12",
+                      unit="в/ч 11111")
+    second = confirmed(surname="Выдумкін", given_name="Віталій", patronymic="Євгенович", date_of_birth="1999",
+                       unit="в/ч 22222")
+    list_id = _new_list(client, office)
+    for person in (first, second):
+        client.post(f"/lists/{list_id}/add", data={"person_id": str(person.id), "reason": "семья просит"})
+    page = client.get(f"/lists/{list_id}").get_data(as_text=True)
+    # Either the matcher pairs them (the duplicates banner, which stops the freeze) or the names
+    # say it (a warning): never nothing.
+    banners = "".join(page.split(f'id="{name}"', 1)[1].split("</section>", 1)[0]
+                      for name in ("duplicates", "same-names") if f'id="{name}"' in page)
+    assert f"P-{first.id:06d}" in banners and f"P-{second.id:06d}" in banners

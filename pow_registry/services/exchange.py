@@ -901,6 +901,10 @@ class ListDetail:
     removed: list[EntryView]
     counts: dict[str, int]  # per category
     duplicates: list[DuplicateOnList] = field(default_factory=list)  # pairs to settle before freezing
+    # Entries the office would read under the same name (in its script), though the matcher pairs
+    # no two of them: the same man entered twice in other spellings, or namesakes. A warning to
+    # check, not a stop: namesakes exist.
+    same_names: list[tuple[str, list[Person]]] = field(default_factory=list)
 
 
 def list_detail(session: Session, list_id: int, *, today: date | None = None) -> ListDetail:
@@ -923,8 +927,32 @@ def list_detail(session: Session, list_id: int, *, today: date | None = None) ->
                 counts[category] = counts.get(category, 0) + 1
         else:
             removed.append(view)
-    return ListDetail(row, office, entries, removed, counts,
-                      duplicates_on_list(session, list_id) if row.state == ListState.draft else [])
+    duplicates = duplicates_on_list(session, list_id) if row.state == ListState.draft else []
+    same = same_names_on_list(entries, office.language, duplicates) if row.state == ListState.draft else []
+    return ListDetail(row, office, entries, removed, counts, duplicates, same)
+
+
+def same_names_on_list(entries: list[EntryView], language: str,
+                       pairs: list[DuplicateOnList]) -> list[tuple[str, list[Person]]]:
+    """Groups of men on the list whose names the office would read the same (in its script, any
+    case, ё as е), other than the pairs the matcher already proposes."""
+    paired = {frozenset(pair.person_ids) for pair in pairs}
+    groups: dict[str, list[Person]] = {}
+    for view in entries:
+        if view.person is None:
+            continue
+        names = office_script.office_names((view.person.surname, view.person.given_name, view.person.patronymic),
+                                           language)
+        printed = " ".join(part for part in (names.surname, names.given_name, names.patronymic) if part)
+        groups.setdefault(printed.casefold().replace("ё", "е"), []).append(view.person)
+    found = []
+    for persons in groups.values():
+        ids = [p.id for p in persons]
+        if len(persons) > 1 and not all(frozenset((a, b)) in paired for a in ids for b in ids if a != b):
+            names = office_script.office_names((persons[0].surname, persons[0].given_name, persons[0].patronymic),
+                                               language)
+            found.append((" ".join(p for p in (names.surname, names.given_name, names.patronymic) if p), persons))
+    return found
 
 
 def lists(session: Session, *, page: int = 1, page_size: int = 25) -> tuple[list[tuple[ExchangeList, OmbudsmanOffice, int]], int]:
