@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -140,14 +141,27 @@ def test_patronymic_case_forms(level: str, word: str, nominatives: set[str]) -> 
     assert found & nominatives
 
 
+@pytest.mark.parametrize(("function", "word", "nominative"), [
+    (surname_nominatives, "Шевченка", Nominative("шевченко", "genitive")),  # no Ukrainian letter, Russian knows no name
+    (surname_nominatives, "Петренкові", Nominative("петренко", "oblique")),  # the Ukrainian dative
+    (given_name_nominatives, "Олексія", Nominative("олексій", "genitive")),
+    (given_name_nominatives, "Андрієві", Nominative("андрій", "oblique")),
+    (given_name_nominatives, "Миколи", Nominative("микола", "genitive")),
+    (patronymic_nominatives, "Івановича", Nominative("іванович", "genitive")),
+])
+def test_ukrainian_case_forms_through_the_ukrainian_dictionary(function: Any, word: str, nominative: Nominative) -> None:
+    """Issue 13: «Олексія Шевченка» and «Миколи», as a Ukrainian letter writes them."""
+    assert nominative in function(word)
+
+
 def test_patronymic_nominative_is_genitive_for_a_letter() -> None:
     assert Nominative("евгеньевич", "genitive") in patronymic_nominatives("Евгеньевича")
 
 
 def test_the_level_in_use_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     assert morphology.available()
-    assert morphology.backend().startswith("pymorphy3")
-    monkeypatch.setitem(morphology._state, "morph", None)
+    assert morphology.backend().startswith("pymorphy3 Russian and Ukrainian")
+    monkeypatch.setitem(morphology._state, "morph:ru", None)
     assert not morphology.available()
     assert "pymorphy3 is not installed" in morphology.backend()
 

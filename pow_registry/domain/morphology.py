@@ -1,4 +1,5 @@
-"""Russian case forms of names: back to the nominative, and feminine surname forms told apart.
+"""Russian and Ukrainian case forms of names: back to the nominative, and feminine surname forms
+told apart.
 
 Families copy names from letters and official answers, where they stand in the genitive
 («разыскиваю Выдумкина Виталия Евгеньевича»), and relatives' lists carry the feminine form of
@@ -7,7 +8,9 @@ a surname (Выдумкина). Both must meet the nominative masculine form a r
 
 Two levels, chosen at run time:
 
-- **pymorphy3** with its Russian dictionaries (``pip install pymorphy3 pymorphy3-dicts-ru``):
+- **pymorphy3** with its Russian and Ukrainian dictionaries (``pymorphy3-dicts-ru``,
+  ``pymorphy3-dicts-uk``; a word with a letter only Ukrainian has is read as Ukrainian, another
+  as Russian and, when Russian knows no name in it, as Ukrainian too):
   a morphological analyser that knows surnames (the ``Surn`` tag), given names (``Name``) and
   patronymics (``Patr``), and guesses unknown surnames from their endings. Only singular
   parses are used. The analyser is loaded lazily, once per process (about 0.1 s, 15 MB).
@@ -61,18 +64,20 @@ _lock = threading.Lock()
 _state: dict[str, Any] = {}
 
 
-def _analyser() -> Any | None:
-    """The pymorphy3 analyser, loaded on first use; None when the package is not installed."""
-    if "morph" not in _state:
+def _analyser(lang: str = "ru") -> Any | None:
+    """The pymorphy3 analyser for `lang` (ru, uk), loaded on first use; None when the package or
+    that language's dictionaries are not installed."""
+    key = f"morph:{lang}"
+    if key not in _state:
         with _lock:
-            if "morph" not in _state:
+            if key not in _state:
                 try:
                     import pymorphy3  # noqa: PLC0415 - optional, loaded on first use
 
-                    _state["morph"] = pymorphy3.MorphAnalyzer(lang="ru")
-                except ImportError:  # the package or its dictionaries are missing
-                    _state["morph"] = None
-    return _state["morph"]
+                    _state[key] = pymorphy3.MorphAnalyzer(lang=lang)
+                except (ImportError, ValueError):  # the package or its dictionaries are missing
+                    _state[key] = None
+    return _state[key]
 
 
 def available() -> bool:
@@ -83,7 +88,8 @@ def available() -> bool:
 def backend() -> str:
     """A short description of the level in use, for explanations and the benchmark."""
     if available():
-        return "pymorphy3 dictionaries (with suffix rules for unknown surnames)"
+        languages = "Russian and Ukrainian" if _analyser("uk") is not None else "Russian"
+        return f"pymorphy3 {languages} dictionaries (with suffix rules for unknown surnames)"
     return "suffix rules only (pymorphy3 is not installed)"
 
 
@@ -188,12 +194,28 @@ def _surname_rules(word: str) -> list[Nominative]:
     return found
 
 
+_UKRAINIAN_LETTERS = re.compile(r"[іїєґ'’ʼ]")
+_NAME_TAGS = ("Surn", "Name", "Patr")
+
+
 def _parses(word: str) -> list[Any]:
-    morph = _analyser()
-    if morph is None or not _is_cyrillic(word):
+    """Dictionary parses: Ukrainian for a word with a letter only Ukrainian has, Russian
+    otherwise, and Ukrainian too when Russian knows no name in the word («Шевченка»)."""
+    if not _is_cyrillic(word):
         return []
-    parses: list[Any] = morph.parse(word)
+    ukrainian = _analyser("uk")
+    if _UKRAINIAN_LETTERS.search(word) and ukrainian is not None:
+        return list(ukrainian.parse(word))
+    russian = _analyser("ru")
+    parses: list[Any] = list(russian.parse(word)) if russian is not None else []
+    if ukrainian is not None and not any(tag in parse.tag for parse in parses for tag in _NAME_TAGS):
+        parses.extend(ukrainian.parse(word))
     return parses
+
+
+def _singular(tag: Any) -> bool:
+    # The Ukrainian dictionaries leave the number out of a singular noun's tag.
+    return tag.number in ("sing", None)
 
 
 def _dedupe(found: list[Nominative], word: str) -> tuple[Nominative, ...]:
@@ -220,7 +242,7 @@ def surname_nominatives(word: str) -> tuple[Nominative, ...]:
     known_surname = False
     for parse in _parses(word):
         tag = parse.tag
-        if "Surn" not in tag or tag.number != "sing":
+        if "Surn" not in tag or not _singular(tag):
             continue
         known_surname = True
         case, gender = tag.case, tag.gender
@@ -305,7 +327,7 @@ def given_name_nominatives(word: str) -> tuple[Nominative, ...]:
     found: list[Nominative] = []
     for parse in _parses(word):
         tag = parse.tag
-        if "Name" in tag and tag.number == "sing" and tag.case != "nomn":
+        if "Name" in tag and _singular(tag) and tag.case != "nomn":
             found.append(Nominative(parse.normal_form, _case_how(tag.case)))
     for ending, replacements, how in _GIVEN_RULES:
         if word.endswith(ending) and len(word) > len(ending) + 1:
@@ -325,7 +347,7 @@ def patronymic_nominatives(word: str) -> tuple[Nominative, ...]:
     found: list[Nominative] = []
     for parse in _parses(word):
         tag = parse.tag
-        if "Patr" in tag and tag.number == "sing" and tag.case != "nomn" and tag.gender == "masc":
+        if "Patr" in tag and _singular(tag) and tag.case != "nomn" and tag.gender == "masc":
             found.append(Nominative(parse.normal_form, _case_how(tag.case)))
     pattern = _PATRONYMIC_CASE if _is_cyrillic(word) else _LATIN_PATRONYMIC_CASE
     match = pattern.search(word)
