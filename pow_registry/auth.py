@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -162,4 +163,16 @@ def safe_next(target: str | None) -> str | None:
 
 
 def remote_address() -> str:
-    return request.remote_addr or "unknown"
+    """Who is asking, as every limit and throttle counts it: the client's address, and for IPv6
+    its /64, which one subscriber usually holds whole (an address per request from it would
+    otherwise be a fresh budget per request)."""
+    address = request.remote_addr or "unknown"
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)

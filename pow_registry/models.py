@@ -29,7 +29,8 @@ class ContactDataMissingKey(RuntimeError):
     """Contact data was read or written on an engine that has no contact-data keys."""
 
 
-def _contact_crypto(dialect: Any) -> Any:
+def contact_crypto_of(dialect: Any) -> Any:
+    """The contact-data cipher an engine's dialect carries (db.make_engine), or an error."""
     crypto = getattr(dialect, CONTACT_CRYPTO_ATTRIBUTE, None)
     if crypto is None:
         raise ContactDataMissingKey("This database engine has no contact-data keys (CONTACT_DATA_KEYS).")
@@ -45,12 +46,12 @@ class EncryptedText(sa.types.TypeDecorator[str]):
     def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
         if not value:
             return value
-        return str(_contact_crypto(dialect).encrypt(value))
+        return str(contact_crypto_of(dialect).encrypt(value))
 
     def process_result_value(self, value: str | None, dialect: Any) -> str | None:
         if not value:
             return value
-        return str(_contact_crypto(dialect).decrypt(value))
+        return str(contact_crypto_of(dialect).decrypt(value))
 
 
 def enum_type(enum_cls: type[enum.Enum]) -> sa.Enum:

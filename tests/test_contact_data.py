@@ -242,7 +242,7 @@ def test_keys_rotate_contact_data_re_encrypts_under_the_first_key(make_app, sess
         found, _ = inquiries.search_inquiries(fresh, inquiries.InquiryQuery(phone="89990000002"))
         assert [i.id for i in found] == [row.id]
         events = fresh.exec(select(AuditEvent).where(AuditEvent.action == "keys.rotate_contact_data")).all()
-        assert [json.loads(e.changes) for e in events] == [{"inquiries": 1, "phones": 2}]
+        assert [json.loads(e.changes) for e in events] == [{"inquiries": 1, "phone_rows": 2}]
         assert audit.verify_chain(fresh, key=audit_key).ok
     assert old_keys is not None
 

@@ -67,14 +67,27 @@ def _data_strings(session: Session) -> list[str]:
     return sorted((value for value in found if len(value) >= 3), key=len, reverse=True)
 
 
-def _typed(value: Any) -> set[str]:
+# The fields of an event that hold what a person typed (a reason, a note, a title): data. Anything
+# else the app itself wrote, and so must be in the reader's language.
+TYPED_FIELDS = {"reason", "note", "notes", "title", "circumstances", "outcome_note", "verification_note",
+                "conflict_note", "family_message", "display_name", "name", "contact"}
+
+
+def _typed(value: Any, field: str = "") -> set[str]:
     if isinstance(value, dict):
-        return {text for item in value.values() for text in _typed(item)}
+        return {text for key, item in value.items() for text in _typed(item, key)}
     if isinstance(value, list):
-        return {text for item in value for text in _typed(item)}
-    if isinstance(value, str) and " " in value.strip():
+        return {text for item in value for text in _typed(item, field)}
+    if field in TYPED_FIELDS and isinstance(value, str) and value.strip() and not _written_by_the_app(value):
         return {value.strip()}
     return set()
+
+
+def _written_by_the_app(text: str) -> bool:
+    """A sentence the app once wrote into a record in English (web/labels.py shows it translated)."""
+    from pow_registry.web.labels import _SYSTEM_TEXTS
+
+    return any(pattern.search(text) for pattern, _words in _SYSTEM_TEXTS)
 
 
 def _visible_text(page: str) -> str:

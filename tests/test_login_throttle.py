@@ -266,3 +266,14 @@ def test_the_storage_holds_no_email_or_address() -> None:
 
 def test_minutes_round_up() -> None:
     assert [minutes(s) for s in (1, 59, 60, 61, 900)] == [1, 1, 1, 2, 15]
+
+
+def test_an_ipv6_subscriber_is_one_guesser_however_many_addresses_it_takes(
+        throttled: Any, make_user: Any, frozen: Any) -> None:
+    """A subscriber holds a whole /64: guessing from a fresh address each time gains nothing (the
+    same count as the family pages keep, auth.remote_address)."""
+    owner = make_user("researcher", email="vydumkin@example.org")
+    statuses = [post_login(throttled, owner.email, WRONG, f"2001:db8:1:2::{n + 1}").status_code for n in range(5)]
+    assert statuses[:3] == [401] * 3 and 429 in statuses[3:]
+    # Another subscriber (another /64) is not held up.
+    assert post_login(throttled, owner.email, TEST_PASSWORD, "2001:db8:1:3::1").status_code == 302

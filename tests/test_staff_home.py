@@ -67,3 +67,16 @@ def test_only_staff_have_a_home_page_and_only_staff_take_inquiries(client: Any, 
     login(make_user("researcher"))
     assert client.get("/home/").status_code == 403
     assert client.post(f"/inquiries/{inquiry.id}/assign", data={"version": "1", "take": "1"}).status_code == 403
+
+
+def test_the_query_and_the_rule_agree_on_every_status_and_every_view(session: Any) -> None:
+    """The home page asks the database (FAMILY_LAGS); the rule is `family_lags`: one meaning."""
+    statuses = list(InquiryStatus)
+    for status in statuses:
+        for seen in [None, *statuses]:
+            add_inquiry(session, status=status, family_status=seen)
+    rows = session.exec(select(Inquiry)).all()
+    lagging = {row.id for row in session.exec(select(Inquiry).where(staff_home.FAMILY_LAGS))}
+    session.commit()
+    assert len(rows) == len(statuses) * (len(statuses) + 1)
+    assert lagging == {row.id for row in rows if staff_home.family_lags(row)}

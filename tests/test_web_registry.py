@@ -117,17 +117,22 @@ def test_researcher_journey(app: Any, session: Any, two_researchers: Any) -> Non
     assert {"person.create", "report.create", "evidence.create", "evidence.verify", "person.status"} <= actions
 
 
-def test_a_stale_verification_is_refused(app: Any, session: Any, two_researchers: Any, make_person: Any,
-                                         audit_key: bytes) -> None:
+def _evidence_to_check(session: Any, audit_key: bytes, make_person: Any, author: User, checker_client: Any) -> Any:
+    """Evidence the author added, and the version the checker's page shows for it."""
     from pow_registry.services import registry
 
-    author_client, checker_client, author, checker = two_researchers
     person = make_person(author)
     report_id = registry.person_detail(session, person.id).reports[0].report.id
     evidence = registry.add_evidence(session=session, actor=author, audit_key=audit_key, report_id=report_id,
                                      evidence={"url": "https://example.org/a"})
     page = checker_client.get(f"/registry/persons/{person.id}").get_data(as_text=True)
-    version = hidden(page, f"e{evidence.id}-version")
+    return evidence, hidden(page, f"e{evidence.id}-version")
+
+
+def test_a_stale_verification_is_refused(app: Any, session: Any, two_researchers: Any, make_person: Any,
+                                         audit_key: bytes) -> None:
+    author_client, checker_client, author, checker = two_researchers
+    evidence, version = _evidence_to_check(session, audit_key, make_person, author, checker_client)
     url = f"/registry/evidence/{evidence.id}/verify"
     checker_client.post(url, data={f"e{evidence.id}-version": version, f"e{evidence.id}-decision": "rejected",
                                    f"e{evidence.id}-note": "подделка"})
@@ -142,16 +147,9 @@ def test_a_stale_verification_is_refused(app: Any, session: Any, two_researchers
 def test_a_rejection_without_its_note_is_refused_beside_the_item(app: Any, session: Any, two_researchers: Any,
                                                                  make_person: Any, audit_key: bytes) -> None:
     """Issue 12, finding 7: the error was only in a flash at the top, off the screen."""
-    from pow_registry.services import registry
-
     author_client, checker_client, author, checker = two_researchers
     english(checker_client)
-    person = make_person(author)
-    report_id = registry.person_detail(session, person.id).reports[0].report.id
-    evidence = registry.add_evidence(session=session, actor=author, audit_key=audit_key, report_id=report_id,
-                                     evidence={"url": "https://example.org/a"})
-    page = checker_client.get(f"/registry/persons/{person.id}").get_data(as_text=True)
-    version = hidden(page, f"e{evidence.id}-version")
+    evidence, version = _evidence_to_check(session, audit_key, make_person, author, checker_client)
     response = checker_client.post(f"/registry/evidence/{evidence.id}/verify",
                                    data={f"e{evidence.id}-version": version, f"e{evidence.id}-decision": "rejected"})
     assert response.status_code == 400

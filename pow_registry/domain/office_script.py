@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -96,17 +97,17 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFC", text).strip().lower().replace("ё", "е")
 
 
-def _class_forms(text: str, part: Part) -> tuple[given_names.GivenNameClass, dict[str, tuple[str, ...]]] | None:
-    """The class a given name or patronymic reads as unambiguously, with its forms per language."""
+def _class_forms(text: str, part: Part) -> dict[str, tuple[str, ...]] | None:
+    """The forms per language (ru, uk) of the name class a given name or patronymic reads as
+    unambiguously, the usual form first."""
     reading = (given_names.read_given_name(text) if part == "given_name"
                else given_names.read_patronymic(text))
     if reading is None or reading.key is None or reading.level == "fuzzy":
         return None
     cls = given_names.name_class(reading.key)
     if part == "given_name":
-        return cls, {"ru": cls.ru, "uk": cls.uk or cls.ru}
-    return cls, {"ru": given_names.derive_patronymics(cls, "ru"),
-                 "uk": given_names.derive_patronymics(cls, "uk")}
+        return {"ru": cls.ru, "uk": cls.uk or cls.ru}
+    return {"ru": given_names.derive_patronymics(cls, "ru"), "uk": given_names.derive_patronymics(cls, "uk")}
 
 
 def _language_of(text: str, part: Part) -> str:
@@ -120,8 +121,8 @@ def _language_of(text: str, part: Part) -> str:
         found = _class_forms(text, part)
         if found is not None:
             folded = _fold(text)
-            in_ru = folded in {_fold(f) for f in found[1]["ru"]}
-            in_uk = folded in {_fold(f) for f in found[1]["uk"]}
+            in_ru = folded in {_fold(f) for f in found["ru"]}
+            in_uk = folded in {_fold(f) for f in found["uk"]}
             if in_ru != in_uk:
                 return "ru" if in_ru else "uk"
     return "both"
@@ -296,9 +297,9 @@ def _with_case(converted: str, original: str) -> str:
     return converted
 
 
-def _by_words(text: str, convert: object) -> str:
-    fn = convert  # a function word -> word
-    return _WORD.sub(lambda m: _with_case(fn(m.group(0)), m.group(0)), text)  # type: ignore[operator]
+def _by_words(text: str, convert: Callable[[str], str]) -> str:
+    """`convert` applied to each word of `text`, keeping its case."""
+    return _WORD.sub(lambda m: _with_case(convert(m.group(0)), m.group(0)), text)
 
 
 def _letters_to(text: str, language: str) -> str:
@@ -339,8 +340,8 @@ def to_script(text: str, part: Part, language: str, *, others: str = "both") -> 
         return text
     if part != "surname":
         found = _class_forms(text, part)
-        if found is not None and found[1][language]:
-            return _with_case(found[1][language][0], text)
+        if found is not None and found[language]:
+            return _with_case(found[language][0], text)
     return _letters_to(text, language)
 
 

@@ -22,12 +22,11 @@ from pow_registry import clock
 from pow_registry.domain.contact_crypto import ContactCrypto
 from pow_registry.domain.names import name_skeleton
 from pow_registry.models import (
-    CONTACT_CRYPTO_ATTRIBUTE,
-    ContactDataMissingKey,
     Inquiry,
     InquiryPhone,
     Role,
     User,
+    contact_crypto_of,
 )
 from pow_registry.services import audit
 from pow_registry.services.errors import N_, FieldErrors, Forbidden, NotFound
@@ -48,9 +47,7 @@ DUPLICATE_WINDOW = timedelta(days=1)
 
 def crypto_of(session: Session) -> ContactCrypto:
     """The contact-data keys of the engine this session is bound to (db.make_engine)."""
-    crypto = getattr(session.get_bind().dialect, CONTACT_CRYPTO_ATTRIBUTE, None)
-    if crypto is None:
-        raise ContactDataMissingKey("This database engine has no contact-data keys (CONTACT_DATA_KEYS).")
+    crypto = contact_crypto_of(session.get_bind().dialect)
     assert isinstance(crypto, ContactCrypto)
     return crypto
 
@@ -87,7 +84,7 @@ def has_contact_data(inquiry: Inquiry, phones: Sequence[InquiryPhone]) -> bool:
 # Erasure
 
 
-def _erase(session: Session, crypto: ContactCrypto, row: Inquiry, *, now: datetime) -> list[str]:
+def _erase(session: Session, row: Inquiry, *, now: datetime) -> list[str]:
     """Empty the contact fields and delete the phone rows; the names of what held data."""
     phones = list(session.exec(select(InquiryPhone).where(InquiryPhone.inquiry_id == row.id)).all())
     erased = [name for name in ("requester_name", "requester_email") if getattr(row, name)]
@@ -127,8 +124,7 @@ def erase_contact_data(
         errors["confirm"] = N_("Tick the box to confirm: erased contact data cannot be brought back.")
     if errors:
         raise FieldErrors(errors)
-    crypto = crypto_of(session)
-    erased = _erase(session, crypto, row, now=clock.now())
+    erased = _erase(session, row, now=clock.now())
     audit.record(session, key=audit_key, actor=actor, action="inquiry.contact_erase", entity_type="inquiry",
                  entity_id=row.id, changes={"erased": erased, "reason": reason, "by": "request"})
     session.commit()
@@ -162,9 +158,8 @@ def retention_run(*, session: Session, audit_key: bytes, days: int, dry_run: boo
     if dry_run or not due:
         session.rollback()
         return done
-    crypto = crypto_of(session)
     for row in due:
-        erased = _erase(session, crypto, row, now=now)
+        erased = _erase(session, row, now=now)
         audit.record(session, key=audit_key, actor=None, action="inquiry.contact_erase", entity_type="inquiry",
                      entity_id=row.id, changes={"erased": erased, "by": "retention", "retention_days": days})
     session.commit()
@@ -218,7 +213,7 @@ def rotate_contact_data(*, session: Session, audit_key: bytes, batch: int = 500)
                     report.phones += 1
     if report.inquiries or report.phones:
         audit.record(session, key=audit_key, actor=None, action="keys.rotate_contact_data", entity_type="inquiry",
-                     entity_id=None, changes={"inquiries": report.inquiries, "phones": report.phones})
+                     entity_id=None, changes={"inquiries": report.inquiries, "phone_rows": report.phones})
     session.commit()
     return report
 

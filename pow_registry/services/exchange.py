@@ -937,22 +937,17 @@ def same_names_on_list(entries: list[EntryView], language: str,
     """Groups of men on the list whose names the office would read the same (in its script, any
     case, ё as е), other than the pairs the matcher already proposes."""
     paired = {frozenset(pair.person_ids) for pair in pairs}
-    groups: dict[str, list[Person]] = {}
+    groups: dict[str, tuple[str, list[Person]]] = {}
     for view in entries:
         if view.person is None:
             continue
         names = office_script.office_names((view.person.surname, view.person.given_name, view.person.patronymic),
                                            language)
         printed = " ".join(part for part in (names.surname, names.given_name, names.patronymic) if part)
-        groups.setdefault(printed.casefold().replace("ё", "е"), []).append(view.person)
-    found = []
-    for persons in groups.values():
-        ids = [p.id for p in persons]
-        if len(persons) > 1 and not all(frozenset((a, b)) in paired for a in ids for b in ids if a != b):
-            names = office_script.office_names((persons[0].surname, persons[0].given_name, persons[0].patronymic),
-                                               language)
-            found.append((" ".join(p for p in (names.surname, names.given_name, names.patronymic) if p), persons))
-    return found
+        groups.setdefault(printed.casefold().replace("ё", "е"), (printed, []))[1].append(view.person)
+    return [(printed, persons) for printed, persons in groups.values()
+            if len(persons) > 1 and not all(frozenset((a.id, b.id)) in paired
+                                            for a in persons for b in persons if a is not b)]
 
 
 def lists(session: Session, *, page: int = 1, page_size: int = 25) -> tuple[list[tuple[ExchangeList, OmbudsmanOffice, int]], int]:

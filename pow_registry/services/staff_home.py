@@ -66,6 +66,18 @@ def family_lags(inquiry: Inquiry) -> bool:
     return _tier(seen) != _tier(inquiry.status) and inquiry.status != InquiryStatus.received
 
 
+# `family_lags` as a query (each status is its own tier, and "received" is what an uncleared
+# inquiry reads): the search moved past "received" and the family does not read that status.
+FAMILY_LAGS = (col(Inquiry.status) != InquiryStatus.received) & (
+    col(Inquiry.family_status).is_(None) | (col(Inquiry.family_status) != col(Inquiry.status)))
+
+
+def _waiting(session: Session, query: Any, *order: Any) -> Waiting:
+    """How many rows `query` finds, and the oldest SHOWN of them."""
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    return Waiting(int(total), list(session.exec(query.order_by(*order).limit(SHOWN))))
+
+
 def staff_home(session: Session, user: User) -> StaffHome:
     open_inquiries = col(Inquiry.status) != InquiryStatus.closed
     mine = list(session.exec(select(Inquiry).where(Inquiry.assigned_to_id == user.id, open_inquiries)
@@ -73,29 +85,17 @@ def staff_home(session: Session, user: User) -> StaffHome:
     by_status = {status: 0 for status in InquiryStatus}
     for status, count in session.exec(select(Inquiry.status, func.count()).group_by(Inquiry.status)):
         by_status[InquiryStatus(status)] = int(count)
-
-    new_query = select(Inquiry).where(Inquiry.status == InquiryStatus.received)
-    new_inquiries = Waiting(by_status[InquiryStatus.received],
-                            list(session.exec(new_query.order_by(col(Inquiry.created_at), col(Inquiry.id)).limit(SHOWN))))
-
-    pairs = select(MatchCandidate).where(MatchCandidate.status == MatchStatus.candidate,
-                                         MatchCandidate.left_kind == "inquiry", MatchCandidate.right_kind == "person")
-    pair_total = session.exec(select(func.count()).select_from(pairs.subquery())).one()
-    matches = Waiting(int(pair_total), list(session.exec(pairs.order_by(col(MatchCandidate.created_at),
-                                                                        col(MatchCandidate.id)).limit(SHOWN))))
-
-    # The family's view can only lag where staff moved the search on: a status past "received",
-    # or a closed inquiry the family still reads as open.
-    candidates = session.exec(select(Inquiry).where(
-        (col(Inquiry.status) != InquiryStatus.received) | (col(Inquiry.family_status).is_not(None)))
-        .order_by(col(Inquiry.updated_at), col(Inquiry.id)))
-    lagging = [inquiry for inquiry in candidates if family_lags(inquiry)]
-    lags = Waiting(len(lagging), lagging[:SHOWN])
-
-    due_query = select(ExchangeList).where(ExchangeList.state == ListState.frozen)
-    due = list(session.exec(due_query.order_by(col(ExchangeList.frozen_at), col(ExchangeList.id))))
-    answers_due = Waiting(len(due), list(due[:SHOWN]))
-    office_ids = {row.office_id for row in due[:SHOWN]}
+    oldest_inquiry = (col(Inquiry.created_at), col(Inquiry.id))
+    new_inquiries = _waiting(session, select(Inquiry).where(Inquiry.status == InquiryStatus.received),
+                             *oldest_inquiry)
+    matches = _waiting(session, select(MatchCandidate).where(
+        MatchCandidate.status == MatchStatus.candidate, MatchCandidate.left_kind == "inquiry",
+        MatchCandidate.right_kind == "person"), col(MatchCandidate.created_at), col(MatchCandidate.id))
+    lags = _waiting(session, select(Inquiry).where(FAMILY_LAGS), col(Inquiry.updated_at), col(Inquiry.id))
+    answers_due = _waiting(session, select(ExchangeList).where(ExchangeList.state == ListState.frozen),
+                           col(ExchangeList.frozen_at), col(ExchangeList.id))
+    due = answers_due.oldest
+    office_ids = {row.office_id for row in due}
     offices = {o.id or 0: o.name for o in session.exec(select(OmbudsmanOffice).where(
         col(OmbudsmanOffice.id).in_(office_ids)))} if office_ids else {}
     return StaffHome(mine=mine, by_status=by_status, new_inquiries=new_inquiries, matches_to_review=matches,

@@ -67,7 +67,7 @@ def _enforce_access() -> Any:
         flash(_("Choose a password of your own before you go on: the one you were given is known to "
                 "whoever created the account."), "info")
         return redirect(url_for("auth.password"))
-    if (endpoint not in TWO_FACTOR_SETUP_ENDPOINTS and not getattr(current_user, "totp_secret", "")
+    if (endpoint not in TWO_FACTOR_SETUP_ENDPOINTS and not two_factor.enrolled(current_user)
             and two_factor.required(current_user, current_app.config["TWO_FACTOR_ROLES"])):
         # Admins and whoever reads family data sign in with a second factor: set it up first.
         flash(_("Turn on two-factor sign-in before you go on: your role requires it."), "info")

@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from markupsafe import Markup
 
 from pow_registry import auth, db
 from pow_registry.domain.dates import InvalidDate, NoSuchDate, PartialDate
@@ -145,8 +144,7 @@ def audit_log() -> str:
     actions = sorted(audit_view.ACTION_LABELS, key=lambda code: audit_view.action_label(code).lower())
     entities = sorted(audit_view.ENTITY_LABELS, key=lambda code: audit_view.entity_label(code).lower())
     return render_template("admin/audit.html", events=events, total=total, page=page,
-                           pages=max(1, -(-total // 50)), args=args, actions=actions, entities=entities,
-                           audit_view=audit_view)
+                           pages=max(1, -(-total // 50)), args=args, actions=actions, entities=entities)
 
 
 @bp.get("/audit.csv")
@@ -159,7 +157,7 @@ def audit_csv() -> Response:
     writer.writerow([_("Number"), _("When (UTC)"), _("Who"), _("What"), _("Action code"), _("Record"),
                      _("Record number"), _("Changes")])
     for ev in events:
-        changes = "; ".join(striptags(line) for line in audit_view.change_lines(ev.changes, ev.entity_type))
+        changes = "; ".join(line.striptags() for line in audit_view.change_lines(ev.changes, ev.entity_type))
         writer.writerow([ev.id, ev.at.strftime("%Y-%m-%d %H:%M:%S"), safe_cell_text(ev.actor_email or ""),
                          safe_cell_text(audit_view.action_label(ev.action)), ev.action,
                          safe_cell_text(audit_view.entity_label(ev.entity_type)), ev.entity_id or "",
@@ -201,9 +199,3 @@ def merge_undo(merge_id: int) -> ResponseReturnValue:
     elif request.method == "POST":
         status = 400
     return render_template("admin/merge_undo.html", entry=entry, form=form), status
-
-
-
-
-def striptags(line: Markup) -> str:
-    return line.striptags()

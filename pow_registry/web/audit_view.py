@@ -17,6 +17,7 @@ from markupsafe import Markup, escape
 from pow_registry.i18n import gettext as _
 from pow_registry.i18n import lazy_gettext as _l
 from pow_registry.models import Role
+from pow_registry.web.helpers import utc_minute
 from pow_registry.web.labels import label, status_basis, system_text
 
 ACTION_LABELS: dict[str, Any] = {
@@ -39,7 +40,7 @@ ACTION_LABELS: dict[str, Any] = {
     "list.move": _l("Man moved on a list"), "list.freeze": _l("List frozen"), "list.export": _l("List downloaded"),
     "list.outcome": _l("Office's answer recorded"), "list.close": _l("List closed"),
     "counterpart.import": _l("Counterpart list imported"), "counterpart.apply": _l("Counterpart list applied"),
-    "keys.rotate_contact_data": _l("Contact-data keys rotated"), "retention.run": _l("Retention run"),
+    "keys.rotate_contact_data": _l("Contact-data keys rotated"),
 }
 
 ENTITY_LABELS: dict[str, Any] = {
@@ -77,7 +78,7 @@ FIELD_LABELS: dict[str, Any] = {
     "retention_days": _l("Retention (days)"), "assigned_to_id": _l("Looked after by"),
     "capture_report_id": _l("Capture report"), "pair": _l("Pair"),
     "reference": _l("Reference"), "family_cleared_at": _l("Cleared for the family"), "note": _l("Note"),
-    "why": _l("Reason"), "two_factor": _l("Two-factor sign-in"),
+    "why": _l("Reason"), "phone_rows": _l("Phone numbers re-encrypted"), "two_factor": _l("Two-factor sign-in"),
     "access_code_issued_at": _l("Access code issued"), "archive_sha256": _l("Archived copy (SHA-256)"),
     "archive_filename": _l("Archived copy"), "channel": _l("Channel"), "categories": _l("Categories"),
 }
@@ -88,6 +89,14 @@ ERASED_FIELDS = {"requester_name": _l("name of the person asking"), "requester_e
 ERASED_BY = {"request": _l("at the family's request"), "retention": _l("the retention period was over")}
 _MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)?")
 
+# What an event says about a family's contact data: which field changed, never a value.
+CONTACT_CHANGE_LABELS = {
+    "requester_name": _l("Name of the person asking changed"),
+    "requester_email": _l("Email changed"),
+    "phones": _l("Phone numbers changed"),
+    "phones_as_typed": _l("Phone numbers as typed changed"),
+}
+
 # Fields whose values are codes, and the label group that names them.
 VALUE_GROUPS = {
     "status": "status", "service_category": "service_category", "health": "health", "claim": "claim",
@@ -96,7 +105,8 @@ VALUE_GROUPS = {
     "state": "list_state", "roles": "role",
 }
 # The same field name means different things on different records ("kind" of evidence, of a list).
-VALUE_GROUPS_BY_RECORD = {("exchange_list", "kind"): "list_kind", ("counterpart_list", "kind"): "counterpart_kind"}
+VALUE_GROUPS_BY_RECORD = {("exchange_list", "kind"): "list_kind", ("counterpart_list", "kind"): "counterpart_kind",
+                          ("inquiry", "status"): "inquiry_status"}
 
 
 def action_label(code: str) -> str:
@@ -118,8 +128,6 @@ def _value(field: str, value: Any, entity_type: str = "") -> Markup:
     if group is not None and isinstance(value, str):
         return escape(label(value, group))
     if field in VALUE_GROUPS and isinstance(value, str):
-        if field == "status" and value in _INQUIRY_ONLY:
-            return escape(label(value, "inquiry_status"))
         return escape(label(value, VALUE_GROUPS[field]))
     if field == "erased" and isinstance(value, str):
         return escape(str(ERASED_FIELDS.get(value, value)))
@@ -127,9 +135,7 @@ def _value(field: str, value: Any, entity_type: str = "") -> Markup:
         return escape(str(ERASED_BY.get(value, value)))
     if isinstance(value, str) and _MOMENT.fullmatch(value):
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        if moment.tzinfo is not None:
-            moment = moment.astimezone(UTC)
-        return escape(moment.strftime("%Y-%m-%d %H:%M UTC"))
+        return escape(utc_minute(moment.astimezone(UTC) if moment.tzinfo is not None else moment))
     if field == "basis" and isinstance(value, str):
         return escape(status_basis(value))
     if field.endswith("_id") or field in ("merge_id", "entry", "number", "position"):
@@ -139,14 +145,10 @@ def _value(field: str, value: Any, entity_type: str = "") -> Markup:
     return escape(system_text(str(value)) if field in ("reason", "why", "note") else str(value))
 
 
-_INQUIRY_ONLY = {"received", "searching", "match_found", "on_exchange_list", "returned", "closed"}
-
-
 def change_lines(raw: str, entity_type: str = "") -> list[Markup]:
     """Each change as a line: "Field: old → new" (or "Field: value"); a family's contact field only
     as "Phone numbers changed", never its value."""
     from pow_registry.services.contact_data import redact_changes
-    from pow_registry.web.helpers import CONTACT_CHANGE_LABELS
 
     try:
         changes = json.loads(raw)
@@ -165,7 +167,7 @@ def change_lines(raw: str, entity_type: str = "") -> list[Markup]:
                                                   _value(field, value[1], entity_type)))
         else:
             lines.append(Markup("%s: %s") % (shown_name, _value(field, value, entity_type)))
-    lines.extend(escape(_(CONTACT_CHANGE_LABELS[name])) for name in contact)
+    lines.extend(escape(str(CONTACT_CHANGE_LABELS[name])) for name in contact)
     return lines
 
 
@@ -174,14 +176,16 @@ def record_link(entity_type: str, entity_id: int | None) -> Markup:
     text = escape(f"{entity_label(entity_type)} #{entity_id}" if entity_id is not None else entity_label(entity_type))
     if entity_id is None or not getattr(current_user, "is_authenticated", False):
         return text
-    endpoint, roles, args = _LINKS.get(entity_type, (None, (), {}))
-    if endpoint is None or not current_user.has_role(*roles):
+    link = _LINKS.get(entity_type)
+    if link is None or not current_user.has_role(*link[1]):
         return text
-    values: dict[str, Any] = {args: entity_id}
+    endpoint, _roles, argument = link
+    values: dict[str, Any] = {argument: entity_id}
     return Markup('<a href="%s">%s</a>') % (url_for(endpoint, **values), text)
 
 
-_LINKS: dict[str, tuple[str | None, tuple[Role, ...], Any]] = {
+# Record type → (the page of such a record, the roles that may open it, its URL's argument).
+_LINKS: dict[str, tuple[str, tuple[Role, ...], str]] = {
     "person": ("registry.person", (Role.researcher, Role.staff), "person_id"),
     "inquiry": ("inquiries.detail", (Role.staff,), "inquiry_id"),
     "exchange_list": ("lists.detail", (Role.staff,), "list_id"),

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Flask, current_app, flash, redirect, request, session, url_for
 from flask_wtf import FlaskForm
 
 from pow_registry.i18n import gettext as _
-from pow_registry.services.errors import N_, FieldErrors, Msg, ServiceError
+from pow_registry.services.errors import FieldErrors, Msg, ServiceError
 
 
 def translate(message: str, params: dict[str, Any] | None = None) -> str:
@@ -98,42 +97,21 @@ def init_app(app: Flask) -> None:
     register_filters(app)
 
 
+def utc_minute(value: Any) -> str:
+    """A moment as the app shows one everywhere: to the minute, in UTC."""
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
 def register_filters(app: Flask) -> None:
     from pow_registry.web import labels
 
     app.jinja_env.filters["label"] = labels.label
     app.jinja_env.globals["status_basis"] = labels.status_basis
     app.jinja_env.globals["tr"] = translate
-    app.jinja_env.filters["dt"] = lambda value: value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
-    app.jinja_env.filters["audit_changes"] = audit_changes
+    app.jinja_env.filters["dt"] = utc_minute
     from pow_registry.web import audit_view
 
     app.jinja_env.globals["audit_view"] = audit_view
-
-
-# What an audit event says about a family's contact data: which field changed, never a value.
-CONTACT_CHANGE_LABELS = {
-    "requester_name": N_("Name of the person asking changed"),
-    "requester_email": N_("Email changed"),
-    "phones": N_("Phone numbers changed"),
-    "phones_as_typed": N_("Phone numbers as typed changed"),
-}
-
-
-def audit_changes(raw: str) -> dict[str, Any]:
-    """An event's changes for display: the JSON without any contact field (old events may hold
-    values: they are never shown), and a translated line per contact field that changed."""
-    from pow_registry.services.contact_data import redact_changes
-
-    try:
-        changes = json.loads(raw)
-    except ValueError:
-        changes = None
-    if not isinstance(changes, dict):
-        return {"text": raw, "contact": []}
-    rest, contact = redact_changes(changes)
-    return {"text": json.dumps(rest, ensure_ascii=False, sort_keys=True) if rest else "",
-            "contact": [_(CONTACT_CHANGE_LABELS[name]) for name in contact]}
 
 
 # --- a code shown once (Post/Redirect/Get: services/code_display.py) ---------------------------

@@ -29,15 +29,6 @@ LABELS: dict[str, dict[str, Any]] = {
     "list_state": dict(forms.LIST_STATE_CHOICES),
     "outcome": dict(forms.OUTCOME_CHOICES),
     "category": dict(forms.CATEGORY_CHOICES),
-    # How a status reads to the family on its status page (never more than staff cleared).
-    "family_status": {
-        "received": _l("Your inquiry has been received."),
-        "searching": _l("We are searching for him."),
-        "match_found": _l("We have found a record that matches your inquiry. We will contact you."),
-        "on_exchange_list": _l("He is on a list proposed for exchange."),
-        "returned": _l("He has returned."),
-        "closed": _l("Your inquiry is closed."),
-    },
 }
 
 
