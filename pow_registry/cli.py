@@ -357,13 +357,18 @@ def retention_run_command(dry_run: bool) -> None:
 
 @click.command("match")
 @click.option("--all", "everything", is_flag=True,
-              help="Count name frequencies afresh and re-score every record (not only new or changed ones).")
+              help="Count name frequencies afresh, learn the match model from the data, and re-score every record.")
+@click.option("--explain-model", is_flag=True,
+              help="Print the match model in use (m and u per field and level, how it was learned) and stop.")
 @with_appcontext
-def match_command(everything: bool) -> None:
+def match_command(everything: bool, explain_model: bool) -> None:
     """Cross-reference everything new or changed; print how many candidates it found."""
     from pow_registry.services import matching
 
     session = _session()
+    if explain_model:
+        click.echo(matching.current_model(session).explain())
+        return
     result = matching.match_everything(session, everything=everything)
     counts = matching.candidate_counts(session)
     click.echo(f"Matched {result.records} records: {result.new_candidates} new candidates, "

@@ -65,3 +65,32 @@ def test_export_matches_writes_the_contract_csv_for_its_owner_only(
 def test_export_to_a_folder_that_does_not_exist_fails_cleanly(app: Any, tmp_path: Path) -> None:
     result = app.test_cli_runner().invoke(args=["export", "matches", str(tmp_path / "missing" / "m.csv")])
     assert result.exit_code != 0
+
+
+def test_match_explain_model_shows_the_model_in_use_and_match_all_learns_it(
+    app: Any, session: Session, make_person: Any, monkeypatch: Any
+) -> None:
+    from pow_registry.domain.matching import estimate
+
+    runner = app.test_cli_runner()
+    before = runner.invoke(args=["match", "--explain-model"])
+    assert before.exit_code == 0, before.output
+    assert "hand-set defaults (not learned)" in before.output
+    assert "capture / contact  soon after" in before.output
+    make_person(report={"capture_date": "2024-08-10", "capture_place": "Суджа", "source_ref": "vid-9"})
+    add_inquiry(session, source_ref="letter-4")
+    for i in range(3):
+        make_person(surname=f"Небывалов{'а' * i}", given_name="Пётр", date_of_birth=f"19{80 + i}-02-0{i + 1}",
+                    report={"capture_date": "2024-08-1" + str(i), "source_ref": f"vid-{20 + i}"})
+        add_inquiry(session, source_ref=f"letter-{20 + i}", surname=f"Сказкин{i}", given_name="Олег")
+    # Too few records: `match --all` keeps the hand-set model and says why.
+    assert runner.invoke(args=["match", "--all"]).exit_code == 0
+    kept = runner.invoke(args=["match", "--explain-model"]).output
+    assert "hand-set defaults (not learned)" in kept
+    assert "not learned: 4 inquiries and 4 persons, fewer than 200 of each" in kept
+    # With the threshold lowered the same data is enough to learn from.
+    monkeypatch.setattr(estimate, "MIN_RECORDS", 2)
+    assert runner.invoke(args=["match", "--all"]).exit_code == 0
+    learned = runner.invoke(args=["match", "--explain-model"]).output
+    assert "Match model: learned from the data" in learned
+    assert "learned from 4 inquiries and 4 persons" in learned

@@ -33,7 +33,17 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from pow_registry.domain.matching import DEFAULT_THRESHOLD, Match, MatchIndex, MatchRecord, prepare
+from pow_registry.domain.matching import (
+    DEFAULT_MODEL,
+    DEFAULT_THRESHOLD,
+    Match,
+    MatchIndex,
+    MatchModel,
+    MatchRecord,
+    PreparedRecord,
+    estimate_model,
+    prepare,
+)
 from pow_registry.domain.spreadsheet import safe_cell_text
 from pow_registry.models import (
     CaptureReport,
@@ -70,6 +80,8 @@ THRESHOLDS: dict[tuple[str, str], float] = {
 _QUERY_THRESHOLD = min(THRESHOLDS.values())
 REASON_MAX = 1000
 MAX_PAGE_SIZE = 200
+#: Inquiries whose blocked pairs teach the model the expected matches per inquiry.
+_PRIOR_SAMPLE = 5000
 
 
 # --- what the matcher reads of a record ------------------------------------------------------
@@ -231,10 +243,42 @@ def _rebuild(session: Session, cache: _Cache, state: MatchState) -> None:
     cache.epoch, cache.revision = state.epoch, state.revision
 
 
+def _reviewed_pairs(session: Session, by_key: dict[tuple[str, str], PreparedRecord],
+                    status: MatchStatus) -> list[tuple[PreparedRecord, PreparedRecord]]:
+    """Inquiry ↔ person pairs staff reviewed, as the model's labels."""
+    rows = session.exec(select(MatchCandidate.left_id, MatchCandidate.right_id).where(
+        MatchCandidate.left_kind == "inquiry", MatchCandidate.right_kind == "person", MatchCandidate.status == status))
+    pairs = []
+    for left_id, right_id in rows:
+        a, b = by_key.get(("inquiry", _rid(left_id))), by_key.get(("person", _rid(right_id)))
+        if a is not None and b is not None:
+            pairs.append((a, b))
+    return pairs
+
+
+def learn_model(session: Session, prepared: list[PreparedRecord] | None = None) -> MatchModel:
+    """The model learned from the registry, the inquiries and the reviewed pairs (the hand-set
+    one, with a note saying why, while there are too few of them)."""
+    if prepared is None:
+        prepared = [prepare(r) for r in load_records(session).values() if r is not None]
+    persons = [p for p in prepared if p.record.kind == "person"]
+    inquiries = [p for p in prepared if p.record.kind == "inquiry"]
+    by_person = MatchIndex(persons)
+    sample = inquiries[:: max(1, len(inquiries) // _PRIOR_SAMPLE)]
+    by_key = {p.key: p for p in prepared}
+    return estimate_model(
+        inquiries, persons,
+        confirmed=_reviewed_pairs(session, by_key, MatchStatus.confirmed),
+        rejected=_reviewed_pairs(session, by_key, MatchStatus.rejected),
+        candidates=[(inquiry, by_person.candidates(inquiry)) for inquiry in sample],
+    )  # fmt: skip
+
+
 def _refresh_statistics(session: Session, cache: _Cache, state: MatchState) -> MatchIndex:
-    """Count the name and unit frequencies afresh, freeze them, and make every process rebuild."""
+    """Count the name and unit frequencies afresh, learn the model, freeze both, and make every
+    process rebuild."""
     prepared = [prepare(r) for r in load_records(session).values() if r is not None]
-    live = MatchIndex(prepared)
+    live = MatchIndex(prepared, model=learn_model(session, prepared))
     state.statistics = json.dumps(live.statistics(), ensure_ascii=False, sort_keys=True)
     state.prior = live.prior
     state.statistics_at = utcnow()
@@ -245,6 +289,14 @@ def _refresh_statistics(session: Session, cache: _Cache, state: MatchState) -> M
                              statistics=_frozen(state), prior=state.prior)
     cache.epoch, cache.revision = state.epoch, state.revision
     return cache.index
+
+
+def current_model(session: Session) -> MatchModel:
+    """The model the matcher scores with now (frozen with the statistics by `match --all`)."""
+    state = session.get(MatchState, 1)
+    frozen = _frozen(state) if state is not None else {}
+    model = frozen.get("model")
+    return MatchModel.from_dict(model) if isinstance(model, dict) else DEFAULT_MODEL
 
 
 def _sync(session: Session, cache: _Cache, state: MatchState) -> MatchIndex:

@@ -36,6 +36,7 @@ The morphology level (pymorphy3 or suffix rules only) is optional; `morphology.b
 which one runs, and each explanation that relied on it says so.
 """
 
+from pow_registry.domain.matching.estimate import estimate_model
 from pow_registry.domain.matching.evidence import PRIOR_LOG2_ODDS, FieldEvidence, Match, Ref, Say
 from pow_registry.domain.matching.index import (
     DEFAULT_BLOCK_CAP,
@@ -45,6 +46,7 @@ from pow_registry.domain.matching.index import (
     dedupe,
     link,
 )
+from pow_registry.domain.matching.model import DEFAULT_MODEL, MatchModel
 from pow_registry.domain.matching.records import (
     MatchRecord,
     PreparedRecord,
@@ -54,17 +56,20 @@ from pow_registry.domain.matching.records import (
 
 __all__ = [
     "DEFAULT_BLOCK_CAP",
+    "DEFAULT_MODEL",
     "DEFAULT_THRESHOLD",
     "PRIOR_LOG2_ODDS",
     "FieldEvidence",
     "Match",
     "MatchIndex",
+    "MatchModel",
     "MatchRecord",
     "PreparedRecord",
     "Ref",
     "Say",
     "compare",
     "dedupe",
+    "estimate_model",
     "link",
     "normalise_service_category",
     "prepare",

@@ -22,40 +22,61 @@ from pow_registry.domain.matching.evidence import (
     _probability,
     _say,
 )
+from pow_registry.domain.matching.model import DEFAULT_MODEL, MatchModel
 from pow_registry.domain.matching.records import PreparedRecord
 
 #: Pseudo-count of the term-frequency estimate: small indexes lean on the default frequency.
 _TF_PSEUDO = 1000.0
 
 
-def _log2(m: float, u: float) -> float:
-    return math.log2(m / u)
-
-
 class _Stats:
-    """Value counts over the indexed records, for the term-frequency adjustment."""
+    """Value counts over the indexed records (for the term-frequency adjustment) and the model
+    whose parameters the weights come from: frozen together, they make a pair's score depend on
+    the pair alone."""
 
-    __slots__ = ("given", "n", "patronymic", "surname", "unit")
+    __slots__ = ("category", "dob", "given", "model", "n", "patronymic", "place", "surname", "totals", "unit", "year")
 
-    def __init__(self) -> None:
+    _COUNTERS = ("surname", "given", "patronymic", "unit", "dob", "year", "place", "category")
+
+    def __init__(self, model: MatchModel = DEFAULT_MODEL) -> None:
         self.n = 0
+        self.model = model
         self.surname: Counter[str] = Counter()
         self.given: Counter[str] = Counter()
         self.patronymic: Counter[str] = Counter()
         self.unit: Counter[str] = Counter()
+        self.dob: Counter[str] = Counter()  # full birth dates
+        self.year: Counter[str] = Counter()  # birth years
+        self.place: Counter[str] = Counter()  # place words (a record counts once per word)
+        self.category: Counter[str] = Counter()
+        # records with a value, per counter (id of the counter → count): a share is of those
+        self.totals: dict[int, int] = {}
+
+    def _total(self, counter: Counter[str]) -> int:
+        return self.totals.get(id(counter), self.n)
 
     def _change(self, record: PreparedRecord, step: int) -> None:
         self.n += step
-        for counter, value in (
+        dob = record.dob
+        values: list[tuple[Counter[str], str | None]] = [
             (self.surname, record.sur),
             (self.given, record.given_key),
             (self.patronymic, record.patronymic_key),
             (self.unit, record.unit),
-        ):
+            (self.dob, record.dob_text if dob is not None and dob.day is not None else None),
+            (self.year, str(dob.year) if dob is not None else None),
+            (self.category, record.category),
+        ]
+        values.extend((self.place, token) for token in record.place)
+        seen: set[int] = set()
+        for counter, value in values:
             if value:
                 counter[value] += step
                 if counter[value] <= 0:
                     del counter[value]
+                if id(counter) not in seen:
+                    seen.add(id(counter))
+                    self.totals[id(counter)] = self.totals.get(id(counter), 0) + step
 
     def add(self, record: PreparedRecord) -> None:
         self._change(record, 1)
@@ -63,100 +84,67 @@ class _Stats:
     def remove(self, record: PreparedRecord) -> None:
         self._change(record, -1)
 
+    def agreement(self) -> dict[str, float]:
+        """Per counter: the chance that two random records with a value agree on it."""
+        out = {}
+        for name in self._COUNTERS:
+            counter: Counter[str] = getattr(self, name)
+            total = self._total(counter)
+            if total > 0 and counter:
+                out[name] = sum((c / total) ** 2 for c in counter.values())
+        return out
+
     def u(self, counter: Counter[str], value: str, default: float) -> float:
         """How often a random record has this value: smoothed towards `default`."""
-        return (counter.get(value, 0) + _TF_PSEUDO * default) / (self.n + _TF_PSEUDO)
+        return (counter.get(value, 0) + _TF_PSEUDO * default) / (self._total(counter) + _TF_PSEUDO)
 
     def as_dict(self) -> dict[str, object]:
-        return {"n": self.n, "surname": dict(self.surname), "given": dict(self.given),
-                "patronymic": dict(self.patronymic), "unit": dict(self.unit)}
+        data: dict[str, object] = {"n": self.n}
+        for name in self._COUNTERS:
+            data[name] = dict(getattr(self, name))
+        data["totals"] = {name: self._total(getattr(self, name)) for name in self._COUNTERS}
+        data["model"] = self.model.as_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> _Stats:
-        stats = cls()
+        model_data = data.get("model")
+        if model_data is not None and not isinstance(model_data, dict):
+            raise ValueError("statistics: model must be a mapping")
+        stats = cls(MatchModel.from_dict(model_data) if model_data else DEFAULT_MODEL)
         n = data.get("n", 0)
         stats.n = n if isinstance(n, int) else 0
-        for name in ("surname", "given", "patronymic", "unit"):
+        for name in cls._COUNTERS:
             counts = data.get(name) or {}
             if not isinstance(counts, dict):
                 raise ValueError(f"statistics: {name} must be a mapping of value to count")
             setattr(stats, name, Counter({str(k): int(v) for k, v in counts.items()}))
+        totals = data.get("totals") or {}
+        if not isinstance(totals, dict):
+            raise ValueError("statistics: totals must be a mapping of counter to count")
+        for name, total in totals.items():
+            if name in cls._COUNTERS:
+                stats.totals[id(getattr(stats, name))] = int(total)
         return stats
 
 
 _NO_STATS = _Stats()
 
-# Default frequencies (before the index has data): a surname, a given-name class, a father's
-# name class, a unit number shared by two random men.
+# Default frequencies of a value (before the index has data): a surname, a given-name class, a
+# father's name class, a unit number, a birth date, a birth year, a place word.
 _U_SURNAME = 0.0005
 _U_GIVEN = 0.02
 _U_PATRONYMIC = 0.03
 _U_UNIT = 0.002
-
-# m-probabilities (relative) of the agreeing levels; the weight is log2(m / u_tf).
-_M_SURNAME = {
-    "exact": 0.9,
-    "transliteration": 0.9,
-    "genitive": 0.6,
-    "case form": 0.4,
-    "feminine form": 0.3,
-}
-_M_GIVEN = {
-    "exact": 0.95,
-    "transliteration": 0.93,
-    "ru-uk equivalent": 0.9,
-    "English equivalent": 0.85,
-    "equivalent form": 0.9,
-    "genitive": 0.85,
-    "case form": 0.8,
-    "diminutive": 0.8,
-    "fuzzy": 0.6,
-    "ambiguous diminutive": 0.45,
-}
+_U_DOB = 1 / (365 * 35)
+_U_YEAR = 1 / 35
+_U_PLACE = 0.04
 _MAX_NAME_WEIGHT = 16.0
 _MAX_UNIT_WEIGHT = 10.0
-
-# A surname one edit away (or close by Jaro-Winkler): m relative to the exact level, and u the
-# surname's own frequency plus that of the other surnames near any surname.
-_M_SURNAME_TYPO = 0.1
-_M_SURNAME_FUZZY = 0.05
-_U_SURNAME_NEIGHBOURS = 0.0003
-W_SURNAME_FLOOR = 1.0
-W_SURNAME_WEAK = _log2(0.02, 0.03)
-W_SURNAME_DISAGREE = _log2(0.01, 0.95)
-W_GIVEN_DISAGREE = _log2(0.03, 0.95)
-W_GIVEN_DISAGREE_WEAK = _log2(0.1, 0.9)  # one side only a diminutive or a fuzzy reading
-W_GIVEN_FUZZY = _log2(0.05, 0.02)
-W_PATRONYMIC_DISAGREE = _log2(0.04, 0.95)
-W_PATRONYMIC_FUZZY = _log2(0.05, 0.02)
-
-_DAYS = 365 * 35  # birth dates spread over about 35 years
-W_DOB_EXACT = _log2(0.6, 1 / _DAYS)
-W_DOB_MONTH = _log2(0.07, 1 / 420)
-W_DOB_YEAR_ONLY = _log2(0.25, 1 / 35)
-W_DOB_SWAPPED = _log2(0.015, 1 / _DAYS)
-W_DOB_TYPO = _log2(0.02, 10 / _DAYS)
-W_DOB_SAME_MONTH = _log2(0.01, 1 / 420)
-W_DOB_SAME_YEAR = _log2(0.02, 1 / 35)
-W_DOB_YEAR_OFF = _log2(0.05, 2 / 35)
-W_DOB_YEAR_OFF_FULL = _log2(0.01, 2 / _DAYS) - 1.0
-W_DOB_DISAGREE = _log2(0.01, 0.9)
-
-W_UNIT_TYPO = _log2(0.03, 0.01)
-W_UNIT_DISAGREE = _log2(0.1, 0.97)
-W_PLACE_AGREE = _log2(0.4, 0.04)
-W_PLACE_FUZZY = _log2(0.15, 0.05)
-W_PLACE_REGION = _log2(0.3, 0.2)
-W_PLACE_DISAGREE = _log2(0.45, 0.91)
-W_EVENT_CONSISTENT = _log2(0.75, 0.08)
-W_EVENT_IMPRECISE = _log2(0.9, 0.6)
-W_EVENT_MONTHS_AFTER = _log2(0.12, 0.15)
-W_EVENT_LONG_AFTER = _log2(0.05, 0.35)
-W_EVENT_CONTACT_AFTER = _log2(0.05, 0.4)
-W_EVENT_SAME = _log2(0.6, 0.05)
-W_EVENT_NEAR = _log2(0.2, 0.15)
-W_EVENT_DISAGREE = _log2(0.2, 0.8)
-W_CATEGORY_DISAGREE = _log2(0.12, 0.7)
+_MAX_DOB_WEIGHT = 16.0
+_MAX_PLACE_WEIGHT = 8.0
+_U_SURNAME_NEIGHBOURS = 0.0003  # the other surnames near any surname (one edit away)
+W_SURNAME_FLOOR = 1.0  # a surname one edit away never counts against
 _CATEGORY_SHARE = {
     "conscript": 0.1,
     "contract": 0.35,
@@ -166,7 +154,18 @@ _CATEGORY_SHARE = {
     "other": 0.02,
 }
 
-_Evidence = tuple[str, float, tuple[Say, ...]]  # level, weight, detail (() on the fast path)
+# (level key, level as shown, weight, detail (() on the fast path))
+_Evidence = tuple[str, str, float, tuple[Say, ...]]
+_MISSING = ("missing", "missing", 0.0, ())
+
+
+def _missing(detail: bool) -> _Evidence:
+    return ("missing", "missing", 0.0, (_NOT_GIVEN,)) if detail else _MISSING
+
+
+def _tf(model: MatchModel, name: str, level: str, u: float, cap: float) -> float:
+    """A value-agreement level's weight: its m over the agreed value's own frequency."""
+    return min(model.tf_weight(name, level, u), cap)
 
 
 def _q(text: str) -> str:
@@ -185,34 +184,32 @@ def _surname(
     stats: _Stats,
     detail: bool,
     a_sur: tuple[str, frozenset[str], dict[str, str], str, str] | None = None,
-) -> tuple[str, float, tuple[Say, ...], Say | None]:
-    """(level, weight, detail, note): the note flags a woman's surname form."""
+) -> tuple[_Evidence, Say | None]:
+    """(evidence, note): the note flags a woman's surname form."""
+    model = stats.model
     a_primary, a_keys, a_how, a_text, a_norm = a_sur or (
         a.sur, a.sur_keys, a.sur_how, a.surname, a.sur_text
     )  # fmt: skip
     if not a_primary or not b.sur:
-        return "missing", 0.0, (_NOT_GIVEN,) if detail else (), None
+        return _missing(detail), None
     if a_primary == b.sur:
         exact = a_norm == b.sur_text
         level = "exact" if exact else "transliteration"
-        u = stats.u(stats.surname, b.sur, _U_SURNAME)
-        weight = min(_log2(_M_SURNAME[level], u), _MAX_NAME_WEIGHT)
+        weight = _tf(model, "surname", level, stats.u(stats.surname, b.sur, _U_SURNAME), _MAX_NAME_WEIGHT)
         text: tuple[Say, ...] = ()
         if detail:
             said = (_say(N_("%(a)s / %(b)s: same spelling"), a=_q(a_text), b=_q(b.surname)) if exact else
                     _say(N_("%(a)s / %(b)s: same spelling key %(key)s"), a=_q(a_text), b=_q(b.surname),
                          key=Ref("key", b.sur)))
             text = (said, *_share(stats.surname.get(b.sur, 0), stats.n))
-        return level, weight, text, None
+        return (level, level, weight, text), None
     shared = a_keys & b.sur_keys
     if shared:
         best: tuple[float, str, str, str] | None = None
         for key in shared:
             hows = {a_how.get(key, "as written"), b.sur_how.get(key, "as written")}
             level = _surname_case_level(hows, a, b)
-            u = stats.u(stats.surname, key, _U_SURNAME)
-            m = _M_SURNAME[level] if level in _M_SURNAME else _M_SURNAME["transliteration"]
-            weight = min(_log2(m, u), _MAX_NAME_WEIGHT)
+            weight = _tf(model, "surname", level, stats.u(stats.surname, key, _U_SURNAME), _MAX_NAME_WEIGHT)
             if best is None or weight > best[0]:
                 best = (weight, level, key, "+".join(sorted(hows - {"as written"})))
         assert best is not None
@@ -228,7 +225,7 @@ def _surname(
                          a=_q(a_text), b=_q(b.surname), key=Ref("key", key), how=Ref("reading", how),
                          backend=morphology.backend()),
                     *_share(stats.surname.get(key, 0), stats.n))
-        return level, weight, text, note
+        return (level, level, weight, text), note
     similarity = 0.0
     for x in a_keys:
         for y in b.sur_keys:
@@ -239,18 +236,20 @@ def _surname(
     u_tf = stats.u(stats.surname, b.sur, _U_SURNAME)
     if edits <= 1 and min(len(a_primary), len(b.sur)) >= 4:
         # as strong as the surname is rare, less the chance that it is another family's name
-        weight = max(_log2(_M_SURNAME_TYPO, u_tf + _U_SURNAME_NEIGHBOURS), W_SURNAME_FLOOR)
-        level = "typo (1 edit)"
+        key, shown = "typo", "typo (1 edit)"
+        weight = max(math.log2(model.m("surname", key) / (u_tf + _U_SURNAME_NEIGHBOURS)), W_SURNAME_FLOOR)
     elif similarity >= 0.92:
-        weight = max(_log2(_M_SURNAME_FUZZY, u_tf + 4 * _U_SURNAME_NEIGHBOURS), W_SURNAME_FLOOR)
-        level = f"fuzzy (Jaro-Winkler {similarity:.2f})"
+        key, shown = "fuzzy", f"fuzzy (Jaro-Winkler {similarity:.2f})"
+        weight = max(math.log2(model.m("surname", key) / (u_tf + 4 * _U_SURNAME_NEIGHBOURS)), W_SURNAME_FLOOR)
     elif similarity >= 0.85:
-        level, weight = f"fuzzy (Jaro-Winkler {similarity:.2f})", W_SURNAME_WEAK
+        key, shown = "fuzzy weak", f"fuzzy (Jaro-Winkler {similarity:.2f})"
+        weight = model.weight("surname", key)
     else:
-        level, weight = "disagree", W_SURNAME_DISAGREE
+        key = shown = "disagree"
+        weight = model.weight("surname", key)
     text = (_say(N_("%(a)s / %(b)s: keys %(x)s / %(y)s"), a=_q(a_text), b=_q(b.surname), x=Ref("key", a_primary),
                  y=Ref("key", b.sur)),) if detail else ()
-    return level, weight, text, None
+    return (key, shown, weight, text), None
 
 
 def _surname_case_level(hows: set[str], a: PreparedRecord, b: PreparedRecord) -> str:
@@ -299,6 +298,7 @@ def _given_level(x: NameReading, y: NameReading, x_text: str, y_text: str) -> st
 
 
 def _name_part(
+    name: str,
     x: NameReading | None,
     y: NameReading | None,
     x_text: str,
@@ -306,18 +306,16 @@ def _name_part(
     counter: Counter[str],
     default_u: float,
     stats: _Stats,
-    disagree: float,
-    fuzzy: float,
     detail: bool,
 ) -> _Evidence:
     if x is None or y is None:
-        return "missing", 0.0, (_NOT_GIVEN,) if detail else ()
+        return _missing(detail)
+    model = stats.model
     common = [c for c in x.classes if c in y.classes]
     if common:
         cls = common[0]
         level = _given_level(x, y, x_text, y_text)
-        u = stats.u(counter, cls, default_u)
-        weight = min(_log2(_M_GIVEN[level], u), _MAX_NAME_WEIGHT)
+        weight = _tf(model, name, level, stats.u(counter, cls, default_u), _MAX_NAME_WEIGHT)
         text: tuple[Say, ...] = ()
         if detail:
             forms = {r.form for r in (x, y) if r.form and r.level != "name"}
@@ -325,25 +323,26 @@ def _name_part(
                          name=Ref("class", cls), forms=", ".join(sorted(forms))) if forms else
                     _say(N_("%(a)s / %(b)s: both %(name)s"), a=_q(x.text), b=_q(y.text), name=Ref("class", cls)))
             text = (both, *_share(counter.get(cls, 0), stats.n))
-        return level, weight, text
+        return level, level, weight, text
     if not x.classes or not y.classes:
         # at least one name the table does not know: compare the spellings
         if x.skeleton == y.skeleton:
             token = "~" + x.skeleton
             level = "exact" if x_text == y_text else "transliteration"
-            u = stats.u(counter, token, default_u)
-            weight = min(_log2(_M_GIVEN[level], u), _MAX_NAME_WEIGHT)
+            weight = _tf(model, name, level, stats.u(counter, token, default_u), _MAX_NAME_WEIGHT)
             text = (_say(N_("%(a)s / %(b)s: same spelling key"), a=_q(x.text), b=_q(y.text)),) if detail else ()
-            return level, weight, text
+            return level, level, weight, text
         similarity = JaroWinkler.normalized_similarity(x.skeleton, y.skeleton)
         if similarity >= 0.92:
             text = (_say("%(a)s / %(b)s", a=_q(x.text), b=_q(y.text)),) if detail else ()
-            return f"fuzzy (Jaro-Winkler {similarity:.2f})", fuzzy, text
+            return ("fuzzy spelling", f"fuzzy (Jaro-Winkler {similarity:.2f})",
+                    model.weight(name, "fuzzy spelling"), text)
     weak = {x.level, y.level} & {"ambiguous diminutive", "fuzzy", "diminutive"}
     text = ()
     if detail:
         text = (_say("%(a)s / %(b)s: %(x)s ≠ %(y)s", a=_q(x.text), b=_q(y.text), x=_classes(x), y=_classes(y)),)
-    return "disagree", (W_GIVEN_DISAGREE_WEAK if weak else disagree), text
+    key = "disagree weak" if weak else "disagree"
+    return key, "disagree", model.weight(name, key), text
 
 
 def _classes(reading: NameReading) -> Any:
@@ -363,128 +362,156 @@ def _given(
     a_given: tuple[NameReading, str] | None = None,
 ) -> _Evidence:
     x, x_text = (a.given, a.given_text) if a_given is None else a_given
-    return _name_part(
-        x, b.given, x_text, b.given_text, stats.given, _U_GIVEN, stats,
-        W_GIVEN_DISAGREE, W_GIVEN_FUZZY, detail,
-    )  # fmt: skip
+    return _name_part("given name", x, b.given, x_text, b.given_text, stats.given, _U_GIVEN, stats, detail)
 
 
 def _patronymic(a: PreparedRecord, b: PreparedRecord, stats: _Stats, detail: bool) -> _Evidence:
-    return _name_part(
-        a.patronymic, b.patronymic, a.patronymic_text, b.patronymic_text, stats.patronymic,
-        _U_PATRONYMIC, stats, W_PATRONYMIC_DISAGREE, W_PATRONYMIC_FUZZY, detail,
-    )  # fmt: skip
+    return _name_part("patronymic", a.patronymic, b.patronymic, a.patronymic_text, b.patronymic_text,
+                      stats.patronymic, _U_PATRONYMIC, stats, detail)  # fmt: skip
 
 
-def _dob(a: PreparedRecord, b: PreparedRecord, detail: bool) -> _Evidence:
+def _dob_level(a: PreparedRecord, b: PreparedRecord) -> str:
     x, y = a.dob, b.dob
-    if x is None or y is None:
-        return "missing", 0.0, (_NOT_GIVEN,) if detail else ()
-    text = (_say("%(a)s / %(b)s", a=a.dob_text, b=b.dob_text),) if detail else ()
+    assert x is not None and y is not None
     if x.year == y.year:
         if x.month is None or y.month is None:
-            return "year only", W_DOB_YEAR_ONLY, text
+            return "year only"
         if x.month == y.month:
             if x.day is None or y.day is None:
-                return "year and month", W_DOB_MONTH, text
+                return "year and month"
             if x.day == y.day:
-                return "exact", W_DOB_EXACT, text
+                return "exact"
             if OSA.distance(a.dob_text, b.dob_text, score_cutoff=2) <= 1:
-                return "typo (one digit)", W_DOB_TYPO, text
-            return "same month, other day", W_DOB_SAME_MONTH, text
+                return "typo"
+            return "same month, other day"
         if x.day is not None and y.day is not None:
             if x.day == y.month and y.day == x.month:
-                return "day-month swapped", W_DOB_SWAPPED, text
+                return "day-month swapped"
             if OSA.distance(a.dob_text, b.dob_text, score_cutoff=2) <= 1:
-                return "typo (one digit)", W_DOB_TYPO, text
-        return "same year, other month", W_DOB_SAME_YEAR, text
+                return "typo"
+        return "same year, other month"
     full = x.day is not None and y.day is not None
-    same_day = full and x.month == y.month and x.day == y.day
     if abs(x.year - y.year) == 1:
-        if same_day:
-            return "year off by one", W_DOB_YEAR_OFF_FULL, text
+        if full and x.month == y.month and x.day == y.day:
+            return "year off by one, same day"
         if not full:
-            return "year off by one", W_DOB_YEAR_OFF, text
+            return "year off by one"
     if full and OSA.distance(a.dob_text, b.dob_text, score_cutoff=2) <= 1:
-        return "typo (one digit)", W_DOB_TYPO, text  # 1964 / 1946: two digits transposed
-    return "disagree", W_DOB_DISAGREE, text
+        return "typo"  # 1964 / 1946: two digits transposed
+    return "disagree"
+
+
+_DOB_SHOWN = {"typo": "typo (one digit)", "year off by one, same day": "year off by one"}
+
+
+def _dob(a: PreparedRecord, b: PreparedRecord, stats: _Stats, detail: bool) -> _Evidence:
+    if a.dob is None or b.dob is None:
+        return _missing(detail)
+    level = _dob_level(a, b)
+    model = stats.model
+    if level == "exact":  # as strong as the date is rare (1 January, a year of many)
+        weight = _tf(model, "date of birth", level, stats.u(stats.dob, b.dob_text, _U_DOB), _MAX_DOB_WEIGHT)
+    elif level == "year only":
+        weight = _tf(model, "date of birth", level, stats.u(stats.year, str(b.dob.year), _U_YEAR), _MAX_DOB_WEIGHT)
+    else:
+        weight = model.weight("date of birth", level)
+    text = (_say("%(a)s / %(b)s", a=a.dob_text, b=b.dob_text),) if detail else ()
+    return level, _DOB_SHOWN.get(level, level), weight, text
 
 
 def _unit(a: PreparedRecord, b: PreparedRecord, stats: _Stats, detail: bool) -> _Evidence:
     x, y = a.unit, b.unit
     if x is None or y is None:
-        return "missing", 0.0, (_NOT_GIVEN,) if detail else ()
+        return _missing(detail)
+    model = stats.model
     if x == y:
         u = stats.u(stats.unit, x, _U_UNIT)
         text = (_say(N_("unit %(unit)s"), unit=x), *_share(stats.unit.get(x, 0), stats.n)) if detail else ()
-        return "exact", min(_log2(0.7, u), _MAX_UNIT_WEIGHT), text
+        return "exact", "exact", _tf(model, "unit", "exact", u, _MAX_UNIT_WEIGHT), text
     text = (_say(N_("unit %(a)s / %(b)s"), a=x, b=y),) if detail else ()
     if OSA.distance(x, y, score_cutoff=2) <= 1:
-        return "typo (one digit)", W_UNIT_TYPO, text
-    return "disagree", W_UNIT_DISAGREE, text
+        return "typo", "typo (one digit)", model.weight("unit", "typo"), text
+    return "disagree", "disagree", model.weight("unit", "disagree"), text
 
 
-def _place(a: PreparedRecord, b: PreparedRecord, detail: bool) -> _Evidence:
+def _place(a: PreparedRecord, b: PreparedRecord, stats: _Stats, detail: bool) -> _Evidence:
     if not a.place or not b.place:
-        return "missing", 0.0, (_NOT_GIVEN,) if detail else ()
+        return _missing(detail)
+    model = stats.model
     text = (_say("%(a)s / %(b)s", a=_q(a.place_text), b=_q(b.place_text)),) if detail else ()
     best, region = 0.0, ""
+    agreed: list[str] = []
     for x in a.place:
         for y in b.place:
             if (x[0] == "@") != (y[0] == "@"):
                 continue
             if x == y and x[0] != "@":
-                return "agree", W_PLACE_AGREE, text + ((_say(N_(": both %(key)s"), key=Ref("key", x)),) if detail else ())
+                agreed.append(x)
+                continue
             s = JaroWinkler.normalized_similarity(x, y)
             if x[0] == "@":
                 if s >= 0.85:
                     region = x[1:]
             elif s > best:
                 best = s
+    if agreed:  # the rarest word both share (a village counts more than a town)
+        u, word = min((stats.u(stats.place, word, _U_PLACE), word) for word in agreed)
+        more = (_say(N_(": both %(key)s"), key=Ref("key", word)),) if detail else ()
+        return "agree", "agree", _tf(model, "place", "agree", u, _MAX_PLACE_WEIGHT), text + more
     if best >= 0.88:
-        return f"fuzzy (Jaro-Winkler {best:.2f})", W_PLACE_FUZZY, text
+        return "fuzzy", f"fuzzy (Jaro-Winkler {best:.2f})", model.weight("place", "fuzzy"), text
     if region:
-        return "same region", W_PLACE_REGION, text + ((_say(": %(key)s", key=Ref("key", region)),) if detail else ())
-    return "disagree", W_PLACE_DISAGREE, text
+        more = (_say(": %(key)s", key=Ref("key", region)),) if detail else ()
+        return "same region", "same region", model.weight("place", "same region"), text + more
+    return "disagree", "disagree", model.weight("place", "disagree"), text
 
 
-def _event(a: PreparedRecord, b: PreparedRecord, detail: bool) -> _Evidence:
+_EVENT_SHOWN = {
+    "soon after": "captured soon after last contact",
+    "months after": "captured months after last contact",
+    "long after": "captured long after last contact",
+    "imprecise": "imprecise dates",
+    "imprecise, contact after": "imprecise dates",
+}
+
+
+def _event_level(a: PreparedRecord, b: PreparedRecord) -> tuple[str, str]:
+    """(model field, level) of the capture and contact dates of a pair of records."""
     x, y = a.event, b.event
-    if x is None or y is None:
-        return "missing", 0.0, (_NOT_GIVEN,) if detail else ()
-    text: tuple[Say, ...] = ()
-    if detail:
-        text = (_say("%(a)s / %(b)s", a=_event_name(a), b=_event_name(b)),)
+    assert x is not None and y is not None
     kinds = (a.record.kind, b.record.kind)
     if kinds[0] != kinds[1]:
         capture, contact = (x, y) if kinds[0] == "person" else (y, x)
         earliest = capture[0] - contact[1]  # days from last contact to capture, at least
         latest = capture[1] - contact[0]  # and at most
         if max(capture[1] - capture[0], contact[1] - contact[0]) > 62:
-            return (
-                "imprecise dates",
-                W_EVENT_IMPRECISE if latest >= -2 else W_EVENT_CONTACT_AFTER,
-                text,
-            )
+            return "capture / contact", "imprecise" if latest >= -2 else "imprecise, contact after"
         if latest < -2:
-            return "contact after capture", W_EVENT_CONTACT_AFTER, text
+            return "capture / contact", "contact after capture"
         if earliest <= 45:
-            return "captured soon after last contact", W_EVENT_CONSISTENT, text
+            return "capture / contact", "soon after"
         if earliest <= 180:
-            return "captured months after last contact", W_EVENT_MONTHS_AFTER, text
-        return "captured long after last contact", W_EVENT_LONG_AFTER, text
+            return "capture / contact", "months after"
+        return "capture / contact", "long after"
     gap = max(0, max(x[0], y[0]) - min(x[1], y[1]))
     if kinds[0] == "person":
-        if gap <= 3:
-            return "same capture date", W_EVENT_SAME, text
-        if gap <= 30:
-            return "capture dates within a month", W_EVENT_NEAR, text
-        return "disagree", W_EVENT_DISAGREE, text
-    if gap <= 7:
-        return "same last contact", W_EVENT_SAME - 1.0, text
-    if gap <= 60:
-        return "last contacts within two months", 0.0, text
-    return "disagree", W_EVENT_DISAGREE, text
+        return "capture dates", "same" if gap <= 3 else "within a month" if gap <= 30 else "disagree"
+    return "last contacts", "same" if gap <= 7 else "within two months" if gap <= 60 else "disagree"
+
+
+_EVENT_SHOWN_BY_FIELD = {
+    "capture dates": {"same": "same capture date", "within a month": "capture dates within a month"},
+    "last contacts": {"same": "same last contact", "within two months": "last contacts within two months"},
+}
+
+
+def _event(a: PreparedRecord, b: PreparedRecord, stats: _Stats, detail: bool) -> _Evidence:
+    if a.event is None or b.event is None:
+        return _missing(detail)
+    name, level = _event_level(a, b)
+    shown = _EVENT_SHOWN_BY_FIELD.get(name, _EVENT_SHOWN).get(level, level)
+    text = (_say("%(a)s / %(b)s", a=_event_name(a), b=_event_name(b)),) if detail else ()
+    return level, shown, stats.model.weight(name, level), text
 
 
 def _event_name(record: PreparedRecord) -> Say:
@@ -493,32 +520,33 @@ def _event_name(record: PreparedRecord) -> Say:
     return _say(N_("inquiry last contact %(date)s"), date=record.record.event_date)
 
 
-def _category(a: PreparedRecord, b: PreparedRecord, detail: bool) -> _Evidence:
+def _category(a: PreparedRecord, b: PreparedRecord, stats: _Stats, detail: bool) -> _Evidence:
     x, y = a.category, b.category
     if x is None or y is None:
-        return "missing", 0.0, (_NOT_GIVEN,) if detail else ()
+        return _missing(detail)
     text = (_say("%(a)s / %(b)s", a=Ref("category", x), b=Ref("category", y)),) if detail else ()
     if x == y:
-        return "exact", _log2(0.85, _CATEGORY_SHARE.get(x, 0.05)), text
-    return "disagree", W_CATEGORY_DISAGREE, text
+        u = stats.u(stats.category, x, _CATEGORY_SHARE.get(x, 0.05))
+        return "exact", "exact", _tf(stats.model, "service category", "exact", u, _MAX_NAME_WEIGHT), text
+    return "disagree", "disagree", stats.model.weight("service category", "disagree"), text
 
 
 def _names(
     a: PreparedRecord, b: PreparedRecord, stats: _Stats, detail: bool
-) -> tuple[tuple[str, float, tuple[Say, ...], Say | None], _Evidence, bool]:
+) -> tuple[tuple[_Evidence, Say | None], _Evidence, bool]:
     """Surname and given-name evidence, trying the swapped order when either side allows it."""
     surname = _surname(a, b, stats, detail)
     given = _given(a, b, stats, detail)
     best = (surname, given, False)
-    if surname[1] > 0 or (a.swap is None and b.swap is None):
+    if surname[0][2] > 0 or (a.swap is None and b.swap is None):
         return best  # the surnames agree as written: no reason to read them swapped
     # A record whose surname field holds a given name is the one to read swapped; only when
     # neither does (names the table does not know) is either read so, and only if the given
     # names disagree too.
     light = (a.swap is None or a.swap.light) and (b.swap is None or b.swap.light)
-    if light and given[1] > 0:
+    if light and given[2] > 0:
         return best
-    score = surname[1] + given[1]
+    score = surname[0][2] + given[2]
     for first, second in ((a, b), (b, a)):
         swap = first.swap
         if swap is None or (swap.light and not light):
@@ -528,46 +556,68 @@ def _names(
             a_sur=(swap.sur, swap.sur_keys, swap.sur_how, swap.surname, swap.sur_text),
         )  # fmt: skip
         s_giv = _given(first, second, stats, detail, a_given=(swap.given, swap.given_text))
-        if s_sur[1] + s_giv[1] > score + 1e-9:
-            score = s_sur[1] + s_giv[1]
+        if s_sur[0][2] + s_giv[2] > score + 1e-9:
+            score = s_sur[0][2] + s_giv[2]
             best = (s_sur, s_giv, True)
     return best
 
 
+def evidence(a: PreparedRecord, b: PreparedRecord, stats: _Stats, detail: bool) -> tuple[
+    tuple[tuple[str, _Evidence], ...], Say | None, bool
+]:
+    """Every field's evidence for a pair, (explanation field name, evidence) in order, the
+    surname note and whether the names were read swapped."""
+    (surname, note), given, swapped = _names(a, b, stats, detail)
+    return (
+        ("surname", surname),
+        ("given name", given),
+        ("patronymic", _patronymic(a, b, stats, detail)),
+        ("date of birth", _dob(a, b, stats, detail)),
+        ("unit", _unit(a, b, stats, detail)),
+        ("place", _place(a, b, stats, detail)),
+        ("capture / contact", _event(a, b, stats, detail)),
+        ("service category", _category(a, b, stats, detail)),
+    ), note, swapped
+
+
+def levels(a: PreparedRecord, b: PreparedRecord, stats: _Stats) -> tuple[tuple[str, str], ...]:
+    """The pair's comparison vector: (model field, level) for every field given on both sides."""
+    fields, _, _ = evidence(a, b, stats, False)
+    out = []
+    for name, item in fields:
+        if item[0] == "missing":
+            continue
+        if name == "capture / contact":
+            out.append(_event_level(a, b))
+        else:
+            out.append((name, item[0]))
+    return tuple(out)
+
+
 def _weight(a: PreparedRecord, b: PreparedRecord, stats: _Stats) -> float:
     """The total field weight of a pair (no prior), without building explanations."""
-    surname, given, _ = _names(a, b, stats, False)
+    (surname, _note), given, _ = _names(a, b, stats, False)
     return (
-        surname[1]
-        + given[1]
-        + _patronymic(a, b, stats, False)[1]
-        + _dob(a, b, False)[1]
-        + _unit(a, b, stats, False)[1]
-        + _place(a, b, False)[1]
-        + _event(a, b, False)[1]
-        + _category(a, b, False)[1]
+        surname[2]
+        + given[2]
+        + _patronymic(a, b, stats, False)[2]
+        + _dob(a, b, stats, False)[2]
+        + _unit(a, b, stats, False)[2]
+        + _place(a, b, stats, False)[2]
+        + _event(a, b, stats, False)[2]
+        + _category(a, b, stats, False)[2]
     )
 
 
 def _explain(a: PreparedRecord, b: PreparedRecord, stats: _Stats, prior: float) -> Match:
-    surname, given, swapped = _names(a, b, stats, True)
-    evidence: list[tuple[str, _Evidence]] = [
-        ("surname", surname[:3]),
-        ("given name", given),
-        ("patronymic", _patronymic(a, b, stats, True)),
-        ("date of birth", _dob(a, b, True)),
-        ("unit", _unit(a, b, stats, True)),
-        ("place", _place(a, b, True)),
-        ("capture / contact", _event(a, b, True)),
-        ("service category", _category(a, b, True)),
-    ]
-    total = prior + sum(item[1] for _, item in evidence)
+    fields, surname_note, swapped = evidence(a, b, stats, True)
+    total = prior + sum(item[2] for _, item in fields)
     notes: list[Say] = []
-    if surname[3]:
-        notes.append(surname[3])
+    if surname_note:
+        notes.append(surname_note)
     if swapped:
         notes.append(_say(N_("surname and given name are swapped on one side")))
-    if surname[0] in ("genitive", "case form") and not morphology.available():
+    if fields[0][1][0] in ("genitive", "case form") and not morphology.available():
         notes.append(_say(N_("case forms read by suffix rules only: pymorphy3 is not installed")))
     return Match(
         left_id=a.record.record_id,
@@ -577,8 +627,8 @@ def _explain(a: PreparedRecord, b: PreparedRecord, stats: _Stats, prior: float) 
         probability=round(_probability(total), 6),
         weight=round(total, 3),
         fields=tuple(
-            FieldEvidence(name, item[0], round(item[1], 2), "".join(str(say) for say in item[2]), item[2])
-            for name, item in evidence
+            FieldEvidence(name, item[1], round(item[2], 2), "".join(str(say) for say in item[3]), item[3])
+            for name, item in fields
         ),
         notes=tuple(str(note) for note in notes),
         note_says=tuple(notes),

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from pow_registry.domain.matching.compare import _NO_STATS, _explain, _Stats, _weight
 from pow_registry.domain.matching.evidence import PRIOR_LOG2_ODDS, Match
+from pow_registry.domain.matching.model import DEFAULT_MODEL, MatchModel
 from pow_registry.domain.matching.records import MatchRecord, PreparedRecord, prepare
 
 #: Probability at or above which a pair is proposed as a candidate for review. Chosen on
@@ -65,6 +66,7 @@ class MatchIndex:
         block_cap: int = DEFAULT_BLOCK_CAP,
         mutual: bool = False,
         statistics: dict[str, object] | None = None,
+        model: MatchModel | None = None,
     ) -> None:
         self.threshold = threshold
         self._fixed_prior = prior
@@ -83,7 +85,13 @@ class MatchIndex:
         # on the pair alone, not on which records happen to be indexed yet: then matching
         # records one by one as they arrive gives exactly what matching them all at once gives.
         self._frozen = statistics is not None
-        self._stats = _Stats.from_dict(statistics) if statistics is not None else _Stats()
+        # The model comes with frozen statistics (they were frozen together) or is given.
+        if statistics is not None:
+            self._stats = _Stats.from_dict(statistics)
+            if model is not None:
+                self._stats.model = model
+        else:
+            self._stats = _Stats(model or DEFAULT_MODEL)
         for record in records:
             self.add(record)
 
@@ -92,7 +100,12 @@ class MatchIndex:
         """The prior log2 odds in use: fixed if given, else from the number of records."""
         if self._fixed_prior is not None:
             return self._fixed_prior
-        return min(PRIOR_LOG2_ODDS, -math.log2(max(len(self._by_key), 1)))
+        expected = math.log2(max(self._stats.model.matches_per_record, 1e-6))
+        return expected + min(PRIOR_LOG2_ODDS, -math.log2(max(len(self._by_key), 1)))
+
+    @property
+    def model(self) -> MatchModel:
+        return self._stats.model
 
     def __len__(self) -> int:
         return len(self._by_key)

@@ -1,0 +1,146 @@
+"""The match model: hand-set defaults, learning m and u from the data, and freezing it with the
+term frequencies (issue 13). Every name here is invented."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+
+import pytest
+
+from pow_registry.domain.matching import (
+    DEFAULT_MODEL,
+    MatchIndex,
+    MatchModel,
+    MatchRecord,
+    compare,
+    estimate_model,
+    prepare,
+)
+from pow_registry.domain.matching.model import DEFAULT_LEVELS, FIELDS
+
+SURNAMES = [
+    "Выдумкин", "Придумов", "Сочинский", "Небывалов", "Мечтаев", "Вымыслов", "Затейкин", "Фантазёров",
+    "Небылицын", "Сказкин", "Загадкин", "Потешкин", "Шуткин", "Байкин", "Складнев", "Ладушкин",
+    "Понарошкин", "Кривдин", "Небывайло", "Чудилов", "Дивнов", "Забавин", "Игрушкин", "Сновидцев",
+]  # fmt: skip
+GIVEN = ["Иван", "Пётр", "Алексей", "Сергей", "Дмитрий", "Андрей", "Виталий", "Олег", "Юрий", "Максим"]
+VILLAGES = ["Выдуманное", "Небывалое", "Сказочное", "Придуманка", "Загадочное", "Мечтательное", "Потешное",
+            "Вымышленка", "Забавное", "Чудесное"]  # fmt: skip
+FATHERS = ["Иванович", "Петрович", "Алексеевич", "Сергеевич", "Олегович", "Юрьевич"]
+
+
+def _men(rng: random.Random, n: int, capture: tuple[date, int]) -> list[dict[str, str]]:
+    start, spread = capture
+    men = []
+    for i in range(n):
+        born = date(1975, 1, 1) + timedelta(days=rng.randrange(365 * 30))
+        captured = start + timedelta(days=rng.randrange(spread))
+        men.append({
+            "surname": rng.choice(SURNAMES) + ("" if i % 3 else rng.choice("аеоу") + "в"),
+            "given_name": rng.choice(GIVEN),
+            "patronymic": rng.choice(FATHERS),
+            "date_of_birth": born.isoformat(),
+            "unit": f"{rng.randrange(10000, 99999)}",
+            "event": captured.isoformat(),
+            "contact": (captured - timedelta(days=rng.randrange(3, 20))).isoformat(),
+        })
+    return men
+
+
+def _data(capture: tuple[date, int], seed: int = 7) -> tuple[list, list]:
+    rng = random.Random(seed)
+    men = _men(rng, 600, capture)
+    persons = [prepare(MatchRecord(f"p{i}", "person", surname=m["surname"], given_name=m["given_name"],
+                                   patronymic=m["patronymic"] if rng.random() < 0.5 else None,
+                                   date_of_birth=m["date_of_birth"] if rng.random() < 0.7 else m["date_of_birth"][:4],
+                                   unit=m["unit"] if rng.random() < 0.6 else None, event_date=m["event"]))
+               for i, m in enumerate(men)]  # fmt: skip
+    inquiries = []
+    for i in range(900):
+        j = rng.randrange(len(men))
+        m = men[j] if i < 600 else _men(rng, 1, capture)[0]  # a third not in the registry
+        inquiries.append(prepare(MatchRecord(f"q{i}-p{j}" if i < 600 else f"q{i}-none", "inquiry", surname=m["surname"], given_name=m["given_name"],
+                                             patronymic=m["patronymic"], date_of_birth=m["date_of_birth"],
+                                             unit=m["unit"] if rng.random() < 0.4 else None,
+                                             event_date=m["contact"])))  # fmt: skip
+    return inquiries, persons
+
+
+def test_the_default_model_is_the_hand_set_one_with_every_field() -> None:
+    assert set(DEFAULT_MODEL.levels) == set(FIELDS)
+    assert not DEFAULT_MODEL.learned
+    m, u = DEFAULT_LEVELS["unit"]["disagree"]
+    assert DEFAULT_MODEL.weight("unit", "disagree") == pytest.approx(-3.28, abs=0.01)
+    assert (m, u) == (0.1, 0.97)
+    assert "hand-set defaults" in DEFAULT_MODEL.explain()
+
+
+def test_too_few_records_keep_the_hand_set_model_and_say_why() -> None:
+    inquiries, persons = _data((date(2024, 8, 6), 400))
+    model = estimate_model(inquiries[:50], persons[:50])
+    assert not model.learned
+    assert model.levels == DEFAULT_MODEL.levels
+    assert "not learned: 50 inquiries and 50 persons" in model.explain()
+
+
+def test_an_event_everyone_shares_earns_no_weight_but_a_telling_one_does() -> None:
+    # one offensive: every capture within the same three weeks, every family's last contact just before
+    inquiries, persons = _data((date(2024, 8, 6), 21))
+    shared = estimate_model(inquiries, persons, random_pairs=20_000)
+    inquiries, persons = _data((date(2022, 3, 1), 900))
+    spread = estimate_model(inquiries, persons, random_pairs=20_000)
+    assert shared.learned and spread.learned
+    assert abs(shared.weight("capture / contact", "soon after")) < 1.0
+    assert spread.weight("capture / contact", "soon after") > 3.0
+    # the hand-set weight gave the shared weeks +3.2 bits for every pair
+    assert DEFAULT_MODEL.weight("capture / contact", "soon after") > 3.0
+
+
+def test_a_learned_model_scores_true_pairs_high_and_namesakes_low() -> None:
+    inquiries, persons = _data((date(2022, 3, 1), 900))
+    model = estimate_model(inquiries, persons, random_pairs=20_000)
+    assert model.learned and model.estimation.name_pairs > 0 and model.estimation.birth_date_pairs > 0
+    # m of the agreeing levels is far above u, of the disagreeing ones below
+    assert model.weight("date of birth", "disagree") < -3
+    assert model.weight("surname", "disagree") < -3
+    index = MatchIndex(persons, model=model)
+    right = sure_but_wrong = 0
+    for inquiry in inquiries:
+        found = index.query(inquiry, limit=1)
+        man = inquiry.record.record_id.split("-")[1]
+        right += bool(found) and found[0].right_id == man
+        sure_but_wrong += bool(found) and found[0].probability >= 0.9 and found[0].right_id != man
+    assert right >= 0.95 * 600
+    assert sure_but_wrong <= 3
+
+
+def test_the_model_is_frozen_with_the_statistics_so_scores_depend_on_the_pair_alone() -> None:
+    inquiries, persons = _data((date(2022, 3, 1), 900))
+    model = estimate_model(inquiries, persons, random_pairs=20_000)
+    index = MatchIndex(persons, model=model)
+    frozen = MatchIndex(persons[:10], statistics=index.statistics(), prior=index.prior)
+    assert frozen.model.as_dict() == model.as_dict()
+    assert MatchModel.from_dict(model.as_dict()).as_dict() == model.as_dict()
+    pair = (inquiries[0], persons[0])
+    assert frozen.score(*pair).weight == index.score(*pair).weight
+
+
+def test_agreeing_on_a_rare_birth_date_or_place_counts_more_than_on_a_common_one() -> None:
+    # half the registry wrote the 1st of January when only the year was known
+    people = [MatchRecord(f"p{i}", "person", surname=f"Выдумкин{i}", date_of_birth="1990-01-01" if i % 2 else
+                          f"19{70 + i % 30}-0{1 + i % 9}-1{i % 10}", place="Суджа" if i % 3 else f"село {VILLAGES[i % len(VILLAGES)]}")
+              for i in range(400)]  # fmt: skip
+    index = MatchIndex(people)
+    common = index.score(MatchRecord("q1", "inquiry", date_of_birth="1990-01-01"),
+                         MatchRecord("p9", "person", date_of_birth="1990-01-01"))
+    rare = index.score(MatchRecord("q2", "inquiry", date_of_birth="1971-02-11"),
+                       MatchRecord("p2", "person", date_of_birth="1971-02-11"))
+    assert rare.fields[3].weight > common.fields[3].weight + 4
+    town = index.score(MatchRecord("q1", "inquiry", place="Суджа"), MatchRecord("p1", "person", place="Суджа"))
+    village = index.score(MatchRecord("q1", "inquiry", place="с. Выдуманное"),
+                          MatchRecord("p3", "person", place="село Выдуманное"))
+    assert village.fields[5].weight > town.fields[5].weight + 2
+    # without statistics the weights are the hand-set ones
+    assert compare(MatchRecord("q", "inquiry", date_of_birth="1990-01-01"),
+                   MatchRecord("p", "person", date_of_birth="1990-01-01")).fields[3].weight == pytest.approx(12.9, abs=0.1)
