@@ -80,6 +80,8 @@ THRESHOLDS: dict[tuple[str, str], float] = {
 _QUERY_THRESHOLD = min(THRESHOLDS.values())
 REASON_MAX = 1000
 MAX_PAGE_SIZE = 200
+#: From this probability up a candidate is shown as "likely", below it as "possible".
+LIKELY = 0.8
 #: Inquiries whose blocked pairs teach the model the expected matches per inquiry.
 _PRIOR_SAMPLE = 5000
 

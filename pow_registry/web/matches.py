@@ -180,7 +180,7 @@ def queue() -> str:
     args = {k: v for k, v in request.args.items() if k != "page"}
     return render_template("matches/queue.html", form=form, rows=rows, total=total, page=page,
                            pages=max(1, -(-total // size)), args=args, flt=flt,
-                           field_label=field_label, level_label=level_label, explained=explained)
+                           field_label=field_label, level_label=level_label, explained=explained, likely_from=matching.LIKELY)
 
 
 def _candidate(match_id: int) -> MatchCandidate:
@@ -200,7 +200,7 @@ def _render(row: MatchCandidate, confirm_form: ReviewForm | None = None,
         "matches/detail.html", v=view, row=row, compared=COMPARED,
         confirm_form=confirm_form or ReviewForm(version=row.version, prefix="confirm"),
         reject_form=reject_form or ReviewForm(version=row.version, prefix="reject"),
-        may_review=row.status == MatchStatus.candidate, field_label=field_label, level_label=level_label, explained=explained,
+        may_review=row.status == MatchStatus.candidate, field_label=field_label, level_label=level_label, explained=explained, likely_from=matching.LIKELY,
     )
 
 

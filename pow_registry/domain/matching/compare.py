@@ -594,6 +594,31 @@ def levels(a: PreparedRecord, b: PreparedRecord, stats: _Stats) -> tuple[tuple[s
     return tuple(out)
 
 
+_NAME_PARTS = ("surname", "given name", "patronymic")
+#: A surname agreement below this many bits is a name many men bear (one in about 1,000 or more).
+_COMMON_NAME_BITS = 10.0
+_SETTLES = {"date of birth": N_("the date of birth"), "unit": N_("the unit number"),
+            "place": N_("the place"), "capture / contact": N_("the capture or last contact date")}
+
+
+def _name_only(fields: tuple[tuple[str, _Evidence], ...]) -> list[Say]:
+    """Notes for a pair whose names agree and nothing else is known on both sides: a namesake
+    would score the same, so say so and say what would settle it."""
+    known = {name: item for name, item in fields if item[0] != "missing"}
+    if not known or set(known) - set(_NAME_PARTS) or known.get("surname", _MISSING)[2] <= 0:
+        return []
+    surname = known["surname"][2]
+    first = (_say(N_("common name, nothing else known: ask the family for the date of birth or unit"))
+             if surname < _COMMON_NAME_BITS else _say(N_("only the name is known on both sides")))
+    missing = [Say(_SETTLES[name]) for name, item in fields if name in _SETTLES and item[0] == "missing"]
+    if not missing:
+        return [first]
+    listed = missing[0]
+    for more in missing[1:]:
+        listed = _say(N_("%(a)s, %(b)s"), a=listed, b=more)
+    return [first, _say(N_("what would settle it: %(fields)s"), fields=listed)]
+
+
 def _weight(a: PreparedRecord, b: PreparedRecord, stats: _Stats) -> float:
     """The total field weight of a pair (no prior), without building explanations."""
     (surname, _note), given, _ = _names(a, b, stats, False)
@@ -619,6 +644,7 @@ def _explain(a: PreparedRecord, b: PreparedRecord, stats: _Stats, prior: float) 
         notes.append(_say(N_("surname and given name are swapped on one side")))
     if fields[0][1][0] in ("genitive", "case form") and not morphology.available():
         notes.append(_say(N_("case forms read by suffix rules only: pymorphy3 is not installed")))
+    notes.extend(_name_only(fields))
     return Match(
         left_id=a.record.record_id,
         left_kind=a.record.kind,
