@@ -92,11 +92,15 @@ from pow_registry.domain.given_names import (  # noqa: E402
     name_classes,
 )
 from pow_registry.domain.matching import (  # noqa: E402
+    DEFAULT_MODEL,
     DEFAULT_THRESHOLD,
     Match,
     MatchIndex,
+    MatchModel,
     MatchRecord,
+    estimate_model,
     link,
+    prepare,
 )
 from pow_registry.domain.romanize import romanize  # noqa: E402
 
@@ -1126,6 +1130,26 @@ def blocking_recall(data: Dataset, index: MatchIndex, sample: int) -> tuple[floa
     return hit / max(total, 1), n_candidates / max(sample, 1)
 
 
+def _model(args: argparse.Namespace, inquiries: Sequence[MatchRecord], persons: Sequence[MatchRecord]) -> MatchModel:
+    """The model to score with: learned from these records as `match --all` learns it (the
+    default), or the hand-set one (`--model hand-set`, the matcher before issue 13)."""
+    if args.model == "hand-set":
+        print("model: hand-set defaults")
+        return DEFAULT_MODEL
+    t0 = time.perf_counter()
+    asked, held = [prepare(r) for r in inquiries], [prepare(r) for r in persons]
+    blocked = MatchIndex(held)
+    sample = asked[:: max(1, len(asked) // 5000)]
+    model = estimate_model(asked, held, candidates=[(q, blocked.candidates(q)) for q in sample])
+    est = model.estimation
+    print(f"model: learned in {time.perf_counter() - t0:.1f} s from {est.random_pairs} random pairs, "
+          f"{est.name_pairs} pairs sharing a name, {est.birth_date_pairs} sharing a birth date "
+          f"({est.iterations} EM iterations); expected true matches per inquiry {model.matches_per_record:.3f}")
+    if args.explain_model:
+        print(model.explain())
+    return model
+
+
 def run_synthetic(args: argparse.Namespace) -> None:
     print(f"== generated registry: {args.persons} persons × {args.inquiries} inquiries "
           f"(seed {args.seed}) ==")  # fmt: skip
@@ -1137,8 +1161,9 @@ def run_synthetic(args: argparse.Namespace) -> None:
     print(f"generated in {time.perf_counter() - t0:.1f} s")
     threshold = args.threshold
     run_threshold = min(threshold, LOW_THRESHOLD)  # for the secondary reliability view
+    model = _model(args, data.inquiries, data.persons)
     t0 = time.perf_counter()
-    index = MatchIndex(data.persons, threshold=run_threshold)
+    index = MatchIndex(data.persons, threshold=run_threshold, model=model)
     t_index = time.perf_counter() - t0
     t0 = time.perf_counter()
     matches = link(data.inquiries, (), threshold=run_threshold, workers=args.workers, index=index)
@@ -1319,7 +1344,7 @@ def run_febrl(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     threshold = args.threshold
     low = min(threshold, LOW_THRESHOLD)
-    index = MatchIndex(right, threshold=low)
+    index = MatchIndex(right, threshold=low, model=_model(args, left, right))
     matches = link(left, (), threshold=low, workers=1, index=index)
     elapsed = time.perf_counter() - t0
     if len(index) != len(right):
@@ -1407,6 +1432,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--sweep", action="store_true", help="metrics at several thresholds")
     parser.add_argument("--dedupe", action="store_true", help="also person ↔ person duplicates")
     parser.add_argument("--febrl-only", action="store_true")
+    parser.add_argument("--model", choices=("learned", "hand-set"), default="learned",
+                        help="score with a model learned from the data (default) or the hand-set one")
+    parser.add_argument("--explain-model", action="store_true", help="print the learned model's parameters")
     parser.add_argument("--no-febrl", action="store_true")
     group = parser.add_argument_group(
         "hard cases in the generated data (all on by default; a share of 0 switches one off)"

@@ -144,3 +144,48 @@ def test_agreeing_on_a_rare_birth_date_or_place_counts_more_than_on_a_common_one
     # without statistics the weights are the hand-set ones
     assert compare(MatchRecord("q", "inquiry", date_of_birth="1990-01-01"),
                    MatchRecord("p", "person", date_of_birth="1990-01-01")).fields[3].weight == pytest.approx(12.9, abs=0.1)
+
+
+def test_the_man_born_in_the_asked_year_outranks_a_namesake_born_1987_in_another_unit() -> None:
+    asked = MatchRecord("q", "inquiry", surname="Выдумкин", given_name="Виталий", patronymic="Евгеньевич",
+                        date_of_birth="2005-03-12")  # fmt: skip
+    same_year = MatchRecord("a", "person", surname="Выдумкин", given_name="Виталий", date_of_birth="2005",
+                            unit="в/ч 12345", event_date="2024-08-10")  # fmt: skip
+    older = MatchRecord("b", "person", surname="Выдумкин", given_name="Виталий", patronymic="Евгеньевич",
+                        date_of_birth="1987-05-02", unit="в/ч 54321", event_date="2024-08-10")  # fmt: skip
+    index = MatchIndex([same_year, older])
+    found = index.query(asked)
+    assert [m.right_id for m in found][:1] == ["a"]
+    assert compare(asked, same_year).probability > compare(asked, older).probability + 0.2
+
+
+def test_two_reports_with_different_birth_dates_and_units_are_not_shown_as_likely() -> None:
+    one = MatchRecord("d1", "person", surname="Выдумкин", given_name="Виталий", patronymic="Евгеньевич",
+                      date_of_birth="2005-03-12", unit="в/ч 12345", event_date="2024-08-10")  # fmt: skip
+    other = MatchRecord("d2", "person", surname="Выдумкин", given_name="Виталий", patronymic="Евгеньевич",
+                        date_of_birth="1999-07-01", unit="в/ч 54321", event_date="2024-08-12")  # fmt: skip
+    match = compare(one, other)
+    assert match.probability < 0.8
+    by_field = {f.field: f for f in match.fields}
+    assert by_field["date of birth"].level == "disagree" and by_field["date of birth"].weight < -5
+    assert by_field["unit"].weight < -2
+
+
+def test_a_common_name_and_nothing_else_says_so_and_what_would_settle_it() -> None:
+    people = [MatchRecord(f"p{i}", "person", surname="Иванов", given_name="Александр", date_of_birth=f"{1970 + i % 30}")
+              for i in range(60)] + [MatchRecord(f"r{i}", "person", surname=f"Выдумкин{i}") for i in range(200)]
+    index = MatchIndex(people)
+    match = index.score(MatchRecord("q", "inquiry", surname="Иванов", given_name="Александр"),
+                        MatchRecord("x", "person", surname="Иванов", given_name="Александр"))
+    assert match.notes[0] == "common name, nothing else known: ask the family for the date of birth or unit"
+    assert match.notes[1] == ("what would settle it: the date of birth, the unit number, the place, "
+                              "the capture or last contact date")
+    # a rare surname and nothing else: said too, without calling it common
+    rare = index.score(MatchRecord("q", "inquiry", surname="Небывайлов", given_name="Александр", unit="12345"),
+                       MatchRecord("y", "person", surname="Небывайлов", given_name="Александр"))
+    assert rare.notes[0] == "only the name is known on both sides"
+    assert rare.notes[1].startswith("what would settle it: the date of birth, the unit number")
+    # anything else known on both sides: no such note
+    dated = index.score(MatchRecord("q", "inquiry", surname="Иванов", given_name="Александр", date_of_birth="1980"),
+                        MatchRecord("z", "person", surname="Иванов", given_name="Александр", date_of_birth="1980"))
+    assert dated.notes == ()
