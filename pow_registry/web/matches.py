@@ -67,6 +67,7 @@ LEVEL_LABELS = {
     "same capture date": _l("same capture date"), "capture dates within a month": _l("capture dates within a month"),
     "same last contact": _l("same last contact"), "last contacts within two months": _l("last contacts within two months"),
     "typo (1 edit)": _l("typo (one letter)"), "typo (one digit)": _l("typo (one digit)"),
+    "five years or more apart": _l("five years or more apart"),
     "same month, other day": _l("same month, another day"), "same year, other month": _l("same year, another month"),
 }
 # What the matcher compared, per side: (label, attribute of the MatchRecord).

@@ -398,10 +398,11 @@ def _dob_level(a: PreparedRecord, b: PreparedRecord) -> str:
             return "year off by one"
     if full and OSA.distance(a.dob_text, b.dob_text, score_cutoff=2) <= 1:
         return "typo"  # 1964 / 1946: two digits transposed
-    return "disagree"
+    return "years apart" if abs(x.year - y.year) >= 5 else "disagree"
 
 
-_DOB_SHOWN = {"typo": "typo (one digit)", "year off by one, same day": "year off by one"}
+_DOB_SHOWN = {"typo": "typo (one digit)", "year off by one, same day": "year off by one",
+              "years apart": "five years or more apart"}
 
 
 def _dob(a: PreparedRecord, b: PreparedRecord, stats: _Stats, detail: bool) -> _Evidence:

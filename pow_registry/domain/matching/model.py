@@ -85,7 +85,8 @@ DEFAULT_LEVELS: dict[str, dict[str, tuple[float, float]]] = {
         "same year, other month": (0.02, 1 / 35),
         "year off by one": (0.05, 2 / 35),
         "year off by one, same day": (0.005, 2 / _DAYS),
-        "disagree": (0.01, 0.9),
+        "disagree": (0.008, 0.2),  # another year, up to four years apart (an age guessed from a video)
+        "years apart": (0.002, 0.7),  # five years or more apart
     },
     "unit": {
         "exact": (0.7, 0.002),
