@@ -28,6 +28,7 @@ def blocking_keys(
     year: int | None,
     unit: str | None,
     dob_day: str | None = None,
+    places: tuple[str, ...] = (),
     *,
     light: bool = False,
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -72,6 +73,18 @@ def blocking_keys(
             both.update(f"p|{token}|{p}|{year}" for p in patronymic.classes)
     if dob_day is not None:  # the surname quite different, the given name and the day the same
         both.update(f"b|{token}|{dob_day}" for token in given_tokens)
+    if dob_day is not None:  # both names garbled or swapped away: the birth day and the place
+        both.update(f"P|{dob_day}|{token}" for token in [t for t in places if t[0] != "@"][:2])
+    if unit is not None:
+        # A record without a surname (a given name and a unit from a video) is found by every
+        # record of that given name in that unit, and looks among them (as by birth year below).
+        for token in given_tokens:
+            if primary:
+                index.add(f"v|{unit}|{token}")
+                query.add(f"V|{unit}|{token}")
+            else:
+                index.add(f"V|{unit}|{token}")
+                query.add(f"v|{unit}|{token}")
     if year is not None:
         # A record without a surname looks among all of that given name and birth year, and is
         # found by them; records with surnames do not look among each other this way.

@@ -350,7 +350,7 @@ def prepare(record: MatchRecord) -> PreparedRecord:
     year = dob.year if dob is not None else None
     dob_day = str(dob) if dob is not None and dob.day is not None else None
     prepared.index_keys, prepared.query_keys = blocking_keys(
-        sur_keys, primary, given, patronymic, year, unit, dob_day
+        sur_keys, primary, given, patronymic, year, unit, dob_day, prepared.place
     )
     if swap is not None:
         prepared.swap_index_keys, prepared.swap_query_keys = blocking_keys(
