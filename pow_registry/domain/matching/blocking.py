@@ -73,6 +73,8 @@ def blocking_keys(
             both.update(f"p|{token}|{p}|{year}" for p in patronymic.classes)
     if dob_day is not None:  # the surname quite different, the given name and the day the same
         both.update(f"b|{token}|{dob_day}" for token in given_tokens)
+    for token in [t for t in places if t[0] != "@"][:2]:  # the given name garbled, no birth date
+        both.update(f"L|{key}|{token}" for key in sur_keys)
     if dob_day is not None:  # both names garbled or swapped away: the birth day and the place
         both.update(f"P|{dob_day}|{token}" for token in [t for t in places if t[0] != "@"][:2])
     if unit is not None:
