@@ -226,23 +226,40 @@ def matches_per_record(
     persons: Sequence[PreparedRecord],
     model: MatchModel,
     *,
-    iterations: int = 100,
+    iterations: int = 200,
 ) -> float:
-    """Expected true matches per inquiry among the pairs blocking proposes, by EM over the
-    share of them that are true (the pairs' weights from `model`)."""
+    """The share of inquiries whose man is in the registry, by EM under "at most one true man
+    per inquiry": an inquiry is about no registered man (1 - π) or about one of the N persons,
+    each alike a priori (π / N); its candidates' likelihood ratios 2^weight say which. Counting
+    each blocked pair as an independent chance instead would count a man's namesakes as more
+    matches."""
     stats = _Stats(model)
     for person in persons:
         stats.add(person)
-    weights = [_weight(a, b, stats) for a, found in candidates for b in found]
-    if not weights:
+    if not candidates or not persons:
         return DEFAULT_MODEL.matches_per_record
-    share = 0.01
+    n = len(persons)
+    # log2 of each inquiry's summed likelihood ratio (None: no candidate at all)
+    sums: list[float | None] = []
+    for a, found in candidates:
+        weights = [_weight(a, b, stats) for b in found]
+        if not weights:
+            sums.append(None)
+            continue
+        top = max(weights)
+        sums.append(top + math.log2(sum(2.0 ** (w - top) for w in weights)))
+    share = DEFAULT_MODEL.matches_per_record
     for _ in range(iterations):
-        prior = math.log2(share / (1 - share))
-        new = sum(1.0 / (1.0 + 2.0 ** min(-(prior + w), 1000.0)) for w in weights) / len(weights)
-        new = min(max(new, 1e-9), 1 - 1e-9)
+        total = 0.0
+        for s in sums:
+            if s is None:
+                continue
+            # odds that the inquiry's man is among its candidates: (π / N) S / (1 - π)
+            log_odds = math.log2(share / (1 - share)) - math.log2(n) + s
+            total += 1.0 / (1.0 + 2.0 ** min(-log_odds, 1000.0))
+        new = min(max(total / len(sums), 1e-6), 1 - 1e-6)
         if abs(new - share) < 1e-7:
             share = new
             break
         share = new
-    return min(share * len(weights) / len(candidates), 1.0)
+    return share
