@@ -208,3 +208,22 @@ def test_the_demo_inquiry_ranks_the_man_born_2005_above_a_namesake_born_1987_in_
     assert [m.right_id for m in found][0] == "1"
     assert found[0].probability > found[-1].probability
     assert {f.field: f.level for f in compare(asked, born_1987).fields}["date of birth"] == "five years or more apart"
+
+
+def test_captured_soon_after_the_last_contact_weighs_by_how_many_were_captured_in_those_weeks() -> None:
+    # nine in ten captured in the same three weeks of one offensive, the rest spread over two years
+    rng = random.Random(3)
+    people = [MatchRecord(f"p{i}", "person", surname=f"Выдумкин{i}",
+                          event_date=(date(2024, 8, 6) + timedelta(days=rng.randrange(21))).isoformat() if i % 10 else
+                          (date(2022, 3, 1) + timedelta(days=rng.randrange(700))).isoformat())
+              for i in range(2000)]  # fmt: skip
+    index = MatchIndex(people)
+    in_the_offensive = index.score(MatchRecord("q1", "inquiry", event_date="2024-08-04"),
+                                   MatchRecord("x1", "person", event_date="2024-08-12"))
+    in_a_quiet_month = index.score(MatchRecord("q2", "inquiry", event_date="2023-02-04"),
+                                   MatchRecord("x2", "person", event_date="2023-02-12"))
+    level_a, weight_a = in_the_offensive.fields[6].level, in_the_offensive.fields[6].weight
+    level_b, weight_b = in_a_quiet_month.fields[6].level, in_a_quiet_month.fields[6].weight
+    assert level_a == level_b == "captured soon after last contact"
+    assert abs(weight_a) < 1.0  # everybody shares those weeks: no weight
+    assert weight_b > weight_a + 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from typing import Any
 
@@ -34,9 +35,10 @@ class _Stats:
     whose parameters the weights come from: frozen together, they make a pair's score depend on
     the pair alone."""
 
-    __slots__ = ("category", "dob", "given", "model", "n", "patronymic", "place", "surname", "totals", "unit", "year")
+    __slots__ = ("_capture_index", "capture", "category", "dob", "given", "model", "n", "patronymic", "place",
+                 "surname", "totals", "unit", "year")
 
-    _COUNTERS = ("surname", "given", "patronymic", "unit", "dob", "year", "place", "category")
+    _COUNTERS = ("surname", "given", "patronymic", "unit", "dob", "year", "place", "category", "capture")
 
     def __init__(self, model: MatchModel = DEFAULT_MODEL) -> None:
         self.n = 0
@@ -49,6 +51,8 @@ class _Stats:
         self.year: Counter[str] = Counter()  # birth years
         self.place: Counter[str] = Counter()  # place words (a record counts once per word)
         self.category: Counter[str] = Counter()
+        self.capture: Counter[str] = Counter()  # persons' capture days (ordinal), when known to the month
+        self._capture_index: tuple[list[int], list[int]] | None = None  # days sorted, running counts
         # records with a value, per counter (id of the counter → count): a share is of those
         self.totals: dict[int, int] = {}
 
@@ -68,6 +72,10 @@ class _Stats:
             (self.category, record.category),
         ]
         values.extend((self.place, token) for token in record.place)
+        event = record.event
+        if record.record.kind == "person" and event is not None and event[1] - event[0] <= 62:
+            values.append((self.capture, str(event[0])))
+            self._capture_index = None
         seen: set[int] = set()
         for counter, value in values:
             if value:
@@ -93,6 +101,21 @@ class _Stats:
             if total > 0 and counter:
                 out[name] = sum((c / total) ** 2 for c in counter.values())
         return out
+
+    def captured_between(self, first: int, last: int, default: float) -> float:
+        """The share of persons captured from day `first` to day `last` (ordinals), smoothed
+        towards `default`: how often "captured soon after the last contact" happens by chance."""
+        if self._capture_index is None:
+            days = sorted(int(day) for day in self.capture)
+            running, total = [], 0
+            for day in days:
+                total += self.capture[str(day)]
+                running.append(total)
+            self._capture_index = (days, running)
+        days, running = self._capture_index
+        lo, hi = bisect_left(days, first), bisect_right(days, last)
+        count = (running[hi - 1] if hi else 0) - (running[lo - 1] if lo else 0)
+        return (count + _TF_PSEUDO * default) / (self._total(self.capture) + _TF_PSEUDO)
 
     def u(self, counter: Counter[str], value: str, default: float) -> float:
         """How often a random record has this value: smoothed towards `default`."""
@@ -139,6 +162,7 @@ _U_UNIT = 0.002
 _U_DOB = 1 / (365 * 35)
 _U_YEAR = 1 / 35
 _U_PLACE = 0.04
+_U_SOON_AFTER = 0.08  # a capture within 45 days after a last contact, by chance
 _MAX_NAME_WEIGHT = 16.0
 _MAX_UNIT_WEIGHT = 10.0
 _MAX_DOB_WEIGHT = 16.0
@@ -512,6 +536,12 @@ def _event(a: PreparedRecord, b: PreparedRecord, stats: _Stats, detail: bool) ->
     name, level = _event_level(a, b)
     shown = _EVENT_SHOWN_BY_FIELD.get(name, _EVENT_SHOWN).get(level, level)
     text = (_say("%(a)s / %(b)s", a=_event_name(a), b=_event_name(b)),) if detail else ()
+    if level == "soon after":
+        # as telling as it is rare: when every capture falls in the weeks after everyone's last
+        # contact (one offensive), it tells nothing
+        contact = b.event if b.record.kind == "inquiry" else a.event
+        share = stats.captured_between(contact[0] - 2, contact[1] + 45, _U_SOON_AFTER)
+        return level, shown, _tf(stats.model, name, level, share, _MAX_NAME_WEIGHT), text
     return level, shown, stats.model.weight(name, level), text
 
 

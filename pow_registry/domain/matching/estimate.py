@@ -47,7 +47,7 @@ _MAX_BLOCK = 40
 
 #: The statistics counter a value-agreement level's value is counted in.
 _COUNTER_OF = {"surname": "surname", "given name": "given", "patronymic": "patronymic", "date of birth": "dob",
-               "unit": "unit", "place": "place", "service category": "category"}
+               "unit": "unit", "place": "place", "service category": "category", "capture / contact": "capture"}
 _NAME_FIELDS = ("surname", "given name")
 _OTHER_FIELDS = tuple(f for f in FIELDS if f not in _NAME_FIELDS)
 
@@ -212,6 +212,9 @@ def estimate_model(
         for name, tf_levels in TF_LEVELS.items()
         for counter in (_COUNTER_OF[name],)
     }
+    # "soon after": the level's own rate among random pairs is the average share of captures
+    # in the weeks after a last contact
+    references["capture / contact"] = {"soon after": u["capture / contact"]["soon after"]}
     references["date of birth"] = {
         level: agreement[counter] for level, counter in (("exact", "dob"), ("year only", "year")) if counter in agreement
     }

@@ -132,6 +132,7 @@ TF_LEVELS: dict[str, frozenset[str]] = {
     "unit": frozenset({"exact"}),
     "place": frozenset({"agree"}),
     "service category": frozenset({"exact"}),
+    "capture / contact": frozenset({"soon after"}),  # the share of captures in those weeks
 }
 
 #: Expected true matches per inquiry in the registry when nothing is learned: a family asks
