@@ -227,3 +227,33 @@ def test_captured_soon_after_the_last_contact_weighs_by_how_many_were_captured_i
     assert level_a == level_b == "captured soon after last contact"
     assert abs(weight_a) < 1.0  # everybody shares those weeks: no weight
     assert weight_b > weight_a + 3
+
+
+@pytest.mark.parametrize(
+    ("russian", "ukrainian"),
+    [
+        ("села Выдуманное", "с. Вигадане"),  # the demo's village: a translation, listed in data/place_names.tsv
+        ("Коренево", "Кореневе"),  # the ending alone differs
+        ("Малая Локня", "Мала Локня"),
+        ("Снагость", "Снагість"),  # Ukrainian і for о
+        ("Погребки", "Погрібки"),  # and for е
+        ("Мартыновка", "Мартинівка"),
+        ("Большое Солдатское", "Велике Солдатське"),  # a word translated (listed)
+        ("Николаевка", "Миколаївка"),  # listed; not the Mykolaiv region
+        ("Артёмовск", "Бахмут"),  # renamed
+        ("Суджа", "Sudzha"),
+    ],
+)
+def test_a_place_written_in_russian_and_in_ukrainian_agrees(russian: str, ukrainian: str) -> None:
+    match = compare(MatchRecord("q", "inquiry", place=russian), MatchRecord("p", "person", place=ukrainian))
+    assert match.fields[5].level == "agree"
+    assert match.fields[5].weight > 2
+
+
+def test_different_places_and_a_region_named_like_a_village_still_differ() -> None:
+    def place(a: str, b: str) -> str:
+        return compare(MatchRecord("q", "inquiry", place=a), MatchRecord("p", "person", place=b)).fields[5].level
+
+    assert place("Суджа", "Коренево") == "disagree"
+    assert place("Николаевка", "Николаевская область") == "disagree"
+    assert place("Суджа, Курская область", "Коренево, Курская обл.") == "same region"

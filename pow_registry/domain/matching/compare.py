@@ -24,7 +24,7 @@ from pow_registry.domain.matching.evidence import (
     _say,
 )
 from pow_registry.domain.matching.model import DEFAULT_MODEL, MatchModel
-from pow_registry.domain.matching.records import PreparedRecord
+from pow_registry.domain.matching.records import PreparedRecord, place_consonants
 
 #: Pseudo-count of the term-frequency estimate: small indexes lean on the default frequency.
 _TF_PSEUDO = 1000.0
@@ -470,7 +470,7 @@ def _place(a: PreparedRecord, b: PreparedRecord, stats: _Stats, detail: bool) ->
         for y in b.place:
             if (x[0] == "@") != (y[0] == "@"):
                 continue
-            if x == y and x[0] != "@":
+            if x[0] != "@" and (x == y or (len(x) >= 4 and place_consonants(x) == place_consonants(y))):
                 agreed.append(x)
                 continue
             s = JaroWinkler.normalized_similarity(x, y)

@@ -7,6 +7,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import resources
 from typing import Literal
 
 from pow_registry.domain import morphology
@@ -214,6 +215,43 @@ _REGION_STEMS = tuple(
 _REGION_WORDS = frozenset(_skeleton(w) for w in "область обл oblast region регион край".split())
 
 
+_VOWELS = "aeiouy"
+_REGION_ADJECTIVE = re.compile(r"(sk)?[aeiouy]+")
+
+
+def _ending_stripped(key: str) -> str:
+    """A place word without its final vowels (Коренево / Кореневе, Малая / Мала): the Russian
+    and Ukrainian forms of a place differ most often in the ending alone."""
+    stem = key.rstrip(_VOWELS)
+    return stem if len(key) >= 5 and len(stem) >= 3 else key
+
+
+@lru_cache(maxsize=1)
+def _place_aliases() -> dict[str, str]:
+    """Stem of each listed name → the stem of its line's first name (data/place_names.tsv)."""
+    text = resources.files("pow_registry").joinpath("data/place_names.tsv").read_text("utf-8")
+    aliases: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        names = [_ending_stripped(_skeleton(name)) for name in line.split("\t") if name.strip()]
+        for name in names[1:]:
+            if name and name != names[0]:
+                aliases[name] = names[0]
+    return aliases
+
+
+def _place_stem(key: str) -> str:
+    stem = _ending_stripped(key)
+    return _place_aliases().get(stem, stem)
+
+
+def place_consonants(token: str) -> str:
+    """A place word's consonants: joins the Ukrainian і for о or е in a closed syllable
+    (Снагость / Снагість, Погребки / Погрібки, Мартыновка / Мартинівка)."""
+    return "".join(ch for ch in token if ch not in _VOWELS)
+
+
 @lru_cache(maxsize=100_000)
 def _place_tokens(text: str) -> tuple[str, ...]:
     """Skeletons of the words of a place; region names marked with a leading "@".
@@ -228,7 +266,9 @@ def _place_tokens(text: str) -> tuple[str, ...]:
             continue
         stem = next((stem for stem in _REGION_STEMS if key.startswith(stem)), None)
         followed = i + 1 < len(words) and words[i + 1] in _REGION_WORDS
-        token = "@" + stem if stem and (followed or len(key) >= len(stem) + 2) else key
+        # a region's adjective (Курская, Миколаївська), not a village named after it (Николаевка)
+        adjective = stem is not None and len(key) >= len(stem) + 2 and _REGION_ADJECTIVE.fullmatch(key[len(stem) :])
+        token = "@" + stem if stem and (followed or adjective) else _place_stem(key)
         if token not in tokens:
             tokens.append(token)
     return tuple(tokens)
