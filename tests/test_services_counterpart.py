@@ -21,7 +21,7 @@ from pow_registry.models import (
     PersonStatus,
     User,
 )
-from pow_registry.services import counterpart, matching
+from pow_registry.services import counterpart, matching, reviews
 from pow_registry.services.errors import FieldErrors, Forbidden
 
 RETURNED = (
@@ -92,7 +92,7 @@ def test_confirming_a_returned_name_applies_the_exchange(session: Session, audit
                                                      MatchCandidate.right_kind == "person")).first()
     assert pair is not None
     session.commit()
-    matching.confirm(session=session, actor=staff, audit_key=audit_key, match_id=pair.id, version=pair.version,
+    reviews.confirm(session=session, actor=staff, audit_key=audit_key, match_id=pair.id, version=pair.version,
                      reason="Совпадают фамилия и дата рождения.")
     session.expire_all()
     assert session.get(Person, person.id).status == PersonStatus.exchanged
@@ -113,7 +113,7 @@ def test_a_held_list_moves_searching_inquiries_to_match_found(session: Session, 
                                                      MatchCandidate.right_kind == "person")).first()
     assert pair is not None
     session.commit()
-    matching.confirm(session=session, actor=staff, audit_key=audit_key, match_id=pair.id, version=pair.version)
+    reviews.confirm(session=session, actor=staff, audit_key=audit_key, match_id=pair.id, version=pair.version)
     session.expire_all()
     assert session.get(Inquiry, sister.id).status == InquiryStatus.match_found
     assert session.get(Person, person.id).status == PersonStatus.reported  # held, not returned

@@ -450,7 +450,7 @@ def test_a_list_that_names_one_man_twice_is_not_frozen_until_the_pair_is_settled
     session: Session, audit_key: bytes, staff: User, office: Any, confirmed: Any, make_user: Callable[..., User]
 ) -> None:
     from pow_registry.models import MatchCandidate
-    from pow_registry.services import matching
+    from pow_registry.services import reviews
 
     first = confirmed(surname="Выдумкин", date_of_birth="2005-03-12", unit="в/ч 12345")
     second = confirmed(surname="Выдумкін", given_name="Віталій", date_of_birth="2005-03-12", unit="в/ч 12345")
@@ -476,7 +476,7 @@ def test_a_list_that_names_one_man_twice_is_not_frozen_until_the_pair_is_settled
     # A researcher decides they are two men: the list may be frozen.
     researcher = make_user("researcher")
     session.refresh(pair)
-    matching.reject(session=session, actor=researcher, audit_key=audit_key, match_id=pair.id, version=pair.version,
+    reviews.reject(session=session, actor=researcher, audit_key=audit_key, match_id=pair.id, version=pair.version,
                     reason="Разные люди: другое отчество на видео.")
     assert exchange.duplicates_on_list(session, row.id) == []
     session.refresh(row)

@@ -24,7 +24,7 @@ from pow_registry.models import (
     MatchStatus,
     User,
 )
-from pow_registry.services import matching, registry
+from pow_registry.services import matching, registry, reviews
 from pow_registry.services.errors import Conflict, FieldErrors, Forbidden
 
 
@@ -99,10 +99,10 @@ def test_confirming_links_the_inquiry_and_its_relatives(
     sister = add_inquiry(session, requester_name="Выдумкина Ольга", given_name="Виталий", patronymic="")
     relatives = session.exec(select(MatchCandidate).where(MatchCandidate.right_kind == "inquiry")).one()
     assert (relatives.left_id, relatives.right_id) == (mother.id, sister.id)
-    matching.confirm(session=session, actor=staff, audit_key=audit_key, match_id=relatives.id,
+    reviews.confirm(session=session, actor=staff, audit_key=audit_key, match_id=relatives.id,
                      version=relatives.version, reason="Сестра и мать спрашивают об одном человеке.")
     row = candidate(session, mother, person)
-    matching.confirm(session=session, actor=staff, audit_key=audit_key, match_id=row.id, version=row.version)
+    reviews.confirm(session=session, actor=staff, audit_key=audit_key, match_id=row.id, version=row.version)
     for inquiry in (mother, sister):
         session.refresh(inquiry)
         assert inquiry.person_id == person.id
@@ -118,9 +118,9 @@ def test_a_rejected_pair_stays_rejected_until_a_record_changes(
     inquiry = add_inquiry(session)
     row = candidate(session, inquiry, person)
     with pytest.raises(FieldErrors):
-        matching.reject(session=session, actor=staff, audit_key=audit_key, match_id=row.id,
+        reviews.reject(session=session, actor=staff, audit_key=audit_key, match_id=row.id,
                         version=row.version, reason="  ")
-    matching.reject(session=session, actor=staff, audit_key=audit_key, match_id=row.id,
+    reviews.reject(session=session, actor=staff, audit_key=audit_key, match_id=row.id,
                     version=row.version, reason="Другой человек: мать прислала фото.")
     matching.match_everything(session, everything=True)  # scores taken afresh: still rejected
     registry.update_person(session=session, actor=person_creator(session, person), audit_key=audit_key,
@@ -148,21 +148,21 @@ def test_review_is_checked(session: Session, audit_key: bytes, make_person: Any,
     inquiry = add_inquiry(session)
     row = candidate(session, inquiry, person)
     with pytest.raises(Forbidden):
-        matching.confirm(session=session, actor=make_user("researcher"), audit_key=audit_key,
+        reviews.confirm(session=session, actor=make_user("researcher"), audit_key=audit_key,
                          match_id=row.id, version=row.version)
     with pytest.raises(Conflict):
-        matching.confirm(session=session, actor=staff, audit_key=audit_key, match_id=row.id, version=row.version + 1)
-    matching.confirm(session=session, actor=staff, audit_key=audit_key, match_id=row.id, version=row.version)
+        reviews.confirm(session=session, actor=staff, audit_key=audit_key, match_id=row.id, version=row.version + 1)
+    reviews.confirm(session=session, actor=staff, audit_key=audit_key, match_id=row.id, version=row.version)
     row = candidate(session, inquiry, person)
     with pytest.raises(FieldErrors):  # reviewed once
-        matching.reject(session=session, actor=staff, audit_key=audit_key, match_id=row.id,
+        reviews.reject(session=session, actor=staff, audit_key=audit_key, match_id=row.id,
                         version=row.version, reason="Передумал.")
     twin = make_person(surname="Выдумкин", given_name="Виталий", report={"capture_date": "2024-08-11",
                                                                           "capture_place": "Суджа"})
     dup = session.exec(select(MatchCandidate).where(MatchCandidate.left_kind == "person")).one()
     assert (dup.left_id, dup.right_id) == (person.id, twin.id)
     with pytest.raises(Forbidden):  # duplicates among persons are the researchers' call
-        matching.reject(session=session, actor=staff, audit_key=audit_key, match_id=dup.id,
+        reviews.reject(session=session, actor=staff, audit_key=audit_key, match_id=dup.id,
                         version=dup.version, reason="Разные люди.")
 
 

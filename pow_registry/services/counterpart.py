@@ -17,7 +17,6 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from pow_registry import clock
-from pow_registry.domain.matching import MatchRecord
 from pow_registry.domain.names import clean_name
 from pow_registry.domain.tabular import COUNTERPART_COLUMNS, TableError, map_columns, read_table
 from pow_registry.models import (
@@ -43,7 +42,7 @@ from pow_registry.services.errors import N_, FieldErrors, Forbidden, Msg, NotFou
 from pow_registry.services.imports import ImportReport, RowError
 from pow_registry.services.parsing import partial_date
 
-__all__ = ["CounterpartEntry", "CounterpartReport", "apply_confirmed", "entry_record", "import_list",
+__all__ = ["CounterpartEntry", "CounterpartReport", "apply_confirmed", "import_list",
            "list_detail", "reconcile"]
 
 MAX_NAMES = 20_000
@@ -55,13 +54,6 @@ class CounterpartReport(ImportReport):
     list_id: int | None = None
     candidates: int = 0
     unmatched: int = 0
-
-
-def entry_record(entry: CounterpartEntry) -> MatchRecord:
-    """A name on the list as the matcher reads it (like an inquiry: it is looked up, not indexed)."""
-    return MatchRecord(record_id=f"c{entry.id}", kind="inquiry", surname=entry.surname,
-                       given_name=entry.given_name, patronymic=entry.patronymic,
-                       date_of_birth=entry.date_of_birth, unit=entry.unit, place=entry.place)
 
 
 def _partial(text: str, name: str, errors: list[tuple[str, str]]) -> str | None:
@@ -160,7 +152,7 @@ def import_list(*, session: Session, actor: User, audit_key: bytes, data: bytes,
 def _reconcile(session: Session, entries: list[CounterpartEntry]) -> tuple[int, int]:
     """Candidates for each name not yet confirmed (rejected pairs stay rejected)."""
     open_entries = [e for e in entries if e.person_id is None and e.inquiry_id is None]
-    found = matching.match_outside(session, [entry_record(e) for e in open_entries])
+    found = matching.match_outside(session, [matching.counterpart_record(e) for e in open_entries])
     candidates = unmatched = 0
     for entry, matches in zip(open_entries, found, strict=True):
         known = {(r.right_kind, r.right_id): r for r in session.exec(select(MatchCandidate).where(

@@ -47,6 +47,7 @@ from pow_registry.domain.matching import (
 from pow_registry.domain.spreadsheet import safe_cell_text
 from pow_registry.models import (
     CaptureReport,
+    CounterpartEntry,
     Inquiry,
     InquiryStatus,
     MatchCandidate,
@@ -55,13 +56,9 @@ from pow_registry.models import (
     MatchStatus,
     Person,
     ReportClaim,
-    Role,
-    User,
     utcnow,
 )
-from pow_registry.services import audit
-from pow_registry.services.errors import N_, FieldErrors, Forbidden, NotFound
-from pow_registry.services.transactions import check_version
+from pow_registry.services.errors import NotFound
 
 Key = tuple[str, int]
 # Names on a counterpart list (services/counterpart.py): matched against the index like an
@@ -122,6 +119,14 @@ def inquiry_record(inquiry: Any) -> MatchRecord:
         event_date=inquiry.last_contact_date,
         service_category=inquiry.service_category.value if inquiry.service_category else None,
     )
+
+
+def counterpart_record(entry: Any) -> MatchRecord:
+    """A name on a counterpart list as the matcher reads it (like an inquiry: it is looked up,
+    not indexed)."""
+    return MatchRecord(record_id=f"c{entry.id}", kind="inquiry", surname=entry.surname,
+                       given_name=entry.given_name, patronymic=entry.patronymic,
+                       date_of_birth=entry.date_of_birth, unit=entry.unit, place=entry.place)
 
 
 def _rid(record_id: int | None) -> str:
@@ -604,10 +609,8 @@ class CandidateView:
 
 def _side(session: Session, kind: str, record_id: int) -> Side:
     if kind == COUNTERPART:
-        from pow_registry.services import counterpart  # noqa: PLC0415 - it builds on this module
-
-        entry = session.get(counterpart.CounterpartEntry, record_id)
-        return Side(kind, record_id, entry, counterpart.entry_record(entry) if entry is not None else None)
+        entry = session.get(CounterpartEntry, record_id)
+        return Side(kind, record_id, entry, counterpart_record(entry) if entry is not None else None)
     record: Person | Inquiry | None = (
         session.get(Person, record_id) if kind == "person" else session.get(Inquiry, record_id)
     )
@@ -635,15 +638,13 @@ def candidate_views(session: Session, candidates: list[MatchCandidate]) -> list[
     """The views of a page of pairs in a fixed number of queries, whatever the page size: the
     records of each kind in one query, their match records in one call (candidate_view per pair
     costs four to six queries)."""
-    from pow_registry.services import counterpart  # noqa: PLC0415 - it builds on this module
-
     wanted: dict[str, set[int]] = {}
     for row in candidates:
         wanted.setdefault(row.left_kind, set()).add(row.left_id)
         wanted.setdefault(row.right_kind, set()).add(row.right_id)
     records: dict[Key, Any] = {}
     models: tuple[tuple[str, Any], ...] = (("person", Person), ("inquiry", Inquiry),
-                                            (COUNTERPART, counterpart.CounterpartEntry))
+                                            (COUNTERPART, CounterpartEntry))
     for kind, model in models:
         for chunk in _chunks(sorted(wanted.get(kind, ()))):
             for record in session.exec(select(model).where(col(model.id).in_(chunk))):
@@ -653,7 +654,7 @@ def candidate_views(session: Session, candidates: list[MatchCandidate]) -> list[
     def side(kind: str, record_id: int) -> Side:
         record = records.get((kind, record_id))
         if kind == COUNTERPART:
-            return Side(kind, record_id, record, counterpart.entry_record(record) if record is not None else None)
+            return Side(kind, record_id, record, counterpart_record(record) if record is not None else None)
         return Side(kind, record_id, record, indexed.get((kind, record_id)))
 
     return [_view(row, side(row.left_kind, row.left_id), side(row.right_kind, row.right_id)) for row in candidates]
@@ -676,8 +677,6 @@ def queue(session: Session, flt: QueueFilter, *, page: int = 1, page_size: int =
         MatchCandidate.status == flt.status,
     )
     if flt.counterpart_list_id is not None:
-        from pow_registry.models import CounterpartEntry  # noqa: PLC0415
-
         entry_ids = select(CounterpartEntry.id).where(CounterpartEntry.list_id == flt.counterpart_list_id)
         query = query.where(col(MatchCandidate.left_id).in_(entry_ids))
     for kind, record_id in (("inquiry", flt.inquiry_id), ("person", flt.person_id)):
@@ -700,141 +699,6 @@ def get_candidate(session: Session, match_id: int) -> MatchCandidate:
         raise NotFound()
     return row
 
-
-def _may_review(actor: User, row: MatchCandidate) -> None:
-    # Pairs with an inquiry are case work (staff); duplicate persons are the researchers' call.
-    needed = Role.researcher if row.left_kind == row.right_kind == "person" else Role.staff
-    if not actor.has_role(needed):
-        raise Forbidden()
-
-
-def _reviewable(session: Session, actor: User, match_id: int, version: int | str | None, reason: str,
-                *, reason_required: bool) -> tuple[MatchCandidate, str]:
-    row = session.exec(
-        select(MatchCandidate).where(MatchCandidate.id == match_id).execution_options(populate_existing=True)
-    ).first()
-    if row is None:
-        raise NotFound()
-    _may_review(actor, row)
-    check_version(row, version)
-    reason = (reason or "").strip()
-    errors: dict[str, str] = {}
-    if reason_required and not reason:
-        errors["reason"] = N_("Say why.")
-    if len(reason) > REASON_MAX:
-        errors["reason"] = N_("Too long.")
-    if row.status != MatchStatus.candidate:
-        errors["status"] = N_("This pair has already been reviewed.")
-    if errors:
-        raise FieldErrors(errors)
-    return row, reason
-
-
-def _group_of(session: Session, inquiry: Inquiry) -> list[Inquiry]:
-    if inquiry.sought_group_id is None:
-        return [inquiry]
-    return list(session.exec(select(Inquiry).where(Inquiry.sought_group_id == inquiry.sought_group_id)))
-
-
-_BEFORE_MATCH = {InquiryStatus.received, InquiryStatus.searching}
-
-
-def _link_to_person(session: Session, *, actor: User, audit_key: bytes, inquiry: Inquiry, person_id: int,
-                    via: int) -> None:
-    before = audit.snapshot(inquiry, ["person_id", "status"])
-    inquiry.person_id = person_id
-    if inquiry.status in _BEFORE_MATCH:
-        inquiry.status = InquiryStatus.match_found
-    inquiry.updated_at = utcnow()
-    session.add(inquiry)
-    audit.record(session, key=audit_key, actor=actor, action="inquiry.link_person", entity_type="inquiry",
-                 entity_id=inquiry.id, changes={**audit.diff(before, audit.snapshot(inquiry, ["person_id", "status"])),
-                                                "match_id": via})
-
-
-def confirm(*, session: Session, actor: User, audit_key: bytes, match_id: int, version: int | str | None,
-            reason: str = "") -> MatchCandidate:
-    """The pair is the same man. Inquiry ↔ person links the inquiry (and its relatives' inquiries)
-    to the person and moves them to `match_found`; inquiry ↔ inquiry puts both families'
-    inquiries about one sought man together; person ↔ person records that they are one man (the
-    merge itself is the researcher's separate step)."""
-    try:
-        row, reason = _reviewable(session, actor, match_id, version, reason, reason_required=False)
-        now = utcnow()
-        row.status, row.review_reason, row.reviewed_by_id, row.reviewed_at = MatchStatus.confirmed, reason, actor.id, now
-        session.add(row)
-        if row.left_kind == COUNTERPART:
-            from pow_registry.services import counterpart  # noqa: PLC0415 - it builds on this module
-
-            counterpart.apply_confirmed(session, actor=actor, audit_key=audit_key, candidate=row)
-        elif row.left_kind == "inquiry":
-            inquiry = session.get(Inquiry, row.left_id)
-            if inquiry is None:
-                raise NotFound()
-            if row.right_kind == "person":
-                if inquiry.person_id is not None and inquiry.person_id != row.right_id:
-                    raise FieldErrors({"status": N_("This inquiry is already linked to another person.")})
-                for member in _group_of(session, inquiry):
-                    if member.person_id is None:
-                        _link_to_person(session, actor=actor, audit_key=audit_key, inquiry=member,
-                                        person_id=row.right_id, via=match_id)
-            else:
-                other = session.get(Inquiry, row.right_id)
-                if other is None:
-                    raise NotFound()
-                _join_groups(session, actor=actor, audit_key=audit_key, a=inquiry, b=other, via=match_id)
-        audit.record(session, key=audit_key, actor=actor, action="match.confirm", entity_type="match",
-                     entity_id=row.id, changes={"pair": _pair_text(row), "score": row.score, "reason": reason})
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    return row
-
-
-def _join_groups(session: Session, *, actor: User, audit_key: bytes, a: Inquiry, b: Inquiry, via: int) -> None:
-    members = {m.id: m for m in (*_group_of(session, a), *_group_of(session, b))}
-    group_id = min(i for i in members if i is not None)
-    people = {m.person_id for m in members.values() if m.person_id is not None}
-    if len(people) > 1:
-        raise FieldErrors({"status": N_("These inquiries are already linked to different persons.")})
-    person_id = next(iter(people), None)
-    for member in members.values():
-        if member.sought_group_id != group_id:
-            before = member.sought_group_id
-            member.sought_group_id = group_id
-            member.updated_at = utcnow()
-            session.add(member)
-            audit.record(session, key=audit_key, actor=actor, action="inquiry.link_relative", entity_type="inquiry",
-                         entity_id=member.id, changes={"sought_group_id": [before, group_id], "match_id": via})
-        if person_id is not None and member.person_id is None:
-            _link_to_person(session, actor=actor, audit_key=audit_key, inquiry=member, person_id=person_id, via=via)
-
-
-def reject(*, session: Session, actor: User, audit_key: bytes, match_id: int, version: int | str | None,
-           reason: str) -> MatchCandidate:
-    """Not the same man. The pair is not proposed again unless one of the records changes."""
-    try:
-        row, reason = _reviewable(session, actor, match_id, version, reason, reason_required=True)
-        current = load_records(session, [(row.left_kind, row.left_id), (row.right_kind, row.right_id)])
-        row.left_fingerprint = fingerprint(current.get((row.left_kind, row.left_id)))
-        row.right_fingerprint = fingerprint(current.get((row.right_kind, row.right_id)))
-        row.status, row.review_reason, row.reviewed_by_id, row.reviewed_at = MatchStatus.rejected, reason, actor.id, utcnow()
-        session.add(row)
-        audit.record(session, key=audit_key, actor=actor, action="match.reject", entity_type="match",
-                     entity_id=row.id, changes={"pair": _pair_text(row), "score": row.score, "reason": reason})
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    return row
-
-
-def _pair_text(row: MatchCandidate) -> str:
-    return f"{row.left_kind} {row.left_id} ↔ {row.right_kind} {row.right_id}"
-
-
-# --- export ----------------------------------------------------------------------------------
 
 MATCHES_CSV_COLUMNS = ["inquiry_reference", "inquiry_source_ref", "person_id", "person_source_refs",
                        "score", "status", "reasons"]

@@ -23,7 +23,7 @@ from pow_registry.domain import given_names
 from pow_registry.i18n import gettext as _
 from pow_registry.i18n import lazy_gettext as _l
 from pow_registry.models import MatchCandidate, MatchStatus
-from pow_registry.services import matching
+from pow_registry.services import matching, reviews
 from pow_registry.services.errors import FieldErrors, NotFound, ServiceError
 from pow_registry.web.forms import options
 from pow_registry.web.helpers import apply_errors, flash_error, page_number, parse_int
@@ -214,7 +214,7 @@ def _review(match_id: int, action: str) -> ResponseReturnValue:
     form = ReviewForm(prefix=action)
     if not form.validate_on_submit():
         return _render(row, **{f"{action}_form": form}), 400  # type: ignore[arg-type]
-    review: Any = matching.confirm if action == "confirm" else matching.reject
+    review: Any = reviews.confirm if action == "confirm" else reviews.reject
     try:
         review(session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(), match_id=match_id,
                version=form.version.data, reason=form.reason.data or "")
