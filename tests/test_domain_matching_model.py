@@ -257,3 +257,32 @@ def test_different_places_and_a_region_named_like_a_village_still_differ() -> No
     assert place("Суджа", "Коренево") == "disagree"
     assert place("Николаевка", "Николаевская область") == "disagree"
     assert place("Суджа, Курская область", "Коренево, Курская обл.") == "same region"
+
+
+def test_a_man_reported_by_his_given_name_and_unit_only_is_found_by_his_family_and_said_to_be_partial() -> None:
+    registry = [MatchRecord(f"p{i}", "person", surname=f"Выдумкин{i}", given_name="Олег", unit=f"в/ч {10000 + i}")
+                for i in range(300)]  # fmt: skip
+    registry.append(MatchRecord("video", "person", given_name="Виталий", unit="в/ч 12345", event_date="2024-08-10"))
+    index = MatchIndex(registry)
+    asked = MatchRecord("q", "inquiry", surname="Выдумкин", given_name="Виталий", patronymic="Евгеньевич",
+                        date_of_birth="2005-03-12", unit="12345", event_date="2024-08-01")  # fmt: skip
+    found = index.query(asked, threshold=0.01)
+    assert [m.right_id for m in found] == ["video"]
+    by_field = {f.field: f for f in found[0].fields}
+    assert by_field["surname"].level == "missing" and by_field["unit"].level == "exact"
+    # another given name in that unit is not brought in
+    assert index.query(MatchRecord("q2", "inquiry", surname="Выдумкин", given_name="Пётр", unit="12345"),
+                       threshold=0.01) == []
+
+
+def test_two_reports_captured_the_same_day_weigh_by_how_many_were_captured_that_day() -> None:
+    rng = random.Random(5)
+    people = [MatchRecord(f"p{i}", "person", surname=f"Выдумкин{i}",
+                          event_date=(date(2024, 8, 6) + timedelta(days=rng.randrange(10))).isoformat() if i % 10 else
+                          (date(2022, 3, 1) + timedelta(days=rng.randrange(700))).isoformat())
+              for i in range(2000)]  # fmt: skip
+    index = MatchIndex(people)
+    busy = index.score(MatchRecord("a", "person", event_date="2024-08-08"), MatchRecord("b", "person", event_date="2024-08-09"))
+    quiet = index.score(MatchRecord("c", "person", event_date="2023-02-08"), MatchRecord("d", "person", event_date="2023-02-09"))
+    assert busy.fields[6].level == quiet.fields[6].level == "same capture date"
+    assert busy.fields[6].weight < 1.0 and quiet.fields[6].weight > busy.fields[6].weight + 3

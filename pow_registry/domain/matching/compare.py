@@ -163,6 +163,7 @@ _U_DOB = 1 / (365 * 35)
 _U_YEAR = 1 / 35
 _U_PLACE = 0.04
 _U_SOON_AFTER = 0.08  # a capture within 45 days after a last contact, by chance
+_U_SAME_CAPTURE = 0.05  # two men captured within three days of each other, by chance
 _MAX_NAME_WEIGHT = 16.0
 _MAX_UNIT_WEIGHT = 10.0
 _MAX_DOB_WEIGHT = 16.0
@@ -541,6 +542,9 @@ def _event(a: PreparedRecord, b: PreparedRecord, stats: _Stats, detail: bool) ->
         # contact (one offensive), it tells nothing
         contact = b.event if b.record.kind == "inquiry" else a.event
         share = stats.captured_between(contact[0] - 2, contact[1] + 45, _U_SOON_AFTER)
+        return level, shown, _tf(stats.model, name, level, share, _MAX_NAME_WEIGHT), text
+    if name == "capture dates" and level == "same":  # two reports: as telling as that day is rare
+        share = stats.captured_between(a.event[0] - 3, a.event[1] + 3, _U_SAME_CAPTURE)
         return level, shown, _tf(stats.model, name, level, share, _MAX_NAME_WEIGHT), text
     return level, shown, stats.model.weight(name, level), text
 

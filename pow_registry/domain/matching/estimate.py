@@ -47,7 +47,7 @@ _MAX_BLOCK = 40
 
 #: The statistics counter a value-agreement level's value is counted in.
 _COUNTER_OF = {"surname": "surname", "given name": "given", "patronymic": "patronymic", "date of birth": "dob",
-               "unit": "unit", "place": "place", "service category": "category", "capture / contact": "capture"}
+               "unit": "unit", "place": "place", "service category": "category"}
 _NAME_FIELDS = ("surname", "given name")
 _OTHER_FIELDS = tuple(f for f in FIELDS if f not in _NAME_FIELDS)
 
@@ -210,6 +210,7 @@ def estimate_model(
     references = {
         name: {level: agreement[counter] for level in tf_levels if counter in agreement}
         for name, tf_levels in TF_LEVELS.items()
+        if name in _COUNTER_OF
         for counter in (_COUNTER_OF[name],)
     }
     # "soon after": the level's own rate among random pairs is the average share of captures

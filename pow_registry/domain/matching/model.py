@@ -133,6 +133,7 @@ TF_LEVELS: dict[str, frozenset[str]] = {
     "place": frozenset({"agree"}),
     "service category": frozenset({"exact"}),
     "capture / contact": frozenset({"soon after"}),  # the share of captures in those weeks
+    "capture dates": frozenset({"same"}),  # the share of captures within three days
 }
 
 #: Expected true matches per inquiry in the registry when nothing is learned: a family asks
