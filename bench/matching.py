@@ -1144,7 +1144,7 @@ def _model(args: argparse.Namespace, inquiries: Sequence[MatchRecord], persons: 
     est = model.estimation
     print(f"model: learned in {time.perf_counter() - t0:.1f} s from {est.random_pairs} random pairs, "
           f"{est.name_pairs} pairs sharing a name, {est.birth_date_pairs} sharing a birth date "
-          f"({est.iterations} EM iterations); expected true matches per inquiry {model.matches_per_record:.3f}")
+          f"({est.iterations} EM iterations); expected true matches per inquiry {model.matches_per_record:.3f}, prior offset {model.prior_offset:+.2f} bits")
     if args.explain_model:
         print(model.explain())
     return model

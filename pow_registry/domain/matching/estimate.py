@@ -221,7 +221,7 @@ def estimate_model(
     }
     model = MatchModel(levels=model_levels, references=references, learned=True, estimation=estimation)
     if candidates is not None:
-        model.matches_per_record = matches_per_record(candidates, persons, model)
+        model.matches_per_record, model.prior_offset = matches_per_record(candidates, persons, model)
     return model
 
 
@@ -231,27 +231,31 @@ def matches_per_record(
     model: MatchModel,
     *,
     iterations: int = 200,
-) -> float:
-    """The share of inquiries whose man is in the registry, by EM under "at most one true man
-    per inquiry": an inquiry is about no registered man (1 - π) or about one of the N persons,
-    each alike a priori (π / N); its candidates' likelihood ratios 2^weight say which. Counting
-    each blocked pair as an independent chance instead would count a man's namesakes as more
-    matches."""
+) -> tuple[float, float]:
+    """(π, offset): the share of inquiries whose man is in the registry, and the bits to add to
+    the prior log2(π / N) so that the probabilities of all the pairs blocking proposes add up to
+    π per inquiry.
+
+    π comes from EM under "at most one true man per inquiry": an inquiry is about no registered
+    man (1 - π) or about one of the N persons, each alike a priori (π / N); its candidates'
+    likelihood ratios 2^weight say which. Counting each blocked pair as an independent chance
+    instead would count a man's namesakes as more matches. The offset corrects the pairwise
+    probabilities for what the sum of field weights overstates (or understates)."""
     stats = _Stats(model)
     for person in persons:
         stats.add(person)
     if not candidates or not persons:
-        return DEFAULT_MODEL.matches_per_record
+        return DEFAULT_MODEL.matches_per_record, 0.0
     n = len(persons)
+    weights = [[_weight(a, b, stats) for b in found] for a, found in candidates]
     # log2 of each inquiry's summed likelihood ratio (None: no candidate at all)
     sums: list[float | None] = []
-    for a, found in candidates:
-        weights = [_weight(a, b, stats) for b in found]
-        if not weights:
+    for row in weights:
+        if not row:
             sums.append(None)
             continue
-        top = max(weights)
-        sums.append(top + math.log2(sum(2.0 ** (w - top) for w in weights)))
+        top = max(row)
+        sums.append(top + math.log2(sum(2.0 ** (w - top) for w in row)))
     share = DEFAULT_MODEL.matches_per_record
     for _ in range(iterations):
         total = 0.0
@@ -266,4 +270,20 @@ def matches_per_record(
             share = new
             break
         share = new
-    return share
+    prior = math.log2(share) - math.log2(n)
+    flat = [w for row in weights for w in row]
+    target = share * len(candidates)
+
+    def mass(offset: float) -> float:
+        return sum(1.0 / (1.0 + 2.0 ** min(-(prior + offset + w), 1000.0)) for w in flat)
+
+    low, high = -8.0, 8.0
+    if not flat or mass(low) > target or mass(high) < target:
+        return share, 0.0
+    for _ in range(40):
+        middle = (low + high) / 2
+        if mass(middle) > target:
+            high = middle
+        else:
+            low = middle
+    return share, round((low + high) / 2, 3)

@@ -100,8 +100,14 @@ class MatchIndex:
         """The prior log2 odds in use: fixed if given, else from the number of records."""
         if self._fixed_prior is not None:
             return self._fixed_prior
-        expected = math.log2(max(self._stats.model.matches_per_record, 1e-6))
-        return expected + min(PRIOR_LOG2_ODDS, -math.log2(max(len(self._by_key), 1)))
+        model = self._stats.model
+        expected = math.log2(max(model.matches_per_record, 1e-6))
+        size = -math.log2(max(len(self._by_key), 1))
+        # A learned model knows how many of the records are the man asked about; the hand-set one
+        # assumes an index of at least 2^14 records, so that a small one does not inflate scores.
+        if model.learned:
+            return expected + size + model.prior_offset
+        return expected + min(PRIOR_LOG2_ODDS, size)
 
     @property
     def model(self) -> MatchModel:

@@ -178,6 +178,10 @@ class MatchModel:
     #: rarer one more. None: the level's u (the hand-set defaults are per value already).
     references: dict[str, dict[str, float]] | None = None
     matches_per_record: float = DEFAULT_MATCHES_PER_RECORD
+    #: Bits added to the prior so that the probabilities of the pairs blocking proposes add up to
+    #: the expected number of true matches (fields are not independent: names written along one
+    #: route agree or disagree together, and summing their weights overstates the evidence).
+    prior_offset: float = 0.0
     learned: bool = False
     estimation: Estimation = field(default_factory=Estimation)
     weights: dict[str, dict[str, float]] = field(init=False, repr=False)
@@ -215,6 +219,7 @@ class MatchModel:
             "levels": {f: {lv: [m, u] for lv, (m, u) in lvs.items()} for f, lvs in self.levels.items()},
             "references": self.references,
             "matches_per_record": self.matches_per_record,
+            "prior_offset": self.prior_offset,
             "learned": self.learned,
             "estimation": self.estimation.as_dict(),
         }
@@ -237,6 +242,7 @@ class MatchModel:
             levels=levels,
             references=references,
             matches_per_record=float(data.get("matches_per_record", DEFAULT_MATCHES_PER_RECORD)),
+            prior_offset=float(data.get("prior_offset", 0.0)),
             learned=bool(data.get("learned", False)),
             estimation=Estimation.from_dict(data.get("estimation") or {}),
         )
@@ -246,7 +252,8 @@ class MatchModel:
         est = self.estimation
         head = [
             "Match model: " + ("learned from the data" if self.learned else "hand-set defaults (not learned)"),
-            f"expected true matches per inquiry: {self.matches_per_record:.3f}",
+            f"expected true matches per inquiry: {self.matches_per_record:.3f}; prior offset "
+            f"{self.prior_offset:+.2f} bits",
         ]
         if self.learned:
             head.append(
