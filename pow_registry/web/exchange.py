@@ -328,8 +328,11 @@ def _shown(view: exchange.EntryView) -> dict[str, Any]:
                 "patronymic": sent.get("patronymic", ""), "date_of_birth": sent.get("date_of_birth")}
     if person is None:
         return {"surname": "", "given_name": "", "patronymic": "", "date_of_birth": None}
+    # What the name line needs for a man whose surname is not known yet (labels.person_name).
     return {"surname": person.surname, "given_name": person.given_name, "patronymic": person.patronymic,
-            "date_of_birth": person.date_of_birth}
+            "date_of_birth": person.date_of_birth, "call_sign": person.call_sign, "unit": person.unit,
+            "unit_number": person.unit_number, "personal_number": person.personal_number,
+            "appearance": person.appearance}
 
 
 def _list(list_id: int) -> ExchangeList:
