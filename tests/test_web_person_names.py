@@ -160,6 +160,14 @@ def test_the_staff_pages_name_a_partly_identified_man(app: Any, login: Any, worl
         _no_gaps(page)
     compare = client.get(f"/matches/{match.id}").get_data(as_text=True)
     assert compare.count("Виктор (в/ч 12345, фамилия неизвестна)") >= 2  # the family's and the registry's
+    # The exchange-list builder: the named man is proposed; the others are listed as held back.
+    page = client.get(f"/lists/{world['list'].id}").get_data(as_text=True)
+    proposals = page.split('id="proposals"', 1)[1].split('id="add-person"', 1)[0]
+    held = proposals.split('id="held-back"', 1)[1]
+    assert "Макетов Пётр" in proposals.split('id="held-back"', 1)[0]
+    assert "Не предложено: 2 человека" in held
+    assert f"P-{world['viktor'].id:06d}" in held and "Неизвестный (позывной «Сокол»)" in held
+    _no_gaps(page)
 
 
 def test_the_admin_pages_name_a_partly_identified_man(app: Any, login: Any, world: dict[str, Any]) -> None:
@@ -171,3 +179,22 @@ def test_the_admin_pages_name_a_partly_identified_man(app: Any, login: Any, worl
     assert "Позывной: — → Сокол" in audit
     _no_gaps(audit)
 
+
+def test_a_list_with_a_man_who_lost_his_surname_names_the_rows(app: Any, login: Any, session: Session,
+                                                               audit_key: bytes, world: dict[str, Any]) -> None:
+    named, staff = world["named"], world["staff"]
+    exchange.add_person(session=session, actor=staff, audit_key=audit_key, list_id=world["list"].id,
+                        person_id=named.id, reason="Мать просила.")
+    registry.update_person(session=session, actor=world["researcher"], audit_key=audit_key, person_id=named.id,
+                           version=session.get(Person, named.id).version,
+                           person={"given_name": "Пётр", "date_of_birth": "1980"})
+    client = _client(app, login, staff)
+    page = client.get(f"/lists/{world['list'].id}").get_data(as_text=True)
+    warning = page.split('id="unnamed"', 1)[1].split("</section>", 1)[0]
+    assert "Офис не может искать человека без фамилии" in warning
+    assert f"Строка 1: <a href=\"/registry/persons/{named.id}\">P-{named.id:06d}</a> Пётр (фамилия неизвестна)" in warning
+    version = re.search(r'id="freeze-version" name="version" type="hidden" value="(\d+)"', page)
+    assert version
+    refused = client.post(f"/lists/{world['list'].id}/freeze", data={"version": version.group(1), "confirm": "y"})
+    assert refused.status_code == 400
+    assert f"(строка, номер в реестре): 1 (P-{named.id:06d})" in refused.get_data(as_text=True)
