@@ -231,12 +231,12 @@ def test_demo_data_is_idempotent_and_prints_the_logins(app, runner, engine, audi
     first = runner.invoke(args=["demo-data"])
     assert first.exit_code == 0, first.output
     counts = {m: count(engine, m) for m in (Person, CaptureReport, Evidence, User)}
-    assert counts[Person] == 30 and counts[CaptureReport] == 30 and counts[User] == 4
+    assert counts[Person] == 33 and counts[CaptureReport] == 33 and counts[User] == 4  # 3 partly identified
     second = runner.invoke(args=["demo-data"])
     assert second.exit_code == 0, second.output
     assert {m: count(engine, m) for m in (Person, CaptureReport, Evidence, User)} == counts
     for output in (first.stdout, second.stdout):
-        assert "30 persons" in output
+        assert "33 persons" in output
         assert "demo-password-2026" in output
         for email in ("admin@demo.invalid", "researcher@demo.invalid", "researcher2@demo.invalid", "staff@demo.invalid"):
             assert email in output
