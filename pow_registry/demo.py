@@ -64,6 +64,15 @@ DEMO_NAMES = [
     ("Obraztsov-Demo", "Yurii", ""), ("Nabroskov", "Ilia", "Romanovich"),
     ("Сочинялов", "Роман", ""), ("Фантазеров", "Павел", "Юрьевич"),
 ]
+# Men known only partly (issue 13): by a call sign, a given name and a unit, or what a video shows.
+# Recorded without a surname; an exchange list will not take them until one is known.
+DEMO_PARTIAL: list[tuple[str, dict[str, str]]] = [
+    ("DEMO-P01", {"call_sign": "Макет", "unit": "в/ч 22222", "health": "wounded",
+                  "appearance": "Вымышленное описание: рыжая борода, повязка на левой руке."}),
+    ("DEMO-P02", {"given_name": "Виктор", "unit": "в/ч 12345", "rank": "рядовой"}),
+    ("DEMO-P03", {"appearance": "Вымышленное описание: светлые волосы, шрам над правой бровью, "
+                                "на видео с 01:20."}),
+]
 PLACES = ["Суджа", "Sudzha", "Суджа, Курская область", "Коренево", "Korenevo", "Глушково", "Малая Локня"]
 UNITS = ["в/ч 12345", "ВЧ-54321", "military unit 11111", "в/ч 22222", ""]
 RANKS = ["рядовой", "ефрейтор", "младший сержант", "private", ""]
@@ -212,6 +221,21 @@ def load_demo_data(*, session: Session, audit_key: bytes, passwords: Passwords,
                     registry.verify_evidence(session=session, actor=checker, audit_key=audit_key,
                                              evidence_id=evidence.id or 0, version=evidence.version,
                                              decision="verified", note="Demo check.")
+    for ref, known in DEMO_PARTIAL:
+        if session.exec(select(CaptureReport).where(CaptureReport.source_ref == ref)).first() is None:
+            person = registry.create_person(
+                session=session, actor=researcher, audit_key=audit_key,
+                person={**known, "notes": "Fictitious demo record: only partly identified."},
+                report={"source_ref": ref, "capture_date": "2024-08-15", "capture_place": "Суджа",
+                        "circumstances": "Fictitious demo report."},
+            )
+            report = session.exec(select(CaptureReport).where(CaptureReport.person_id == person.id)).one()
+            registry.add_evidence(
+                session=session, actor=researcher, audit_key=audit_key, report_id=report.id or 0,
+                evidence={"url": f"https://example.org/demo/{ref.lower()}/1", "kind": "video",
+                          "publisher": PUBLISHERS[0], "published_at": "2024-08-21", "source_reliability": "C",
+                          "info_credibility": "3", "notes": "Fictitious."},
+            )
     summary.reports = len(session.exec(select(CaptureReport.id).where(CaptureReport.source_ref.like("DEMO-%"))).all())  # type: ignore[union-attr]
     summary.persons = summary.reports
     summary.evidence = len(session.exec(select(Evidence.id).where(Evidence.url.like("https://example.org/demo/%"))).all())  # type: ignore[attr-defined]

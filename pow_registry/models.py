@@ -213,7 +213,9 @@ class User(Versioned, table=True):
 class Person(Versioned, table=True):
     id: int | None = Field(default=None, primary_key=True)
     # Names as entered, in the script they were entered in (NFC, format characters removed).
-    surname: str = Field(max_length=200)
+    # A man is often only partly identified at first (domain.md): any name may be "" (unknown), as
+    # long as something identifies him (services.registry.IDENTIFYING_FIELDS).
+    surname: str = Field(default="", max_length=200)
     given_name: str = Field(default="", max_length=200)
     patronymic: str = Field(default="", max_length=200)
     # Derived, script-blind search keys (domain.names.name_skeleton).
@@ -221,6 +223,13 @@ class Person(Versioned, table=True):
     given_name_key: str = Field(default="", max_length=200, index=True)
     patronymic_key: str = Field(default="", max_length=200)
     name_needs_review: bool = Field(default=False)  # mixed scripts inside a word
+    # What he is called in a video or a post when his name is not known (позывной / позивний), as
+    # entered without the quotes, and its script-blind key for search.
+    call_sign: str = Field(default="", max_length=100, sa_column_kwargs={"server_default": ""})
+    call_sign_key: str = Field(default="", max_length=100, index=True, sa_column_kwargs={"server_default": ""})
+    # What a photo or video shows of him (face, scars, tattoos, what he wore): for a man nobody has
+    # named yet, this and the evidence are what identify him.
+    appearance: str = Field(default="", sa_column=Column(Text, nullable=False, default="", server_default=""))
     date_of_birth: str | None = Field(default=None, max_length=10)  # YYYY, YYYY-MM or YYYY-MM-DD
     birth_year: int | None = Field(default=None, index=True)
     place_of_birth: str = Field(default="", max_length=300)

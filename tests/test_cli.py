@@ -123,6 +123,18 @@ def test_import_writes_and_is_attributed(runner, engine, tmp_path, audit_key):
     assert runner.invoke(args=["audit", "verify"]).exit_code == 0
 
 
+def test_rows_without_a_surname_are_imported_from_the_command_line(runner, engine, tmp_path):
+    """Issue 13: a man known by a given name and a unit, or by a call sign, comes in like anyone."""
+    path = write_csv(tmp_path / "partial.csv", [[*HEADERS, "позывной", "в/ч"],
+                                                ["CLI-P01", "", "Виктор", "", "2024-08-10", "Суджа", "", "", "12345"],
+                                                ["CLI-P02", "", "", "", "2024-08-11", "", "", "«Сокол»", ""]])
+    result = runner.invoke(args=["import", "captures", str(path)])
+    assert result.exit_code == 0, result.output
+    with Session(engine) as s:
+        stored = {(p.surname, p.given_name, p.call_sign, p.unit_number) for p in s.exec(select(Person))}
+    assert stored == {("", "Виктор", "", "12345"), ("", "", "Сокол", None)}
+
+
 def test_import_attributed_to_a_named_researcher(runner, engine, tmp_path, make_user):
     researcher = make_user("researcher", email="uslovnov@example.org")
     path = write_csv(tmp_path / "captures.csv", [HEADERS, ROWS[0]])
@@ -146,7 +158,7 @@ def test_import_refuses_an_unknown_or_unqualified_user(runner, engine, tmp_path,
 def test_a_bad_file_exits_non_zero_listing_every_problem(runner, engine, tmp_path):
     rows = [HEADERS, *ROWS,
             ["CLI-004", "Образчиков", "Юрий", "2005-02-30", "2024-08-10", "", ""],
-            ["CLI-005", "", "Сергей", "", "", "", "ftp://example.org/x"]]
+            ["CLI-005", "", "", "", "2024-08-10", "", "ftp://example.org/x"]]  # nothing identifies him
     path = write_csv(tmp_path / "bad.csv", rows)
     for extra in ([], ["--dry-run"]):
         result = runner.invoke(args=["import", "captures", str(path), *extra])
@@ -219,12 +231,12 @@ def test_demo_data_is_idempotent_and_prints_the_logins(app, runner, engine, audi
     first = runner.invoke(args=["demo-data"])
     assert first.exit_code == 0, first.output
     counts = {m: count(engine, m) for m in (Person, CaptureReport, Evidence, User)}
-    assert counts[Person] == 30 and counts[CaptureReport] == 30 and counts[User] == 4
+    assert counts[Person] == 33 and counts[CaptureReport] == 33 and counts[User] == 4  # 3 partly identified
     second = runner.invoke(args=["demo-data"])
     assert second.exit_code == 0, second.output
     assert {m: count(engine, m) for m in (Person, CaptureReport, Evidence, User)} == counts
     for output in (first.stdout, second.stdout):
-        assert "30 persons" in output
+        assert "33 persons" in output
         assert "demo-password-2026" in output
         for email in ("admin@demo.invalid", "researcher@demo.invalid", "researcher2@demo.invalid", "staff@demo.invalid"):
             assert email in output

@@ -472,7 +472,7 @@ def test_csv_round_trip_through_csv_writer(data: st.DataObject, headers: list[st
 CONTRACT_CAPTURES = (
     "source_ref surname given_name patronymic date_of_birth place_of_birth rank unit "
     "personal_number service_category home_region capture_date capture_place health "
-    "evidence_url evidence_kind source_reliability info_credibility notes"
+    "evidence_url evidence_kind source_reliability info_credibility notes call_sign appearance"
 ).split()
 CONTRACT_INQUIRIES = (
     "source_ref surname given_name patronymic date_of_birth unit service_category "

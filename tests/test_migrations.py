@@ -344,3 +344,78 @@ def test_no_clear_contact_data_survives_in_the_sqlite_file(empty_db: str) -> Non
     data = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
     for clear in ("Выдумкина", "vydumkina@example.org", "+79990000001", "8 999 000-00-01"):
         assert clear.encode() not in data, clear
+
+
+# ---------------------------------------------------------------------------------------------
+# 0010: partial identities (a call sign and an appearance; the surname may be empty)
+
+
+def _person_row(**fields: Any) -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    at = datetime(2025, 1, 10, 9, 0, tzinfo=UTC)
+    row = {"version": 1, "surname": "Выдумкин", "given_name": "Виталий", "patronymic": "", "surname_key": "vidumkin",
+           "given_name_key": "vitalii", "patronymic_key": "", "name_needs_review": False, "place_of_birth": "",
+           "place_of_birth_key": "", "rank": "", "unit": "в/ч 12345", "unit_number": "12345", "personal_number": "",
+           "father_name": "", "mother_maiden_name": "", "person_to_inform": "", "home_region": "",
+           "health": "unknown", "status": "reported", "status_basis": "no_verified_evidence", "status_reason": "",
+           "conflict": False, "conflict_note": "", "conflict_resolved_signature": "", "notes": "",
+           "created_at": at, "updated_at": at}
+    row.update(fields)
+    return row
+
+
+def _insert_person(url: str, row: dict[str, Any]) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"INSERT INTO person ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})"), row)  # noqa: S608
+    finally:
+        engine.dispose()
+
+
+def _persons(url: str) -> list[dict[str, Any]]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(text("SELECT * FROM person ORDER BY id"))]
+    finally:
+        engine.dispose()
+
+
+def test_0010_adds_call_signs_and_appearances_and_keeps_every_person(empty_db: str, tmp_path: Path) -> None:
+    upgrade(empty_db, "0009")
+    _insert_person(empty_db, _person_row())
+    upgrade(empty_db, "0010")
+    assert schema_diff(empty_db) == []
+    [before] = _persons(empty_db)
+    assert (before["surname"], before["call_sign"], before["call_sign_key"], before["appearance"]) == (
+        "Выдумкин", "", "", "")
+    # What 0010 is for: a man recorded by his call sign and what a video shows, no surname.
+    _insert_person(empty_db, _person_row(surname="", surname_key="", given_name="", given_name_key="",
+                                         call_sign="Сокол", call_sign_key="sokol", appearance="Шрам над бровью"))
+    engine = make_engine(empty_db)
+    try:
+        assert "ix_person_call_sign_key" in {i["name"] for i in inspect(engine).get_indexes("person")}
+    finally:
+        engine.dispose()
+
+    from sqlmodel import Session
+
+    from pow_registry.app import create_app
+    from pow_registry.services.registry import PersonQuery, search_persons
+
+    app = create_app({"TESTING": True, "SECRET_KEY": "k" * 8 + secrets.token_hex(20), "DATABASE_URL": empty_db,
+                      "EVIDENCE_DIR": str(tmp_path / "evidence")})
+    try:
+        with Session(app.extensions["pow_registry.engine"]) as session:
+            found, _total = search_persons(session, PersonQuery(text="Sokol"))
+            assert [(p.surname, p.call_sign) for p in found] == [("", "Сокол")]
+    finally:
+        app.extensions["pow_registry.engine"].dispose()
+
+    downgrade(empty_db, "0009")  # the call sign and the appearance go; both men stay
+    assert [(p["surname"], "call_sign" in p) for p in _persons(empty_db)] == [("Выдумкин", False), ("", False)]
+    upgrade(empty_db)
+    assert schema_diff(empty_db) == []
+    assert [p["call_sign"] for p in _persons(empty_db)] == ["", ""]

@@ -534,3 +534,53 @@ def test_men_the_office_would_read_under_one_name_are_pointed_out() -> None:
     # A pair the matcher already proposes is settled in the duplicates banner, not twice.
     pair = exchange.DuplicateOnList(match_id=7, person_ids=(1, 2), score=0.9)
     assert exchange.same_names_on_list(views, "ru", [pair]) == []
+
+
+@pytest.mark.parametrize("kind", ["exchange", "verification"])
+def test_a_man_without_a_surname_is_not_proposed_added_or_frozen_on_a_list(
+    session: Session, audit_key: bytes, staff: User, office: Any, confirmed: Any, make_user: Callable[..., User],
+    kind: str,
+) -> None:
+    """Issue 13: the registry takes a man by his call sign, but an office cannot look for "Unknown
+    (call sign Sokol)": he is held back from the proposals, refused when added by number, and a
+    list that came to hold one (his surname taken out of his record) is refused at freezing with
+    the rows named, until he is named or taken off."""
+    named = confirmed(surname="Макетов", given_name="Пётр", date_of_birth="1980")
+    nameless = confirmed(surname="", given_name="Виктор", patronymic="", date_of_birth="", unit="в/ч 12345")
+    call_sign = confirmed(surname="", given_name="", patronymic="", date_of_birth="", call_sign="Сокол")
+    row = new_list(session, audit_key, staff, office, kind=kind)
+    assert [c.person.id for c in exchange.proposals(session, row, today=TODAY)] == [named.id]
+    assert exchange.held_back(session, row) == ([nameless, call_sign], 2)
+    before = session.exec(select(AuditEvent.id)).all()
+    with pytest.raises(FieldErrors) as refused:
+        exchange.add_person(session=session, actor=staff, audit_key=audit_key, list_id=row.id,
+                            person_id=call_sign.id, reason="Видео.")
+    assert refused.value.errors == {"person_id": exchange.NO_SURNAME}
+    assert session.exec(select(AuditEvent.id)).all() == before
+    assert exchange.add_proposed(session=session, actor=staff, audit_key=audit_key, list_id=row.id, today=TODAY) == 1
+
+    # Named when he was added; the surname found to be wrong and taken out of his record later.
+    researcher = make_user("researcher")
+    later = confirmed(surname="Шаблонов", given_name="Олег", date_of_birth="1990")
+    exchange.add_person(session=session, actor=staff, audit_key=audit_key, list_id=row.id, person_id=later.id,
+                        reason="Мать просила.")
+    registry.update_person(session=session, actor=researcher, audit_key=audit_key, person_id=later.id,
+                           version=later.version, person={"given_name": "Олег", "date_of_birth": "1990"})
+    detail = exchange.list_detail(session, row.id, today=TODAY)
+    assert [v.person.id for v in detail.unnamed] == [later.id]
+    assert detail.same_names == []
+    session.refresh(row)
+    with pytest.raises(FieldErrors) as refused:
+        exchange.freeze_list(session=session, actor=staff, audit_key=audit_key, list_id=row.id, version=row.version)
+    message = refused.value.errors["list"]
+    assert "without a surname" in message.template and message.params["rows"] == f"2 (P-{later.id:06d})"
+    assert session.get(ExchangeList, row.id).state == ListState.draft
+    # Named again: the list is frozen, and every row of its file has a surname.
+    registry.update_person(session=session, actor=researcher, audit_key=audit_key, person_id=later.id,
+                           version=session.get(type(later), later.id).version,
+                           person={"surname": "Шаблонов", "given_name": "Олег", "date_of_birth": "1990"})
+    session.refresh(row)
+    frozen = exchange.freeze_list(session=session, actor=staff, audit_key=audit_key, list_id=row.id,
+                                  version=row.version)
+    rows = exchange.list_export(session, frozen).rows
+    assert [r.surname for r in rows] == ["Макетов", "Шаблонов"]

@@ -129,7 +129,7 @@ def test_bad_last_rows_write_nothing_and_every_problem_is_listed(tmp_path, sessi
     assert not report.ok
     assert sorted(problems(report)) == sorted([
         (5, "date_of_birth"), (5, "service_category"),
-        (6, "surname"), (6, "evidence_url"), (6, "source_reliability"), (6, "info_credibility"),
+        (6, "evidence_url"), (6, "source_reliability"), (6, "info_credibility"),
     ])
     assert all(e.text() for e in report.errors)
     assert report.rows_created == 0 and report.persons_created == 0
@@ -349,4 +349,60 @@ def test_a_row_the_database_refuses_becomes_a_report_not_a_crash(tmp_path, sessi
     assert not report.ok
     assert report.errors[0].row == 3
     assert report.rows_created == 0
+    assert counts(session) == before
+
+
+# --- partial identities (issue 13): rows without a surname ---------------------------------------
+
+PARTIAL_HEADERS = ["Номер записи", "Фамилия", "Имя", "Позывной", "Воинская часть", "Особые приметы",
+                   "Дата пленения", "Ссылки"]
+PARTIAL_ROWS = [
+    ["PART-001", "", "Виктор", "", "в/ч 12345", "", "2024-08-10", "https://example.org/part/1"],
+    ["PART-002", "", "", "«Сокол»", "", "", "2024-08", ""],
+    ["PART-003", "", "", "", "", "Шрам над левой бровью, видео с 01:20", "2024-08-11", "https://example.org/part/3"],
+    ["PART-004", "Пробнов", "", "", "", "", "", ""],
+]
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_rows_without_a_surname_are_imported_with_what_identifies_them(tmp_path, session, run, fmt):
+    report = run(build(tmp_path, fmt, [PARTIAL_HEADERS, *PARTIAL_ROWS]))
+    assert report.ok, [e.text() for e in report.errors]
+    assert report.persons_created == 4 and report.evidence_created == 2
+    stored = {r.source_ref: session.get(Person, r.person_id) for r in session.exec(select(CaptureReport))}
+    assert (stored["PART-001"].surname, stored["PART-001"].given_name, stored["PART-001"].unit_number) == (
+        "", "Виктор", "12345")
+    assert (stored["PART-002"].surname, stored["PART-002"].call_sign) == ("", "Сокол")
+    assert stored["PART-003"].appearance.startswith("Шрам")
+    assert stored["PART-004"].surname == "Пробнов"
+    # Imported again: nothing twice, rows without a surname included.
+    again = run(build(tmp_path, fmt, [PARTIAL_HEADERS, *PARTIAL_ROWS], name="again"))
+    assert again.ok and again.rows_skipped == 4 and again.persons_created == 0
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_a_row_with_nothing_identifying_is_a_row_error_and_nothing_is_written(tmp_path, session, run, fmt):
+    rows = [PARTIAL_HEADERS, *PARTIAL_ROWS,
+            ["PART-005", "", "", "", "", "", "2024-08-12", "https://example.org/part/5"]]
+    before = counts(session)
+    report = run(build(tmp_path, fmt, rows))
+    assert not report.ok
+    assert problems(report) == [(6, "surname")]
+    assert report.errors[0].message == registry.NOTHING_IDENTIFIES
+    assert report.persons_created == 0 and counts(session) == before
+
+
+def test_the_call_sign_and_appearance_columns_have_russian_ukrainian_and_english_headers(tmp_path, session, run):
+    for headers in (["source_ref", "call_sign", "appearance"], ["ref", "Call sign", "Distinguishing marks"],
+                    ["Номер запису", "Позивний", "Особливі прикмети"], ["№ записи", "позывной", "приметы"]):
+        report = run(build(tmp_path, "csv", [headers, ["H-" + headers[1], "Сокол", "Борода"]], name=headers[1]))
+        assert report.ok, (headers, [e.text() for e in report.errors])
+    assert {p.call_sign for p in session.exec(select(Person))} == {"Сокол"}
+
+
+def test_a_file_without_any_identifying_column_is_refused(tmp_path, session, run):
+    before = counts(session)
+    report = run(build(tmp_path, "csv", [["source_ref", "capture_date", "notes"], ["X-1", "2024-08-10", "видео"]]))
+    assert not report.ok and report.errors[0].row == 1
+    assert "surname/given_name/patronymic/call_sign" in report.errors[0].column
     assert counts(session) == before

@@ -283,3 +283,28 @@ def test_exported_source_references_cannot_become_formulas(session: Session, mak
     assert row["inquiry_source_ref"] == "'@SUM(1)"
     assert row["person_source_refs"] == "'=HYPERLINK(\"x\")"
     assert matching.candidate_counts(session) == {"inquiry-person": 1, "inquiry-inquiry": 0, "person-person": 0}
+
+
+def test_partly_identified_men_are_matched_without_a_surname(session: Session, make_person: Any) -> None:
+    """Issue 13: a man recorded by a call sign, a given name and a unit, a face or a birth year goes
+    through the matcher like anyone else (MatchRecord's names are optional); with nothing but a
+    call sign or a description he simply pairs with no one yet."""
+    named = make_person()
+    call_sign = make_person(surname="", given_name="", patronymic="", date_of_birth="", call_sign="Сокол")
+    described = make_person(surname="", given_name="", patronymic="", date_of_birth="",
+                            appearance="Шрам над левой бровью")
+    given_and_unit = make_person(surname="", given_name="Виктор", patronymic="", date_of_birth="",
+                                 unit="в/ч 12345")
+    born = make_person(surname="", given_name="", patronymic="", date_of_birth="1990")
+    inquiry = add_inquiry(session)
+    viktor = add_inquiry(session, surname="", given_name="Виктор", patronymic="", date_of_birth=None,
+                         unit="в/ч 12345")
+    record = matching.person_record(call_sign, [])
+    assert not record.surname and not record.given_name and record.kind == "person"
+    result = matching.match_everything(session, everything=True)
+    assert result.records == len(matching.load_records(session)) == 7
+    found = pairs(session)
+    assert ("inquiry", inquiry.id, "person", named.id) in found
+    assert ("inquiry", viktor.id, "person", given_and_unit.id) in found  # a given name and a unit can be enough
+    persons_paired = {p[1] for p in found if p[0] == "person"} | {p[3] for p in found if p[2] == "person"}
+    assert not persons_paired & {call_sign.id, described.id, born.id}

@@ -5,6 +5,7 @@ Every person here is invented (Выдумкин, Макетов, Шаблоно�
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -809,7 +810,8 @@ def test_bad_person_fields_are_each_named_and_nothing_is_written(svc, session, r
                                person={"surname": " \u200b ", "given_name": "Виталий", "date_of_birth": "31.02.2005",
                                        "service_category": "general", "health": "fine", "rank": "р" * 101},
                                report={"capture_date": "2024-13-01", "claim": "escaped"})
-    assert set(exc.value.errors) == {"surname", "date_of_birth", "service_category", "health", "rank",
+    # An invisible surname is no surname, but the given name identifies him (partial identities).
+    assert set(exc.value.errors) == {"date_of_birth", "service_category", "health", "rank",
                                      "report_capture_date", "report_claim"}
     session.commit()  # even a commit afterwards finds nothing pending
     assert counts(session) == before
@@ -850,7 +852,8 @@ def test_update_with_bad_fields_changes_nothing(svc, session, researcher, make_p
     with pytest.raises(FieldErrors) as exc:
         registry.update_person(**svc, actor=researcher, person_id=person.id, version=person.version,
                                person={"surname": "", "rank": "сержант", "date_of_birth": "2005-3-12-1"})
-    assert set(exc.value.errors) == {"surname", "date_of_birth"}
+    # The date was typed: fixing it is what is asked, not "nothing identifies him".
+    assert set(exc.value.errors) == {"date_of_birth"}
     stored = reload(session, person)
     assert (stored.surname, stored.rank, stored.version) == ("Выдумкин", "рядовой", person.version)
     assert counts(session) == before
@@ -1065,3 +1068,79 @@ def test_the_future_is_measured_from_the_day_the_clock_says(researcher, time_mac
     assert registry.parse_report({"capture_date": "2028-02"})["capture_date"] == "2028-02"
     with pytest.raises(FieldErrors):
         registry.parse_report({"capture_date": "2028-03"})
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. Partial identities (issue 13): a man is taken with whatever identifies him, completed later
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("surname", "Выдумкин"), ("given_name", "Виктор"), ("patronymic", "Петрович"), ("call_sign", "Сокол"),
+    ("date_of_birth", "1990"), ("unit", "в/ч 12345"), ("personal_number", "АБ-123456"),
+    ("appearance", "Шрам над левой бровью, на видео с 01:20"),
+])
+def test_any_one_identifying_field_alone_is_enough(svc, session, researcher, field, value):
+    person = registry.create_person(**svc, actor=researcher, person={field: value},
+                                    report={"capture_date": "2024-08-10"})
+    stored = reload(session, person)
+    assert getattr(stored, field) == value
+    assert stored.surname == ("Выдумкин" if field == "surname" else "")
+    event = session.exec(select(AuditEvent).where(AuditEvent.action == "person.create",
+                                                  AuditEvent.entity_id == person.id)).one()
+    assert field in event.changes
+
+
+@pytest.mark.parametrize("person", [
+    {},
+    {"surname": " \u200b ", "given_name": "  ", "call_sign": "«»", "unit": "", "appearance": " \n "},
+    # Nothing of these identifies a man on its own.
+    {"rank": "рядовой", "place_of_birth": "Курск", "home_region": "Примерная область", "health": "wounded",
+     "service_category": "conscript", "father_name": "Иван", "mother_maiden_name": "Макетова",
+     "person_to_inform": "мать", "notes": "Видео, лица не видно."},
+])
+def test_nothing_identifying_is_a_field_error_and_nothing_is_written(svc, session, researcher, person):
+    before = counts(session)
+    with pytest.raises(FieldErrors) as exc:
+        registry.create_person(**svc, actor=researcher, person=person, report={"capture_date": "2024-08-10"})
+    assert exc.value.errors == {"surname": registry.NOTHING_IDENTIFIES}
+    session.commit()
+    assert counts(session) == before
+
+
+def test_a_call_sign_is_kept_without_its_quotes_and_found_in_any_script(svc, session, researcher, people):
+    person = registry.create_person(**svc, actor=researcher, person={"call_sign": " «Сокол» ", "unit": "в/ч 54321"})
+    stored = reload(session, person)
+    assert (stored.call_sign, stored.call_sign_key, stored.surname_key) == ("Сокол", "sokol", "")
+    for text in ("Сокол", "Sokol", "«Сокол»", "сокол"):
+        assert search(session, text=text) == [person.id]
+    with pytest.raises(FieldErrors) as exc:
+        registry.create_person(**svc, actor=researcher, person={"call_sign": "С" * 101})
+    assert set(exc.value.errors) == {"call_sign"}
+
+
+def test_men_without_a_surname_are_listed_after_the_named(svc, session, researcher, people):
+    nameless = registry.create_person(**svc, actor=researcher, person={"given_name": "Виктор", "unit": "в/ч 12345"})
+    rows, total = registry.search_persons(session, PersonQuery())
+    assert total == 4 and [p.id for p in rows][-1] == nameless.id
+
+
+def test_a_partly_identified_man_is_completed_later_and_the_audit_log_shows_it(svc, session, researcher, checker):
+    person = registry.create_person(**svc, actor=researcher, person={"given_name": "Виктор", "unit": "в/ч 12345",
+                                                                    "call_sign": "Сокол"})
+    completed = registry.update_person(**svc, actor=checker, person_id=person.id, version=person.version,
+                                       person={"surname": "Выдумкин", "given_name": "Виктор", "unit": "в/ч 12345",
+                                               "call_sign": "Сокол", "date_of_birth": "1990-05"})
+    stored = reload(session, completed)
+    assert (stored.surname, stored.surname_key, stored.birth_year) == ("Выдумкин", "vidumkin", 1990)
+    event = session.exec(select(AuditEvent).where(AuditEvent.action == "person.update",
+                                                  AuditEvent.entity_id == person.id)).one()
+    assert event.actor_id == checker.id
+    changes = json.loads(event.changes)
+    assert changes["surname"] == ["", "Выдумкин"] and changes["date_of_birth"] == [None, "1990-05"]
+    assert "call_sign" not in changes and "given_name" not in changes  # only what changed
+    assert audit.verify_chain(session, key=svc["audit_key"]).ok
+    # ... and what identifies him cannot all be taken away again.
+    with pytest.raises(FieldErrors) as exc:
+        registry.update_person(**svc, actor=researcher, person_id=person.id, version=stored.version, person={})
+    assert set(exc.value.errors) == {"surname"}
+    assert reload(session, person).surname == "Выдумкин"

@@ -302,7 +302,8 @@ def test_import_of_a_bad_file_lists_every_bad_row_and_writes_nothing(client: Any
     assert "Nothing was imported" in page
     rows = _error_rows(page)
     assert {row for row, _column in rows} == {"3", "4", "5"}
-    assert ("3", "surname") in rows and ("3", "date_of_birth") in rows and ("3", "evidence_url") in rows
+    assert ("3", "date_of_birth") in rows and ("3", "evidence_url") in rows
+    assert ("3", "surname") not in rows  # no surname, but a date was typed: the date is what to fix
     assert ("4", "date_of_birth") in rows and ("5", "source_ref") in rows
     assert "2" not in {row for row, _column in rows}
     assert snapshot(session) == before
@@ -617,3 +618,66 @@ def test_a_duplicate_typed_by_number_is_shown_side_by_side_then_merged(
     done = client.post(f"/registry/persons/{keep.id}/merge", data={**data, "merge_version": seen_version})
     assert done.status_code == 302
     assert fetch(session, Person, other.id).merged_into_id == keep.id
+
+
+# ---------------------------------------------------------------------------------------------
+# Partial identities (issue 13), with CSRF on as in production
+
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def _token(client: Any, url: str) -> str:
+    match = CSRF_RE.search(client.get(url).get_data(as_text=True))
+    assert match, f"no CSRF token on {url}"
+    return match.group(1)
+
+
+def test_a_man_known_by_a_given_name_and_a_call_sign_is_added_then_completed(make_app: Any, session: Any,
+                                                                            make_user: Any) -> None:
+    app = make_app(WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+    user = make_user("researcher")
+    assert client.post("/login", data={"email": user.email, "password": "correct horse battery staple",
+                                       "csrf_token": _token(client, "/login")}).status_code == 302
+    assert user.preferred_language == "ru"  # the pages below are read in Russian
+    form = client.get("/registry/persons/new").get_data(as_text=True)
+    assert 'name="call_sign"' in form and 'name="appearance"' in form
+    assert not re.search(r'<input[^>]*name="surname"[^>]*required', form)  # a surname is not required
+
+    # Nothing that identifies him: refused on the surname field, nothing written.
+    before = snapshot(session)
+    response = client.post("/registry/persons/new", data={
+        "csrf_token": _token(client, "/registry/persons/new"), "rank": "рядовой", "notes": "Лица не видно.",
+        "report_capture_date": "2024-08-10"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert re.search(r'<span class="error" id="surname-error">Пока ничто не позволяет его опознать', page)
+    assert snapshot(session) == before
+
+    # A given name, a call sign in quotes and a unit are enough.
+    response = client.post("/registry/persons/new", data={
+        "csrf_token": _token(client, "/registry/persons/new"), "given_name": "Виктор", "call_sign": "«Сокол»",
+        "unit": "в/ч 12345", "health": "unknown", "report_capture_date": "2024-08-10",
+        "report_capture_place": "Суджа"})
+    assert response.status_code == 302
+    person_id = int(re.search(r"/registry/persons/(\d+)$", response.headers["Location"]).group(1))
+    person = fetch(session, Person, person_id)
+    assert (person.surname, person.given_name, person.call_sign, person.unit_number) == ("", "Виктор", "Сокол", "12345")
+    page = client.get(f"/registry/persons/{person_id}").get_data(as_text=True)
+    assert f"#{person_id} Виктор (позывной «Сокол», фамилия неизвестна)</h1>" in page
+
+    # Later the surname becomes known: the edit form completes the record, the history says so.
+    edit = client.get(f"/registry/persons/{person_id}/edit").get_data(as_text=True)
+    assert 'value="Сокол"' in edit
+    response = client.post(f"/registry/persons/{person_id}/edit", data={
+        "csrf_token": CSRF_RE.search(edit).group(1), "version": hidden(edit, "version"), "surname": "Выдумкин",
+        "given_name": "Виктор", "call_sign": "Сокол", "unit": "в/ч 12345", "health": "unknown"})
+    assert response.status_code == 302
+    assert fetch(session, Person, person_id).surname == "Выдумкин"
+    page = client.get(f"/registry/persons/{person_id}").get_data(as_text=True)
+    assert f"#{person_id} Выдумкин Виктор</h1>" in page
+    assert '<div class="change">Фамилия: — → Выдумкин</div>' in page  # the audit trail on his page
+    event = session.exec(select(AuditEvent).where(AuditEvent.action == "person.update",
+                                                  AuditEvent.entity_id == person_id)).one()
+    session.commit()
+    assert event.actor_id == user.id and '"surname": ["", "Выдумкин"]' in event.changes

@@ -525,6 +525,17 @@ CAPTURE_COLUMNS: dict[str, tuple[str, ...]] = {
         "достовірність інформації", "достовірність",
     ),
     "notes": _PERSON_COLUMNS["notes"],
+    # Added for partly identified men (issue 13): what he is called, what a photo shows of him.
+    "call_sign": (
+        "call sign", "nom de guerre",
+        "позывной",
+        "позивний",
+    ),
+    "appearance": (
+        "distinguishing marks", "distinguishing features", "special features",
+        "особые приметы", "приметы", "внешность",
+        "особливі прикмети", "прикмети", "зовнішність",
+    ),
 }
 """Columns of ``pow-registry import captures`` (contract.md, "Import columns")."""
 

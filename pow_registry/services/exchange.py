@@ -66,6 +66,18 @@ class ListFrozen(Conflict):
     message = N_("This list is frozen: it cannot be changed any more.")
 
 
+# An office looks a man up by his name: a call sign, a given name and a unit, or a photo are
+# enough for the registry (partial identities) but not for a list an office must act on. Such a
+# man is not proposed, cannot be added, and a list that holds one (his surname was taken out of
+# his record after he was added) is not frozen until he is named or taken off.
+NO_SURNAME = N_("His surname is not known yet: an office cannot look for a man without one. Complete his "
+                "record first.")
+
+
+def has_surname(person: Person) -> bool:
+    return bool(person.surname.strip())
+
+
 def _require(actor: User, role: Role) -> None:
     if not actor.has_role(role):
         raise Forbidden()
@@ -264,19 +276,31 @@ def _eligible_statuses(kind: ListKind) -> list[PersonStatus]:
     return [PersonStatus.reported, PersonStatus.probable, PersonStatus.confirmed_captured, PersonStatus.disputed]
 
 
-def proposals(session: Session, exchange_list: ExchangeList, *, today: date | None = None,
-              limit: int = 500) -> list[Candidate]:
-    """Whom the app proposes for this list, best first: eligible, not on it, not on another open
-    list (domain.md, "Exchange list")."""
-    today = today or clock.today()
+def _open_for(session: Session, exchange_list: ExchangeList) -> list[Person]:
+    """Men the list could take: eligible, not on it, not on another open list."""
     busy = _busy_person_ids(session)
     on_this = {e.person_id for e in _entries(session, exchange_list.id or 0) if e.removed_at is None}
-    persons = [
+    return [
         p for p in session.exec(select(Person).where(col(Person.merged_into_id).is_(None),
                                                      col(Person.status).in_(_eligible_statuses(exchange_list.kind))))
         if p.id not in busy and p.id not in on_this
     ]
+
+
+def proposals(session: Session, exchange_list: ExchangeList, *, today: date | None = None,
+              limit: int = 500) -> list[Candidate]:
+    """Whom the app proposes for this list, best first: eligible, not on it, not on another open
+    list, and named (domain.md, "Exchange list"; see NO_SURNAME)."""
+    today = today or clock.today()
+    persons = [p for p in _open_for(session, exchange_list) if has_surname(p)]
     return sorted(_candidates(session, persons, today), key=_rank)[:limit]
+
+
+def held_back(session: Session, exchange_list: ExchangeList, *, limit: int = 50) -> tuple[list[Person], int]:
+    """Men the list could take but for their unknown surname (not proposed: NO_SURNAME), the
+    first `limit` by number, and how many there are: staff see whose record to complete."""
+    persons = sorted((p for p in _open_for(session, exchange_list) if not has_surname(p)), key=lambda p: p.id or 0)
+    return persons[:limit], len(persons)
 
 
 # --- lists -----------------------------------------------------------------------------------
@@ -355,6 +379,8 @@ def _eligible(session: Session, exchange_list: ExchangeList, person_id: int) -> 
                            else N_("This person's fate is settled: there is nothing to verify.")})
     if person_id in _busy_person_ids(session, but_list=exchange_list.id):
         raise FieldErrors({"person_id": N_("This person is already on another open list.")})
+    if not has_surname(person):
+        raise FieldErrors({"person_id": NO_SURNAME})
     return person
 
 
@@ -557,6 +583,12 @@ def freeze_list(*, session: Session, actor: User, audit_key: bytes, list_id: int
     active = [e for e in _entries(session, list_id) if e.removed_at is None]
     if not active:
         raise FieldErrors({"list": N_("An empty list cannot be frozen.")})
+    unnamed = unnamed_on_list(session, active)
+    if unnamed:
+        raise FieldErrors({"list": Msg(N_("An office cannot look for a man without a surname. Rows without one "
+                                          "(row, registry reference): %(rows)s. Add the surname to his record or "
+                                          "take him off the list, then freeze."),
+                                       rows=", ".join(f"{e.position} (P-{e.person_id:06d})" for e in unnamed))})
     duplicates = duplicates_on_list(session, list_id)
     if duplicates:
         raise FieldErrors({"list": Msg(N_("Men on this list may be the same man (pairs to settle: %(n)d): merge "
@@ -584,6 +616,16 @@ def freeze_list(*, session: Session, actor: User, audit_key: bytes, list_id: int
                                             "state": ["draft", "frozen"]})
     session.commit()
     return row
+
+
+def unnamed_on_list(session: Session, entries: list[ExchangeListEntry]) -> list[ExchangeListEntry]:
+    """The entries whose man has no surname in the registry now, in list order (NO_SURNAME)."""
+    ids = [e.person_id for e in entries]
+    named = {person_id for start in range(0, len(ids), 500)
+             for person_id, surname in session.exec(select(Person.id, Person.surname)
+                                                    .where(col(Person.id).in_(ids[start : start + 500])))
+             if surname.strip()}
+    return [e for e in entries if e.person_id not in named]
 
 
 def _move_inquiries(session: Session, *, actor: User, audit_key: bytes, person_id: int, to: InquiryStatus,
@@ -905,6 +947,8 @@ class ListDetail:
     # no two of them: the same man entered twice in other spellings, or namesakes. A warning to
     # check, not a stop: namesakes exist.
     same_names: list[tuple[str, list[Person]]] = field(default_factory=list)
+    # Entries whose man has no surname (a draft cannot be frozen with one: NO_SURNAME).
+    unnamed: list[EntryView] = field(default_factory=list)
 
 
 def list_detail(session: Session, list_id: int, *, today: date | None = None) -> ListDetail:
@@ -927,9 +971,11 @@ def list_detail(session: Session, list_id: int, *, today: date | None = None) ->
                 counts[category] = counts.get(category, 0) + 1
         else:
             removed.append(view)
-    duplicates = duplicates_on_list(session, list_id) if row.state == ListState.draft else []
-    same = same_names_on_list(entries, office.language, duplicates) if row.state == ListState.draft else []
-    return ListDetail(row, office, entries, removed, counts, duplicates, same)
+    draft = row.state == ListState.draft
+    duplicates = duplicates_on_list(session, list_id) if draft else []
+    same = same_names_on_list(entries, office.language, duplicates) if draft else []
+    unnamed = [v for v in entries if v.person is not None and not has_surname(v.person)] if draft else []
+    return ListDetail(row, office, entries, removed, counts, duplicates, same, unnamed)
 
 
 def same_names_on_list(entries: list[EntryView], language: str,
@@ -939,8 +985,8 @@ def same_names_on_list(entries: list[EntryView], language: str,
     paired = {frozenset(pair.person_ids) for pair in pairs}
     groups: dict[str, tuple[str, list[Person]]] = {}
     for view in entries:
-        if view.person is None:
-            continue
+        if view.person is None or not has_surname(view.person):
+            continue  # a man without a surname is named in a warning of his own (ListDetail.unnamed)
         names = office_script.office_names((view.person.surname, view.person.given_name, view.person.patronymic),
                                            language)
         printed = " ".join(part for part in (names.surname, names.given_name, names.patronymic) if part)

@@ -28,16 +28,19 @@ from pow_registry.services.errors import N_, Conflict, FieldErrors
 
 # Import column → the service field it fills.
 PERSON_COLUMNS = {
-    "surname": "surname", "given_name": "given_name", "patronymic": "patronymic",
+    "surname": "surname", "given_name": "given_name", "patronymic": "patronymic", "call_sign": "call_sign",
     "date_of_birth": "date_of_birth", "place_of_birth": "place_of_birth", "rank": "rank", "unit": "unit",
     "personal_number": "personal_number", "service_category": "service_category",
-    "home_region": "home_region", "health": "health", "notes": "notes",
+    "home_region": "home_region", "health": "health", "appearance": "appearance", "notes": "notes",
 }
 REPORT_COLUMNS = {"source_ref": "source_ref", "capture_date": "capture_date", "capture_place": "capture_place"}
 EVIDENCE_COLUMNS = {"evidence_url": "url", "evidence_kind": "kind", "source_reliability": "source_reliability",
                     "info_credibility": "info_credibility"}
-# Columns a file must have; a tuple of several: any one of them.
-REQUIRED = (("source_ref",), ("surname",))
+# Columns a file must have; a tuple of several: any one of them. A surname is not required: a
+# man may be known only by a given name and a unit, a call sign or a photo (each row still needs
+# one of the fields that identify him, registry.IDENTIFYING_FIELDS).
+REQUIRED = (("source_ref",), tuple(column for column, target in PERSON_COLUMNS.items()
+                                   if target in registry.IDENTIFYING_FIELDS))
 MAX_URLS_PER_ROW = 20
 
 

@@ -24,7 +24,7 @@ from pow_registry.domain.dates import (
     NoSuchDate,
     PartialDate,
 )
-from pow_registry.domain.names import mixed_script_words, name_skeleton
+from pow_registry.domain.names import clean_name, mixed_script_words, name_skeleton
 from pow_registry.domain.units import unit_number
 from pow_registry.domain.urls import InvalidURL, url_hostname, validate_evidence_url
 from pow_registry.models import (
@@ -51,6 +51,7 @@ from pow_registry.services.archive import EvidenceStore
 from pow_registry.services.errors import N_, FieldErrors, Forbidden, Msg, NotFound
 from pow_registry.services.parsing import choice as _enum
 from pow_registry.services.parsing import escape_like as _escape_like
+from pow_registry.services.parsing import multiline as _multiline
 from pow_registry.services.parsing import partial_date as _partial_date
 from pow_registry.services.parsing import plain as _plain
 from pow_registry.services.parsing import text as _text
@@ -66,8 +67,21 @@ PERSON_TEXT_FIELDS = {
 }
 PERSON_NAME_FIELDS = {"surname": 200, "given_name": 200, "patronymic": 200,
                       "father_name": 200, "mother_maiden_name": 200}
-PERSON_FIELDS = [*PERSON_NAME_FIELDS, "date_of_birth", *PERSON_TEXT_FIELDS,
-                 "service_category", "health", "notes"]
+CALL_SIGN_MAX = 100
+APPEARANCE_MAX = 2000
+PERSON_FIELDS = [*PERSON_NAME_FIELDS, "call_sign", "date_of_birth", *PERSON_TEXT_FIELDS,
+                 "service_category", "health", "appearance", "notes"]
+# What may identify a man on its own (domain.md: "the registry takes him with whatever identifies
+# him"): one of these is required, the surname is not. The appearance counts: a man known only
+# from a photo or a video ("unidentified, photo only") is recorded with what the picture shows,
+# and the evidence goes on his capture report. The notes do not: they are about the record.
+IDENTIFYING_FIELDS = ("surname", "given_name", "patronymic", "call_sign", "date_of_birth", "unit",
+                      "personal_number", "appearance")
+NOTHING_IDENTIFIES = N_("Nothing identifies him yet: give a surname, a given name, a patronymic, a call sign, "
+                        "a date of birth, a unit or a military personal number, or describe how he looks in "
+                        "the photo or video.")
+# Quotes people type around a call sign («Сокол», "Sokol"): the app adds its own when it shows one.
+_QUOTES = "«»\"“”„‟‘’‚‛'`"
 REPORT_FIELDS = ["claim", "capture_date", "capture_place", "reported_unit", "circumstances", "source_ref"]
 EVIDENCE_FIELDS = ["url", "kind", "publisher", "published_at", "source_reliability",
                    "info_credibility", "notes"]
@@ -81,16 +95,23 @@ def parse_person(data: Mapping[str, Any], *, today: date | None = None) -> dict[
     values: dict[str, Any] = {}
     for name, limit in PERSON_NAME_FIELDS.items():
         values[name] = _plain(_text(data, name), limit, name, errors)
-    if not values["surname"]:
-        errors["surname"] = N_("The surname is required.")
+    values["call_sign"] = _plain(clean_name(_text(data, "call_sign")).strip(_QUOTES), CALL_SIGN_MAX, "call_sign", errors)
     for name, limit in PERSON_TEXT_FIELDS.items():
         values[name] = _plain(_text(data, name), limit, name, errors)
     values["date_of_birth"] = _partial_date(_text(data, "date_of_birth"), "date_of_birth", errors, today)
     values["service_category"] = _enum(ServiceCategory, _text(data, "service_category"), "service_category", errors)
     values["health"] = _enum(Health, _text(data, "health"), "health", errors, default=Health.unknown)
+    values["appearance"] = _multiline(_text(data, "appearance"))
+    if len(values["appearance"]) > APPEARANCE_MAX:
+        errors["appearance"] = Msg(N_("Too long (at most %(n)d characters)."), n=APPEARANCE_MAX)
     values["notes"] = _text(data, "notes").strip()
     if len(values["notes"]) > NOTES_MAX:
         errors["notes"] = Msg(N_("Too long (at most %(n)d characters)."), n=NOTES_MAX)
+    # A date of birth that was typed but is not a date has its own error: it is not "nothing".
+    typed = {name: bool(values[name]) for name in IDENTIFYING_FIELDS}
+    typed["date_of_birth"] = bool(_text(data, "date_of_birth").strip())
+    if not any(typed.values()):
+        errors["surname"] = NOTHING_IDENTIFIES
     if errors:
         raise FieldErrors(errors)
     return values
@@ -149,9 +170,10 @@ def _apply_person(person: Person, values: dict[str, Any]) -> None:
     person.surname_key = name_skeleton(person.surname)
     person.given_name_key = name_skeleton(person.given_name)
     person.patronymic_key = name_skeleton(person.patronymic)
+    person.call_sign_key = name_skeleton(person.call_sign)
     person.place_of_birth_key = name_skeleton(person.place_of_birth)
     person.name_needs_review = bool(
-        mixed_script_words(" ".join([person.surname, person.given_name, person.patronymic]))
+        mixed_script_words(" ".join([person.surname, person.given_name, person.patronymic, person.call_sign]))
     )
     person.birth_year = int(person.date_of_birth[:4]) if person.date_of_birth else None
     person.unit_number = unit_number(person.unit)
@@ -805,7 +827,8 @@ class PersonQuery:
 
 
 def search_persons(session: Session, query: PersonQuery, *, page: int = 1, page_size: int = 25) -> tuple[list[Person], int]:
-    """Names in any script (script-blind keys), date of birth, unit, place; merged records hidden."""
+    """Names and call signs in any script (script-blind keys), date of birth, unit, place; merged
+    records hidden."""
     errors: dict[str, str] = {}
     conditions: list[Any] = [col(Person.merged_into_id).is_(None)]
     tokens = [key for key in (name_skeleton(t) for t in query.text.replace(",", " ").split()) if key]
@@ -816,6 +839,7 @@ def search_persons(session: Session, query: PersonQuery, *, page: int = 1, page_
         conditions.append(or_(
             col(Person.given_name_key) == key,
             col(Person.patronymic_key) == key,
+            col(Person.call_sign_key) == key,
             col(Person.surname_key).like(like, escape="\\") if len(key) >= 3 else col(Person.surname_key) == key,
         ))
     if query.date_of_birth.strip():
@@ -860,7 +884,9 @@ def search_persons(session: Session, query: PersonQuery, *, page: int = 1, page_
     base = select(Person).where(and_(*conditions))
     total = session.exec(select(func.count()).select_from(base.subquery())).one()
     rows = session.exec(
-        base.order_by(col(Person.surname_key), col(Person.given_name_key), col(Person.id))
+        # Men whose surname is not known yet come after the named ones, not before them.
+        base.order_by(col(Person.surname_key) == "", col(Person.surname_key), col(Person.given_name_key),
+                      col(Person.id))
         .offset((max(page, 1) - 1) * page_size).limit(page_size)
     ).all()
     return list(rows), int(total)

@@ -51,6 +51,7 @@ ENTITY_LABELS: dict[str, Any] = {
 
 FIELD_LABELS: dict[str, Any] = {
     "surname": _l("Surname"), "given_name": _l("Given name"), "patronymic": _l("Patronymic"),
+    "call_sign": _l("Call sign"), "appearance": _l("Appearance and distinguishing marks"),
     "father_name": _l("Father's name"), "mother_maiden_name": _l("Mother's maiden name"),
     "date_of_birth": _l("Date of birth"), "place_of_birth": _l("Place of birth"), "rank": _l("Rank"),
     "unit": _l("Unit"), "personal_number": _l("Personal number"), "home_region": _l("Home region"),

@@ -278,6 +278,7 @@ def _render(list_id: int, status: int = 200, *, remove: tuple[int, EntryRemoveFo
     row = d.exchange_list
     draft = row.state == ListState.draft
     proposals = exchange.proposals(session, row, today=today) if draft else []
+    held_back, held_back_total = exchange.held_back(session, row) if draft else ([], 0)
     forms = _Forms(
         remove={v.entry.id or 0: EntryRemoveForm(formdata=None, version=v.entry.version) for v in d.entries},
         move={v.entry.id or 0: EntryMoveForm(formdata=None, version=v.entry.version, position=v.entry.position)
@@ -312,6 +313,7 @@ def _render(list_id: int, status: int = 200, *, remove: tuple[int, EntryRemoveFo
     body = render_template(
         "lists/detail.html", d=d, row=row, draft=draft, proposals=proposals, forms=forms, users=users,
         counts=counts, priority_reason=priority_reason, shown=_shown, answers_report=answers_report,
+        held_back=held_back, held_back_total=held_back_total,
         on_list={v.entry.person_id: v.person for v in d.entries},
         may_review_duplicates=auth.actor().has_role(Role.researcher),
         proposal_days={c.person.id: days_in_captivity(c.capture_date, today) for c in proposals},
@@ -328,8 +330,11 @@ def _shown(view: exchange.EntryView) -> dict[str, Any]:
                 "patronymic": sent.get("patronymic", ""), "date_of_birth": sent.get("date_of_birth")}
     if person is None:
         return {"surname": "", "given_name": "", "patronymic": "", "date_of_birth": None}
+    # What the name line needs for a man whose surname is not known yet (labels.person_name).
     return {"surname": person.surname, "given_name": person.given_name, "patronymic": person.patronymic,
-            "date_of_birth": person.date_of_birth}
+            "date_of_birth": person.date_of_birth, "call_sign": person.call_sign, "unit": person.unit,
+            "unit_number": person.unit_number, "personal_number": person.personal_number,
+            "appearance": person.appearance}
 
 
 def _list(list_id: int) -> ExchangeList:

@@ -127,9 +127,13 @@ class LanguageForm(FlaskForm):
 
 class PersonForm(FlaskForm):
     version = HiddenField()
-    surname = StringField(_l("Surname"), validators=[InputRequired(), Length(max=200)])
+    # No field is required by itself: one of those that identify him is (services.registry).
+    surname = StringField(_l("Surname"), validators=[Length(max=200)])
     given_name = StringField(_l("Given name"), validators=[Length(max=200)])
     patronymic = StringField(_l("Patronymic / father's name"), validators=[Length(max=200)])
+    call_sign = StringField(_l("Call sign"), validators=[Length(max=120)])
+    appearance = TextAreaField(_l("Appearance and distinguishing marks (what a photo or video shows of him)"),
+                               validators=[Length(max=2000)])
     date_of_birth = StringField(_l("Date of birth (YYYY-MM-DD, DD.MM.YYYY, YYYY-MM or YYYY)"), validators=[Length(max=20)])
     place_of_birth = StringField(_l("Place of birth"), validators=[Length(max=300)])
     rank = StringField(_l("Rank"), validators=[Length(max=100)])

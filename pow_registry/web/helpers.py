@@ -106,6 +106,7 @@ def register_filters(app: Flask) -> None:
     from pow_registry.web import labels
 
     app.jinja_env.filters["label"] = labels.label
+    app.jinja_env.filters["person_name"] = labels.person_name
     app.jinja_env.globals["status_basis"] = labels.status_basis
     app.jinja_env.globals["tr"] = translate
     app.jinja_env.filters["dt"] = utc_minute

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from pow_registry.i18n import gettext as _
@@ -96,3 +97,62 @@ def priority_reason(code: str) -> str:
     if name == "with_inquiry":
         return _("a family is asking")
     return code
+
+
+# --- a man by name, also when his name is not (all) known -------------------------------------
+
+_APPEARANCE_SHOWN = 40  # characters of a description in a name line
+
+
+def person_name(record: Any, ref: bool = False) -> str:
+    """A man as lists and headings name him, in the reader's language: the names as entered when
+    the surname is known («Выдумкин Виталий Евгеньевич», unchanged); else what is known with the
+    gap said in words: «Виктор (в/ч 12345, фамилия неизвестна)», «Неизвестный (позывной «Сокол»)»,
+    and for a man with no name at all his registry reference after it when `ref` (a page that shows
+    no number beside the name). Never an empty cell or a dangling comma.
+
+    `record`: a Person, an Inquiry, a counterpart entry, or a mapping with the same keys (a list's
+    frozen row); fields a record does not have count as unknown."""
+    def get(name: str) -> Any:
+        value = record.get(name) if isinstance(record, Mapping) else getattr(record, name, None)
+        return value.strip() if isinstance(value, str) else value
+
+    surname = get("surname") or ""
+    names = " ".join(part for part in (get("given_name"), get("patronymic")) if part)
+    if surname:
+        return " ".join(part for part in (surname, names) if part)
+    clues: list[str] = []
+    call_sign = get("call_sign")
+    if call_sign:
+        clues.append(_("call sign “%(call_sign)s”", call_sign=call_sign))
+    elif get("unit_number"):
+        clues.append(_("military unit %(number)s", number=get("unit_number")))
+    elif get("unit"):
+        clues.append(str(get("unit")))
+    if names:
+        clues.append(_("surname unknown"))
+        return _("%(names)s (%(details)s)", names=names, details=", ".join(clues))
+    if not clues:
+        appearance = " ".join((get("appearance") or "").split())
+        if get("personal_number"):
+            clues.append(_("personal number %(number)s", number=get("personal_number")))
+        elif get("date_of_birth"):
+            clues.append(_("born %(date)s", date=get("date_of_birth")))
+        elif appearance:
+            shown = appearance
+            if len(appearance) > _APPEARANCE_SHOWN:  # cut at a word, not inside one
+                cut = appearance[:_APPEARANCE_SHOWN + 1].rsplit(" ", 1)[0] or appearance[:_APPEARANCE_SHOWN]
+                shown = cut.rstrip(" ,.;:—-") + "…"
+            clues.append(_("looks: %(appearance)s", appearance=shown))
+    text = (_("%(names)s (%(details)s)", names=_("Unknown man"), details=", ".join(clues)) if clues
+            else _("Unknown man"))
+    person_id = get("id")
+    if ref and isinstance(person_id, int) and _is_person(record):
+        text = _("%(name)s, %(reference)s", name=text, reference=f"P-{person_id:06d}")
+    return text
+
+
+def _is_person(record: Any) -> bool:
+    from pow_registry.models import Person
+
+    return isinstance(record, Person)
