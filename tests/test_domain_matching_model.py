@@ -286,3 +286,20 @@ def test_two_reports_captured_the_same_day_weigh_by_how_many_were_captured_that_
     quiet = index.score(MatchRecord("c", "person", event_date="2023-02-08"), MatchRecord("d", "person", event_date="2023-02-09"))
     assert busy.fields[6].level == quiet.fields[6].level == "same capture date"
     assert busy.fields[6].weight < 1.0 and quiet.fields[6].weight > busy.fields[6].weight + 3
+
+
+def test_two_reports_of_one_call_sign_are_found_and_weighed_by_how_rare_it_is() -> None:
+    registry = [MatchRecord(f"p{i}", "person", surname=f"Выдумкин{i}", call_sign="Сокол" if i % 4 == 0 else None)
+                for i in range(400)]  # fmt: skip
+    registry.append(MatchRecord("known", "person", call_sign="«Небывалый»", unit="в/ч 12345", event_date="2024-08-10"))
+    index = MatchIndex(registry)
+    report = MatchRecord("video", "person", call_sign="Nebyvalyi", unit="12345", event_date="2024-08-11")
+    found = index.query(report, threshold=0.01)
+    assert found and found[0].right_id == "known"
+    by_field = {f.field: f for f in found[0].fields}
+    assert by_field["call sign"].level == "exact"
+    rare = by_field["call sign"].weight
+    common = index.score(MatchRecord("a", "person", call_sign="Сокол"), MatchRecord("b", "person", call_sign="Sokol"))
+    assert {f.field: f for f in common.fields}["call sign"].weight < rare - 3
+    other = index.score(MatchRecord("a", "person", call_sign="Сокол"), MatchRecord("b", "person", call_sign="Грач"))
+    assert {f.field: f for f in other.fields}["call sign"].level == "disagree"

@@ -308,3 +308,15 @@ def test_partly_identified_men_are_matched_without_a_surname(session: Session, m
     assert ("inquiry", viktor.id, "person", given_and_unit.id) in found  # a given name and a unit can be enough
     persons_paired = {p[1] for p in found if p[0] == "person"} | {p[3] for p in found if p[2] == "person"}
     assert not persons_paired & {call_sign.id, described.id, born.id}
+
+
+def test_two_reports_of_one_call_sign_become_a_duplicate_candidate(session: Session, make_person: Any) -> None:
+    # a man known only by his call sign and unit, reported from two videos (issue 13, partial identities)
+    make_person(surname="", given_name="", patronymic="", date_of_birth="", call_sign="Небывалый", unit="в/ч 12345",
+                report={"capture_date": "2024-08-10", "source_ref": "vid-31"})
+    make_person(surname="", given_name="", patronymic="", date_of_birth="", call_sign="«Nebyvalyi»", unit="12345",
+                report={"capture_date": "2024-08-11", "source_ref": "vid-32"})
+    pairs = session.exec(select(MatchCandidate).where(MatchCandidate.left_kind == "person",
+                                                      MatchCandidate.right_kind == "person")).all()
+    assert len(pairs) == 1
+    assert "call sign" in pairs[0].explanation

@@ -103,6 +103,7 @@ def person_record(person: Any, reports: Iterable[Any]) -> MatchRecord:
         place=first.capture_place if first else None,
         event_date=first.capture_date if first else None,
         service_category=person.service_category.value if person.service_category else None,
+        call_sign=person.call_sign or None,
     )
 
 
@@ -141,6 +142,8 @@ def fingerprint(record: MatchRecord | None) -> str:
         return ""
     fields = [record.surname, record.given_name, record.patronymic, record.date_of_birth,
               record.unit, record.place, record.event_date, record.service_category]
+    if record.call_sign:  # only then: the fingerprints of records without one stay as they were
+        fields.append(record.call_sign)
     payload = json.dumps([f or "" for f in fields], ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -151,7 +154,7 @@ def _chunks(ids: list[int], size: int = 500) -> Iterator[list[int]]:
 
 
 _PERSON_COLUMNS: tuple[Any, ...] = (col(Person.id), col(Person.surname), col(Person.given_name), col(Person.patronymic), col(Person.date_of_birth),
-                   col(Person.unit), col(Person.service_category))
+                   col(Person.unit), col(Person.service_category), col(Person.call_sign))
 _REPORT_COLUMNS: tuple[Any, ...] = (col(CaptureReport.id), col(CaptureReport.person_id), col(CaptureReport.claim), col(CaptureReport.capture_date),
                    col(CaptureReport.capture_place), col(CaptureReport.reported_unit))
 _INQUIRY_COLUMNS: tuple[Any, ...] = (col(Inquiry.id), col(Inquiry.surname), col(Inquiry.given_name), col(Inquiry.patronymic), col(Inquiry.date_of_birth),

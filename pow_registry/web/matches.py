@@ -50,6 +50,7 @@ FIELD_LABELS = {
     "surname": _l("Surname"), "given name": _l("Given name"), "patronymic": _l("Patronymic"),
     "date of birth": _l("Date of birth"), "unit": _l("Unit"), "place": _l("Place"),
     "capture / contact": _l("Capture / last contact"), "service category": _l("Service category"),
+    "call sign": _l("Call sign"),
 }
 LEVEL_LABELS = {
     "missing": _l("not given"), "exact": _l("same"), "transliteration": _l("same in another script"),
@@ -75,6 +76,7 @@ COMPARED = [
     (_l("Surname"), "surname"), (_l("Given name"), "given_name"), (_l("Patronymic"), "patronymic"),
     (_l("Date of birth"), "date_of_birth"), (_l("Unit"), "unit"), (_l("Place"), "place"),
     (_l("Capture / last contact date"), "event_date"), (_l("Service category"), "service_category"),
+    (_l("Call sign"), "call_sign"),
 ]
 
 

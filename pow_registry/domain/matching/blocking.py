@@ -29,6 +29,7 @@ def blocking_keys(
     unit: str | None,
     dob_day: str | None = None,
     places: tuple[str, ...] = (),
+    call_sign: str = "",
     *,
     light: bool = False,
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -75,6 +76,8 @@ def blocking_keys(
         both.update(f"b|{token}|{dob_day}" for token in given_tokens)
     for token in [t for t in places if t[0] != "@"][:2]:  # the given name garbled, no birth date
         both.update(f"L|{key}|{token}" for key in sur_keys)
+    if call_sign:  # two reports of one call sign (in any script)
+        both.add(f"c|{call_sign}")
     if dob_day is not None:  # both names garbled or swapped away: the birth day and the place
         both.update(f"P|{dob_day}|{token}" for token in [t for t in places if t[0] != "@"][:2])
     if unit is not None:

@@ -35,10 +35,10 @@ class _Stats:
     whose parameters the weights come from: frozen together, they make a pair's score depend on
     the pair alone."""
 
-    __slots__ = ("_capture_index", "capture", "category", "dob", "given", "model", "n", "patronymic", "place",
-                 "surname", "totals", "unit", "year")
+    __slots__ = ("_capture_index", "call_sign", "capture", "category", "dob", "given", "model", "n", "patronymic",
+                 "place", "surname", "totals", "unit", "year")
 
-    _COUNTERS = ("surname", "given", "patronymic", "unit", "dob", "year", "place", "category", "capture")
+    _COUNTERS = ("surname", "given", "patronymic", "unit", "dob", "year", "place", "category", "capture", "call_sign")
 
     def __init__(self, model: MatchModel = DEFAULT_MODEL) -> None:
         self.n = 0
@@ -51,6 +51,7 @@ class _Stats:
         self.year: Counter[str] = Counter()  # birth years
         self.place: Counter[str] = Counter()  # place words (a record counts once per word)
         self.category: Counter[str] = Counter()
+        self.call_sign: Counter[str] = Counter()
         self.capture: Counter[str] = Counter()  # persons' capture days (ordinal), when known to the month
         self._capture_index: tuple[list[int], list[int]] | None = None  # days sorted, running counts
         # records with a value, per counter (id of the counter → count): a share is of those
@@ -70,6 +71,7 @@ class _Stats:
             (self.dob, record.dob_text if dob is not None and dob.day is not None else None),
             (self.year, str(dob.year) if dob is not None else None),
             (self.category, record.category),
+            (self.call_sign, record.call_sign),
         ]
         values.extend((self.place, token) for token in record.place)
         event = record.event
@@ -566,6 +568,20 @@ def _category(a: PreparedRecord, b: PreparedRecord, stats: _Stats, detail: bool)
     return "disagree", "disagree", stats.model.weight("service category", "disagree"), text
 
 
+_U_CALL_SIGN = 0.002
+
+
+def _call_sign(a: PreparedRecord, b: PreparedRecord, stats: _Stats, detail: bool) -> _Evidence:
+    if not a.call_sign or not b.call_sign:
+        return _missing(detail)
+    text = (_say("%(a)s / %(b)s", a=_q(a.call_sign_text), b=_q(b.call_sign_text)),) if detail else ()
+    if a.call_sign == b.call_sign:
+        u = stats.u(stats.call_sign, a.call_sign, _U_CALL_SIGN)
+        more = _share(stats.call_sign.get(a.call_sign, 0), stats.n) if detail else ()
+        return "exact", "exact", _tf(stats.model, "call sign", "exact", u, _MAX_NAME_WEIGHT), text + more
+    return "disagree", "disagree", stats.model.weight("call sign", "disagree"), text
+
+
 def _names(
     a: PreparedRecord, b: PreparedRecord, stats: _Stats, detail: bool
 ) -> tuple[tuple[_Evidence, Say | None], _Evidence, bool]:
@@ -603,7 +619,7 @@ def evidence(a: PreparedRecord, b: PreparedRecord, stats: _Stats, detail: bool) 
     """Every field's evidence for a pair, (explanation field name, evidence) in order, the
     surname note and whether the names were read swapped."""
     (surname, note), given, swapped = _names(a, b, stats, detail)
-    return (
+    fields: tuple[tuple[str, _Evidence], ...] = (
         ("surname", surname),
         ("given name", given),
         ("patronymic", _patronymic(a, b, stats, detail)),
@@ -612,7 +628,10 @@ def evidence(a: PreparedRecord, b: PreparedRecord, stats: _Stats, detail: bool) 
         ("place", _place(a, b, stats, detail)),
         ("capture / contact", _event(a, b, stats, detail)),
         ("service category", _category(a, b, stats, detail)),
-    ), note, swapped
+    )
+    if a.call_sign or b.call_sign:  # said only where a report has one (inquiries never do)
+        fields += (("call sign", _call_sign(a, b, stats, detail)),)
+    return fields, note, swapped
 
 
 def levels(a: PreparedRecord, b: PreparedRecord, stats: _Stats) -> tuple[tuple[str, str], ...]:
@@ -666,6 +685,7 @@ def _weight(a: PreparedRecord, b: PreparedRecord, stats: _Stats) -> float:
         + _place(a, b, stats, False)[2]
         + _event(a, b, stats, False)[2]
         + _category(a, b, stats, False)[2]
+        + _call_sign(a, b, stats, False)[2]
     )
 
 

@@ -47,7 +47,8 @@ _MAX_BLOCK = 40
 
 #: The statistics counter a value-agreement level's value is counted in.
 _COUNTER_OF = {"surname": "surname", "given name": "given", "patronymic": "patronymic", "date of birth": "dob",
-               "unit": "unit", "place": "place", "service category": "category"}
+               "unit": "unit", "place": "place", "service category": "category",
+               "call sign": "call_sign"}
 _NAME_FIELDS = ("surname", "given name")
 _OTHER_FIELDS = tuple(f for f in FIELDS if f not in _NAME_FIELDS)
 

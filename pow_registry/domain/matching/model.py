@@ -35,6 +35,7 @@ FIELDS = (
     "capture dates",
     "last contacts",
     "service category",
+    "call sign",
 )
 
 #: (m, u) per level, set by hand: the starting point and the fallback while the registry is too
@@ -121,6 +122,11 @@ DEFAULT_LEVELS: dict[str, dict[str, tuple[float, float]]] = {
         "exact": (0.85, 0.25),
         "disagree": (0.12, 0.7),
     },
+    # a call sign is rare and his own, but sources hear it differently and men change it
+    "call sign": {
+        "exact": (0.6, 0.002),
+        "disagree": (0.4, 0.998),
+    },
 }
 
 #: Levels whose weight uses the agreed value's own frequency instead of the level's u.
@@ -134,6 +140,7 @@ TF_LEVELS: dict[str, frozenset[str]] = {
     "service category": frozenset({"exact"}),
     "capture / contact": frozenset({"soon after"}),  # the share of captures in those weeks
     "capture dates": frozenset({"same"}),  # the share of captures within three days
+    "call sign": frozenset({"exact"}),
 }
 
 #: Expected true matches per inquiry in the registry when nothing is learned: a family asks

@@ -45,6 +45,7 @@ class MatchRecord:
     place: str | None = None
     event_date: str | None = None
     service_category: str | None = None
+    call_sign: str | None = None  # a person's nickname in his unit (позывной), as written
 
     def __post_init__(self) -> None:
         if self.kind not in ("person", "inquiry"):
@@ -90,6 +91,8 @@ class PreparedRecord:
     place_text: str
     event: tuple[int, int] | None
     category: str | None
+    call_sign: str = ""  # its spelling key, "" when none
+    call_sign_text: str = ""
     index_keys: tuple[str, ...] = field(default=())
     query_keys: tuple[str, ...] = field(default=())
     swap_index_keys: tuple[str, ...] = field(default=())
@@ -386,11 +389,13 @@ def prepare(record: MatchRecord) -> PreparedRecord:
         place_text=place_text,
         event=_interval(_partial(record.event_date)),
         category=normalise_service_category(record.service_category),
+        call_sign=_skeleton(clean_name(record.call_sign or "").strip("«»\"'“”„ ")),
+        call_sign_text=clean_name(record.call_sign or "").strip("«»\"'“”„ "),
     )
     year = dob.year if dob is not None else None
     dob_day = str(dob) if dob is not None and dob.day is not None else None
     prepared.index_keys, prepared.query_keys = blocking_keys(
-        sur_keys, primary, given, patronymic, year, unit, dob_day, prepared.place
+        sur_keys, primary, given, patronymic, year, unit, dob_day, prepared.place, prepared.call_sign
     )
     if swap is not None:
         prepared.swap_index_keys, prepared.swap_query_keys = blocking_keys(
