@@ -44,6 +44,8 @@ _M_SEED_WEIGHT = 20.0
 _U_SEED_WEIGHT = 50.0
 #: Pairs per block a session takes at most (a common name's block is sampled).
 _MAX_BLOCK = 40
+#: Pairs an EM session takes at most (a random sample of them beyond that).
+_MAX_PAIRS = 100_000
 
 #: The statistics counter a value-agreement level's value is counted in.
 _COUNTER_OF = {"surname": "surname", "given name": "given", "patronymic": "patronymic", "date of birth": "dob",
@@ -102,6 +104,11 @@ def _blocked_pairs(
         chosen = block if len(block) <= _MAX_BLOCK else rng.sample(block, _MAX_BLOCK)
         pairs.extend((inquiry, person) for person in chosen)
     return pairs
+
+
+def _sample(pairs: list[Pair], rng: random.Random) -> list[Pair]:
+    """At most _MAX_PAIRS of a session's pairs: EM's estimates settle long before that."""
+    return pairs if len(pairs) <= _MAX_PAIRS else rng.sample(pairs, _MAX_PAIRS)
 
 
 def _em(
@@ -195,8 +202,8 @@ def estimate_model(
                 out.append((tuple(item for item in levels(a, b, stats) if item[0] in wanted), post))
         return out
 
-    by_name = _blocked_pairs(inquiries, persons, "name", rng)
-    by_dob = _blocked_pairs(inquiries, persons, "dob", rng)
+    by_name = _sample(_blocked_pairs(inquiries, persons, "name", rng), rng)
+    by_dob = _sample(_blocked_pairs(inquiries, persons, "dob", rng), rng)
     m_other, run_a = _em(_patterns(by_name, _OTHER_FIELDS, stats), labelled(_OTHER_FIELDS), _OTHER_FIELDS, u,
                          iterations)  # fmt: skip
     m_names, run_b = _em(_patterns(by_dob, _NAME_FIELDS, stats), labelled(_NAME_FIELDS), _NAME_FIELDS, u, iterations)
