@@ -141,3 +141,25 @@ def test_the_review_queue_takes_a_few_queries_whatever_the_page_size(
     assert all(surname in page for surname in surnames)  # every pair is on the large page
     assert large == small, (small, large)
     assert large <= 15, large
+
+
+def test_candidates_read_likely_or_possible_as_their_shown_percentage_says(
+    client: Any, session: Session, make_user: Callable[..., User], login: Any, make_person: Any
+) -> None:
+    import re
+
+    from sqlalchemy import update
+
+    make_person(surname="Vydumkin", given_name="Vitalii", patronymic="", date_of_birth="2005")
+    add_inquiry(session, unit="в/ч 12345")
+    row = _pair(session)
+    login(make_user("staff"))
+    for score, percent, tier in ((0.7996, "80%", "likely"), (0.7949, "79%", "possible"), (0.31, "31%", "possible")):
+        session.exec(update(MatchCandidate).where(MatchCandidate.id == row.id).values(score=score))  # type: ignore[call-overload]
+        session.commit()
+        page = client.get("/matches/").get_data(as_text=True)
+        cell = re.search(r"<strong>(\d+%)</strong><br>\s*<span class=\"tier (\w+)\">", page)
+        assert cell is not None and cell.groups() == (percent, tier)
+        detail = client.get(f"/matches/{row.id}").get_data(as_text=True)
+        said = re.search(r"(\d+%)</strong>\s*<span class=\"tier (\w+)\">", detail)
+        assert said is not None and said.groups() == (percent, tier)
