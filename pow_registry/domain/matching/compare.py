@@ -121,7 +121,8 @@ class _Stats:
 
     def u(self, counter: Counter[str], value: str, default: float) -> float:
         """How often a random record has this value: smoothed towards `default`."""
-        return (counter.get(value, 0) + _TF_PSEUDO * default) / (self._total(counter) + _TF_PSEUDO)
+        total = self.totals.get(id(counter), self.n)
+        return (counter.get(value, 0) + _TF_PSEUDO * default) / (total + _TF_PSEUDO)
 
     def as_dict(self) -> dict[str, object]:
         data: dict[str, object] = {"n": self.n}
