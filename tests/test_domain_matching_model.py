@@ -67,6 +67,16 @@ def _data(capture: tuple[date, int], seed: int = 7) -> tuple[list, list]:
     return inquiries, persons
 
 
+def _one_offensive(weeks_days: int, seed: int) -> list[MatchRecord]:
+    """2,000 men: nine in ten captured within `weeks_days` days from 6 August 2024, the rest
+    spread over two years."""
+    rng = random.Random(seed)
+    return [MatchRecord(f"p{i}", "person", surname=f"Выдумкин{i}",
+                        event_date=(date(2024, 8, 6) + timedelta(days=rng.randrange(weeks_days))).isoformat() if i % 10
+                        else (date(2022, 3, 1) + timedelta(days=rng.randrange(700))).isoformat())
+            for i in range(2000)]  # fmt: skip
+
+
 def test_the_default_model_is_the_hand_set_one_with_every_field() -> None:
     assert set(DEFAULT_MODEL.levels) == set(FIELDS)
     assert not DEFAULT_MODEL.learned
@@ -212,12 +222,7 @@ def test_the_demo_inquiry_ranks_the_man_born_2005_above_a_namesake_born_1987_in_
 
 def test_captured_soon_after_the_last_contact_weighs_by_how_many_were_captured_in_those_weeks() -> None:
     # nine in ten captured in the same three weeks of one offensive, the rest spread over two years
-    rng = random.Random(3)
-    people = [MatchRecord(f"p{i}", "person", surname=f"Выдумкин{i}",
-                          event_date=(date(2024, 8, 6) + timedelta(days=rng.randrange(21))).isoformat() if i % 10 else
-                          (date(2022, 3, 1) + timedelta(days=rng.randrange(700))).isoformat())
-              for i in range(2000)]  # fmt: skip
-    index = MatchIndex(people)
+    index = MatchIndex(_one_offensive(weeks_days=21, seed=3))
     in_the_offensive = index.score(MatchRecord("q1", "inquiry", event_date="2024-08-04"),
                                    MatchRecord("x1", "person", event_date="2024-08-12"))
     in_a_quiet_month = index.score(MatchRecord("q2", "inquiry", event_date="2023-02-04"),
@@ -276,12 +281,7 @@ def test_a_man_reported_by_his_given_name_and_unit_only_is_found_by_his_family_a
 
 
 def test_two_reports_captured_the_same_day_weigh_by_how_many_were_captured_that_day() -> None:
-    rng = random.Random(5)
-    people = [MatchRecord(f"p{i}", "person", surname=f"Выдумкин{i}",
-                          event_date=(date(2024, 8, 6) + timedelta(days=rng.randrange(10))).isoformat() if i % 10 else
-                          (date(2022, 3, 1) + timedelta(days=rng.randrange(700))).isoformat())
-              for i in range(2000)]  # fmt: skip
-    index = MatchIndex(people)
+    index = MatchIndex(_one_offensive(weeks_days=10, seed=5))
     busy = index.score(MatchRecord("a", "person", event_date="2024-08-08"), MatchRecord("b", "person", event_date="2024-08-09"))
     quiet = index.score(MatchRecord("c", "person", event_date="2023-02-08"), MatchRecord("d", "person", event_date="2023-02-09"))
     assert busy.fields[6].level == quiet.fields[6].level == "same capture date"

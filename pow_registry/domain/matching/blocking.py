@@ -20,6 +20,13 @@ def _given_tokens(reading: NameReading | None) -> tuple[str, ...]:
     return ("~" + reading.skeleton,)
 
 
+def _one_way(index: set[str], query: set[str], key: str, tags: tuple[str, str], *, named: bool) -> None:
+    """Keys that bring records without a surname together with named ones, never two named."""
+    named_tag, unnamed_tag = tags
+    index.add((named_tag if named else unnamed_tag) + key)
+    query.add((unnamed_tag if named else named_tag) + key)
+
+
 def blocking_keys(
     sur_keys: frozenset[str],
     primary: str,
@@ -80,26 +87,14 @@ def blocking_keys(
         both.add(f"c|{call_sign}")
     if dob_day is not None:  # both names garbled or swapped away: the birth day and the place
         both.update(f"P|{dob_day}|{token}" for token in [t for t in places if t[0] != "@"][:2])
-    if unit is not None:
-        # A record without a surname (a given name and a unit from a video) is found by every
-        # record of that given name in that unit, and looks among them (as by birth year below).
-        for token in given_tokens:
-            if primary:
-                index.add(f"v|{unit}|{token}")
-                query.add(f"V|{unit}|{token}")
-            else:
-                index.add(f"V|{unit}|{token}")
-                query.add(f"v|{unit}|{token}")
-    if year is not None:
-        # A record without a surname looks among all of that given name and birth year, and is
-        # found by them; records with surnames do not look among each other this way.
-        for token in given_tokens:
-            if primary:
-                index.add(f"n|{token}|{year}")
-                query.add(f"N|{token}|{year}")
-            else:
-                index.add(f"N|{token}|{year}")
-                query.add(f"n|{token}|{year}")
+    # A record without a surname (a given name and a unit from a video, a given name and a birth
+    # year) looks among all records of that given name and unit, or given name and birth year,
+    # and is found by them; records with surnames do not look among each other this way.
+    for token in given_tokens:
+        if unit is not None:
+            _one_way(index, query, f"|{unit}|{token}", ("v", "V"), named=bool(primary))
+        if year is not None:
+            _one_way(index, query, f"|{token}|{year}", ("n", "N"), named=bool(primary))
     index |= both
     query |= both
     return tuple(sorted(index)), tuple(sorted(query))
