@@ -105,9 +105,7 @@ def confirm(*, session: Session, actor: User, audit_key: bytes, match_id: int, v
                 if other is None:
                     raise NotFound()
                 _join_groups(session, actor=actor, audit_key=audit_key, a=inquiry, b=other, via=match_id)
-        audit.record(session, key=audit_key, actor=actor, action="match.confirm", entity_type="match",
-                     entity_id=row.id, changes={"pair": _pair_text(row), "score": row.score, "reason": reason})
-        session.commit()
+        _commit_reviewed(session, audit_key=audit_key, actor=actor, row=row, action="match.confirm", reason=reason)
     except BaseException:
         session.rollback()
         raise
@@ -143,13 +141,18 @@ def reject(*, session: Session, actor: User, audit_key: bytes, match_id: int, ve
         row.right_fingerprint = fingerprint(current.get((row.right_kind, row.right_id)))
         row.status, row.review_reason, row.reviewed_by_id, row.reviewed_at = MatchStatus.rejected, reason, actor.id, utcnow()
         session.add(row)
-        audit.record(session, key=audit_key, actor=actor, action="match.reject", entity_type="match",
-                     entity_id=row.id, changes={"pair": _pair_text(row), "score": row.score, "reason": reason})
-        session.commit()
+        _commit_reviewed(session, audit_key=audit_key, actor=actor, row=row, action="match.reject", reason=reason)
     except BaseException:
         session.rollback()
         raise
     return row
+
+
+def _commit_reviewed(session: Session, *, audit_key: bytes, actor: User, row: MatchCandidate, action: str,
+                     reason: str) -> None:
+    audit.record(session, key=audit_key, actor=actor, action=action, entity_type="match",
+                 entity_id=row.id, changes={"pair": _pair_text(row), "score": row.score, "reason": reason})
+    session.commit()
 
 
 def _pair_text(row: MatchCandidate) -> str:
