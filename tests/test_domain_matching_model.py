@@ -303,3 +303,21 @@ def test_two_reports_of_one_call_sign_are_found_and_weighed_by_how_rare_it_is() 
     assert {f.field: f for f in common.fields}["call sign"].weight < rare - 3
     other = index.score(MatchRecord("a", "person", call_sign="Сокол"), MatchRecord("b", "person", call_sign="Грач"))
     assert {f.field: f for f in other.fields}["call sign"].level == "disagree"
+
+
+def test_reviewed_pairs_are_labels_the_model_learns_from() -> None:
+    inquiries, persons = _data((date(2022, 3, 1), 900))
+    plain = estimate_model(inquiries, persons, random_pairs=20_000)
+    # staff confirmed 300 men whose families gave another unit (the one he served in before)
+    with_unit = [p for p in persons if p.unit][:300]
+    confirmed = [(prepare(MatchRecord(f"r{i}", "inquiry", surname=man.record.surname,
+                                      given_name=man.record.given_name, unit="99999")), man)
+                 for i, man in enumerate(with_unit)]  # fmt: skip
+    labelled = estimate_model(inquiries, persons, random_pairs=20_000, confirmed=confirmed)
+    assert labelled.estimation.confirmed == 300
+    assert labelled.m("unit", "disagree") > plain.m("unit", "disagree") + 0.05
+    assert labelled.weight("unit", "disagree") > plain.weight("unit", "disagree")
+    # and rejected pairs count as two different men: they move no m
+    rejected = estimate_model(inquiries, persons, random_pairs=20_000, rejected=confirmed)
+    assert rejected.estimation.rejected == 300
+    assert rejected.m("unit", "disagree") <= plain.m("unit", "disagree") + 1e-9
