@@ -163,3 +163,29 @@ def test_candidates_read_likely_or_possible_as_their_shown_percentage_says(
         detail = client.get(f"/matches/{row.id}").get_data(as_text=True)
         said = re.search(r"(\d+%)</strong>\s*<span class=\"tier (\w+)\">", detail)
         assert said is not None and said.groups() == (percent, tier)
+
+
+def test_a_candidate_says_when_another_man_fits_the_same_inquiry(
+    client: Any, session: Session, make_user: Callable[..., User], login: Any, make_person: Any
+) -> None:
+    # two reports that may be two men of one name: the family asks about one of them
+    first = make_person(surname="Выдумкин", given_name="Виталий", patronymic="Евгеньевич", date_of_birth="2005")
+    second = make_person(surname="Выдумкин", given_name="Виталий", patronymic="Евгеньевич", date_of_birth="2005",
+                         report={"capture_date": "2024-08-12", "capture_place": "Коренево", "source_ref": "vid-2"})
+    inquiry = add_inquiry(session)
+    rows = session.exec(select(MatchCandidate).where(MatchCandidate.left_kind == "inquiry",
+                                                     MatchCandidate.left_id == inquiry.id)).all()
+    session.commit()
+    assert {r.right_id for r in rows} == {first.id, second.id}
+    login(make_user("staff"))
+    to_first = next(r for r in rows if r.right_id == first.id)
+    to_second = next(r for r in rows if r.right_id == second.id)
+    detail = client.get(f"/matches/{to_first.id}").get_data(as_text=True)
+    assert "Под этот запрос подходит и другой человек из реестра" in detail
+    assert f'href="/matches/{to_second.id}"' in detail and f"#{second.id} (" in detail
+    queue = client.get("/matches/").get_data(as_text=True)
+    assert queue.count('class="note rivals"') == 2
+    # a rejected pair is no longer a rival
+    client.post(f"/matches/{to_second.id}/reject", data={"reject-version": to_second.version,
+                                                          "reject-reason": "Другой человек: другая часть."})
+    assert "подходит и другой человек" not in client.get(f"/matches/{to_first.id}").get_data(as_text=True)

@@ -25,7 +25,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event, func, inspect, or_, update
@@ -608,6 +608,9 @@ class CandidateView:
     fields: list[tuple[str, str, float, str, Any]]
     notes: list[Any]  # English text, or translatable messages
     prior: float
+    # Other men proposed for the same inquiry, best first: (pair id, person id, score). Two men
+    # cannot both be the one a family asks about: the reviewer must tell them apart first.
+    rivals: list[tuple[int, int, float]] = field(default_factory=list)
 
 
 def _side(session: Session, kind: str, record_id: int) -> Side:
@@ -622,8 +625,30 @@ def _side(session: Session, kind: str, record_id: int) -> Side:
 
 
 def candidate_view(session: Session, candidate: MatchCandidate) -> CandidateView:
-    return _view(candidate, _side(session, candidate.left_kind, candidate.left_id),
+    view = _view(candidate, _side(session, candidate.left_kind, candidate.left_id),
                  _side(session, candidate.right_kind, candidate.right_id))
+    view.rivals = _rivals(session, [candidate]).get(candidate.id or 0, [])
+    return view
+
+
+def _rivals(session: Session, candidates: list[MatchCandidate]) -> dict[int, list[tuple[int, int, float]]]:
+    """For each inquiry ↔ person pair, the other persons proposed for that inquiry (one query)."""
+    inquiries = sorted({row.left_id for row in candidates if row.left_kind == "inquiry" and row.right_kind == "person"})
+    if not inquiries:
+        return {}
+    by_inquiry: dict[int, list[tuple[int, int, float]]] = {}
+    for chunk in _chunks(inquiries):
+        rows = session.exec(select(MatchCandidate.id, MatchCandidate.left_id, MatchCandidate.right_id, MatchCandidate.score)
+                            .where(MatchCandidate.left_kind == "inquiry", MatchCandidate.right_kind == "person",
+                                   MatchCandidate.status != MatchStatus.rejected, col(MatchCandidate.left_id).in_(chunk)))
+        for pair_id, inquiry_id, person_id, score in rows:
+            by_inquiry.setdefault(inquiry_id, []).append((pair_id or 0, person_id, score))
+    out = {}
+    for row in candidates:
+        if row.left_kind == "inquiry" and row.right_kind == "person":
+            others = [r for r in by_inquiry.get(row.left_id, []) if r[1] != row.right_id]
+            out[row.id or 0] = sorted(others, key=lambda r: (-r[2], r[1]))
+    return out
 
 
 def _view(candidate: MatchCandidate, left: Side, right: Side) -> CandidateView:
@@ -660,7 +685,11 @@ def candidate_views(session: Session, candidates: list[MatchCandidate]) -> list[
             return Side(kind, record_id, record, counterpart_record(record) if record is not None else None)
         return Side(kind, record_id, record, indexed.get((kind, record_id)))
 
-    return [_view(row, side(row.left_kind, row.left_id), side(row.right_kind, row.right_id)) for row in candidates]
+    views = [_view(row, side(row.left_kind, row.left_id), side(row.right_kind, row.right_id)) for row in candidates]
+    rivals = _rivals(session, candidates)
+    for view in views:
+        view.rivals = rivals.get(view.candidate.id or 0, [])
+    return views
 
 
 @dataclass
