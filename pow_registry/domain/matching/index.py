@@ -3,6 +3,7 @@ forms (`link`, `dedupe`) built on the same query."""
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -306,10 +307,14 @@ def _query_all(
     size = max(1, math.ceil(len(records) / (workers * 8)))
     chunks = [(records[i : i + size], threshold) for i in range(0, len(records), size)]
     _WORKER_INDEX[:] = [index]
+    # The forked workers share the index's pages until they write to them; the garbage
+    # collector's passes over every object would copy them all, so they skip the index.
+    gc.freeze()
     try:
         with context.Pool(workers) as pool:
             results = pool.map(_query_chunk, chunks, chunksize=1)
     finally:
+        gc.unfreeze()
         _WORKER_INDEX.clear()
     return [matches for chunk in results for matches in chunk]
 
