@@ -30,63 +30,65 @@ from pow_registry.domain.matching.records import PreparedRecord, place_consonant
 _TF_PSEUDO = 1000.0
 
 
+class _Tally(Counter[str]):
+    """Value counts, and how many records have a value at all: a value's share is of those (a
+    place of several words counts its record once)."""
+
+    records: int = 0
+
+
 class _Stats:
     """Value counts over the indexed records (for the term-frequency adjustment) and the model
     whose parameters the weights come from: frozen together, they make a pair's score depend on
     the pair alone."""
 
     __slots__ = ("_capture_index", "call_sign", "capture", "category", "dob", "given", "model", "n", "patronymic",
-                 "place", "surname", "totals", "unit", "year")
+                 "place", "surname", "unit", "year")
 
     _COUNTERS = ("surname", "given", "patronymic", "unit", "dob", "year", "place", "category", "capture", "call_sign")
 
     def __init__(self, model: MatchModel = DEFAULT_MODEL) -> None:
         self.n = 0
         self.model = model
-        self.surname: Counter[str] = Counter()
-        self.given: Counter[str] = Counter()
-        self.patronymic: Counter[str] = Counter()
-        self.unit: Counter[str] = Counter()
-        self.dob: Counter[str] = Counter()  # full birth dates
-        self.year: Counter[str] = Counter()  # birth years
-        self.place: Counter[str] = Counter()  # place words (a record counts once per word)
-        self.category: Counter[str] = Counter()
-        self.call_sign: Counter[str] = Counter()
-        self.capture: Counter[str] = Counter()  # persons' capture days (ordinal), when known to the month
+        self.surname = _Tally()
+        self.given = _Tally()
+        self.patronymic = _Tally()
+        self.unit = _Tally()
+        self.dob = _Tally()  # full birth dates
+        self.year = _Tally()  # birth years
+        self.place = _Tally()  # place words
+        self.category = _Tally()
+        self.call_sign = _Tally()
+        self.capture = _Tally()  # persons' capture days (ordinal), when known to the month
         self._capture_index: tuple[list[int], list[int]] | None = None  # days sorted, running counts
-        # records with a value, per counter (id of the counter → count): a share is of those
-        self.totals: dict[int, int] = {}
-
-    def _total(self, counter: Counter[str]) -> int:
-        return self.totals.get(id(counter), self.n)
 
     def _change(self, record: PreparedRecord, step: int) -> None:
         self.n += step
         dob = record.dob
-        values: list[tuple[Counter[str], str | None]] = [
-            (self.surname, record.sur),
-            (self.given, record.given_key),
-            (self.patronymic, record.patronymic_key),
-            (self.unit, record.unit),
-            (self.dob, record.dob_text if dob is not None and dob.day is not None else None),
-            (self.year, str(dob.year) if dob is not None else None),
-            (self.category, record.category),
-            (self.call_sign, record.call_sign),
+        values: list[tuple[_Tally, tuple[str, ...]]] = [
+            (self.surname, (record.sur,)),
+            (self.given, (record.given_key,)),
+            (self.patronymic, (record.patronymic_key,)),
+            (self.unit, (record.unit or "",)),
+            (self.dob, (record.dob_text if dob is not None and dob.day is not None else "",)),
+            (self.year, (str(dob.year) if dob is not None else "",)),
+            (self.category, (record.category or "",)),
+            (self.call_sign, (record.call_sign,)),
+            (self.place, record.place),
         ]
-        values.extend((self.place, token) for token in record.place)
         event = record.event
         if record.record.kind == "person" and event is not None and event[1] - event[0] <= 62:
-            values.append((self.capture, str(event[0])))
+            values.append((self.capture, (str(event[0]),)))
             self._capture_index = None
-        seen: set[int] = set()
-        for counter, value in values:
-            if value:
-                counter[value] += step
-                if counter[value] <= 0:
-                    del counter[value]
-                if id(counter) not in seen:
-                    seen.add(id(counter))
-                    self.totals[id(counter)] = self.totals.get(id(counter), 0) + step
+        for tally, found in values:
+            found = tuple(value for value in found if value)
+            if not found:
+                continue
+            tally.records += step
+            for value in found:
+                tally[value] += step
+                if tally[value] <= 0:
+                    del tally[value]
 
     def add(self, record: PreparedRecord) -> None:
         self._change(record, 1)
@@ -98,10 +100,9 @@ class _Stats:
         """Per counter: the chance that two random records with a value agree on it."""
         out = {}
         for name in self._COUNTERS:
-            counter: Counter[str] = getattr(self, name)
-            total = self._total(counter)
-            if total > 0 and counter:
-                out[name] = sum((c / total) ** 2 for c in counter.values())
+            tally: _Tally = getattr(self, name)
+            if tally.records > 0 and tally:
+                out[name] = sum((c / tally.records) ** 2 for c in tally.values())
         return out
 
     def captured_between(self, first: int, last: int, default: float) -> float:
@@ -117,18 +118,17 @@ class _Stats:
         days, running = self._capture_index
         lo, hi = bisect_left(days, first), bisect_right(days, last)
         count = (running[hi - 1] if hi else 0) - (running[lo - 1] if lo else 0)
-        return (count + _TF_PSEUDO * default) / (self._total(self.capture) + _TF_PSEUDO)
+        return (count + _TF_PSEUDO * default) / (self.capture.records + _TF_PSEUDO)
 
-    def u(self, counter: Counter[str], value: str, default: float) -> float:
+    def u(self, tally: _Tally, value: str, default: float) -> float:
         """How often a random record has this value: smoothed towards `default`."""
-        total = self.totals.get(id(counter), self.n)
-        return (counter.get(value, 0) + _TF_PSEUDO * default) / (total + _TF_PSEUDO)
+        return (tally.get(value, 0) + _TF_PSEUDO * default) / (tally.records + _TF_PSEUDO)
 
     def as_dict(self) -> dict[str, object]:
         data: dict[str, object] = {"n": self.n}
         for name in self._COUNTERS:
             data[name] = dict(getattr(self, name))
-        data["totals"] = {name: self._total(getattr(self, name)) for name in self._COUNTERS}
+        data["totals"] = {name: getattr(self, name).records for name in self._COUNTERS}
         data["model"] = self.model.as_dict()
         return data
 
@@ -140,17 +140,16 @@ class _Stats:
         stats = cls(MatchModel.from_dict(model_data) if model_data else DEFAULT_MODEL)
         n = data.get("n", 0)
         stats.n = n if isinstance(n, int) else 0
+        totals = data.get("totals") or {}
+        if not isinstance(totals, dict):
+            raise ValueError("statistics: totals must be a mapping of counter to count")
         for name in cls._COUNTERS:
             counts = data.get(name) or {}
             if not isinstance(counts, dict):
                 raise ValueError(f"statistics: {name} must be a mapping of value to count")
-            setattr(stats, name, Counter({str(k): int(v) for k, v in counts.items()}))
-        totals = data.get("totals") or {}
-        if not isinstance(totals, dict):
-            raise ValueError("statistics: totals must be a mapping of counter to count")
-        for name, total in totals.items():
-            if name in cls._COUNTERS:
-                stats.totals[id(getattr(stats, name))] = int(total)
+            tally = _Tally({str(k): int(v) for k, v in counts.items()})
+            tally.records = int(totals.get(name, stats.n))  # frozen before totals were kept: every record
+            setattr(stats, name, tally)
         return stats
 
 
@@ -331,7 +330,7 @@ def _name_part(
     y: NameReading | None,
     x_text: str,
     y_text: str,
-    counter: Counter[str],
+    counter: _Tally,
     default_u: float,
     stats: _Stats,
     detail: bool,
