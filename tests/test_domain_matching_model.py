@@ -321,3 +321,17 @@ def test_reviewed_pairs_are_labels_the_model_learns_from() -> None:
     rejected = estimate_model(inquiries, persons, random_pairs=20_000, rejected=confirmed)
     assert rejected.estimation.rejected == 300
     assert rejected.m("unit", "disagree") <= plain.m("unit", "disagree") + 1e-9
+
+
+def test_an_index_built_to_learn_a_model_then_scores_with_it_but_frozen_statistics_keep_theirs() -> None:
+    inquiries, persons = _data((date(2022, 3, 1), 900))
+    index = MatchIndex(persons)
+    model = estimate_model(inquiries, persons, random_pairs=20_000,
+                           candidates=[(q, index.candidates(q)) for q in inquiries[:300]])
+    before = index.score(inquiries[0], persons[0]).weight
+    index.use_model(model)
+    assert index.model is model and index.statistics()["model"] == model.as_dict()
+    assert index.score(inquiries[0], persons[0]).weight != before
+    frozen = MatchIndex(persons[:5], statistics=index.statistics(), prior=index.prior)
+    with pytest.raises(ValueError, match="frozen"):
+        frozen.use_model(DEFAULT_MODEL)

@@ -266,21 +266,20 @@ def _reviewed_pairs(session: Session, by_key: dict[tuple[str, str], PreparedReco
     return pairs
 
 
-def learn_model(session: Session, prepared: list[PreparedRecord] | None = None) -> MatchModel:
-    """The model learned from the registry, the inquiries and the reviewed pairs (the hand-set
-    one, with a note saying why, while there are too few of them)."""
-    if prepared is None:
-        prepared = [prepare(r) for r in load_records(session).values() if r is not None]
+def learn_model(session: Session, index: MatchIndex) -> MatchModel:
+    """The model learned from the indexed registry and inquiries and the reviewed pairs (the
+    hand-set one, with a note saying why, while there are too few of them). The index's blocking
+    says which persons are candidates of an inquiry, as it does for the app's own queries."""
+    prepared = list(index)
     persons = [p for p in prepared if p.record.kind == "person"]
     inquiries = [p for p in prepared if p.record.kind == "inquiry"]
-    by_person = MatchIndex(persons)
     sample = inquiries[:: max(1, len(inquiries) // _PRIOR_SAMPLE)]
     by_key = {p.key: p for p in prepared}
     return estimate_model(
         inquiries, persons,
         confirmed=_reviewed_pairs(session, by_key, MatchStatus.confirmed),
         rejected=_reviewed_pairs(session, by_key, MatchStatus.rejected),
-        candidates=[(inquiry, by_person.candidates(inquiry)) for inquiry in sample],
+        candidates=[(q, [p for p in index.candidates(q) if p.record.kind == "person"]) for q in sample],
     )  # fmt: skip
 
 
@@ -288,7 +287,8 @@ def _refresh_statistics(session: Session, cache: _Cache, state: MatchState) -> M
     """Count the name and unit frequencies afresh, learn the model, freeze both, and make every
     process rebuild."""
     prepared = [prepare(r) for r in load_records(session).values() if r is not None]
-    live = MatchIndex(prepared, model=learn_model(session, prepared))
+    live = MatchIndex(prepared)
+    live.use_model(learn_model(session, live))
     state.statistics = json.dumps(live.statistics(), ensure_ascii=False, sort_keys=True)
     state.prior = live.prior
     state.statistics_at = utcnow()

@@ -114,6 +114,13 @@ class MatchIndex:
     def model(self) -> MatchModel:
         return self._stats.model
 
+    def use_model(self, model: MatchModel) -> None:
+        """Score with `model` from now on (blocking does not depend on it, so an index built to
+        learn a model can then score with it). Not on frozen statistics: they came with theirs."""
+        if self._frozen:
+            raise ValueError("this index's statistics are frozen with their model")
+        self._stats.model = model
+
     def __len__(self) -> int:
         return len(self._by_key)
 
