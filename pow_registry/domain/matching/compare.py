@@ -24,7 +24,7 @@ from pow_registry.domain.matching.evidence import (
     _say,
 )
 from pow_registry.domain.matching.model import DEFAULT_MODEL, MatchModel
-from pow_registry.domain.matching.records import PreparedRecord, place_consonants
+from pow_registry.domain.matching.records import PreparedRecord
 
 #: Pseudo-count of the term-frequency estimate: small indexes lean on the default frequency.
 _TF_PSEUDO = 1000.0
@@ -469,11 +469,11 @@ def _place(a: PreparedRecord, b: PreparedRecord, stats: _Stats, detail: bool) ->
     text = (_say("%(a)s / %(b)s", a=_q(a.place_text), b=_q(b.place_text)),) if detail else ()
     best, region = 0.0, ""
     agreed: list[str] = []
-    for x in a.place:
-        for y in b.place:
+    for x, x_consonants in zip(a.place, a.place_consonants, strict=True):
+        for y, y_consonants in zip(b.place, b.place_consonants, strict=True):
             if (x[0] == "@") != (y[0] == "@"):
                 continue
-            if x[0] != "@" and (x == y or (len(x) >= 4 and place_consonants(x) == place_consonants(y))):
+            if x[0] != "@" and (x == y or (len(x) >= 4 and x_consonants == y_consonants)):
                 agreed.append(x)
                 continue
             s = JaroWinkler.normalized_similarity(x, y)

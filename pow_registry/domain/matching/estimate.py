@@ -229,11 +229,11 @@ def estimate_model(
     }
     model = MatchModel(levels=model_levels, references=references, learned=True, estimation=estimation)
     if candidates is not None:
-        model.matches_per_record, model.prior_offset = matches_per_record(candidates, persons, model)
+        model.matches_per_record, model.prior_offset = prior_parameters(candidates, persons, model)
     return model
 
 
-def matches_per_record(
+def prior_parameters(
     candidates: Sequence[tuple[PreparedRecord, Sequence[PreparedRecord]]],
     persons: Sequence[PreparedRecord],
     model: MatchModel,

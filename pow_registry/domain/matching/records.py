@@ -88,6 +88,7 @@ class PreparedRecord:
     dob_text: str  # ISO, "" when none
     unit: str | None
     place: tuple[str, ...]
+    place_consonants: tuple[str, ...]  # of each place word, computed once (see place_consonants)
     place_text: str
     event: tuple[int, int] | None
     category: str | None
@@ -385,7 +386,8 @@ def prepare(record: MatchRecord) -> PreparedRecord:
         dob=dob,
         dob_text=str(dob) if dob is not None else "",
         unit=unit,
-        place=_place_tokens(place_text) if place_text else (),
+        place=(place_words := _place_tokens(place_text) if place_text else ()),
+        place_consonants=tuple(place_consonants(word) for word in place_words),
         place_text=place_text,
         event=_interval(_partial(record.event_date)),
         category=normalise_service_category(record.service_category),
