@@ -10,7 +10,7 @@ from typing import Any
 import openpyxl
 from flask import Flask
 
-from pow_registry import auth, config, db, i18n, security
+from pow_registry import auth, config, db, i18n, observability, security
 from pow_registry.domain.contact_crypto import ContactCrypto
 
 
@@ -35,6 +35,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["pow_registry.contact_crypto"] = ContactCrypto(data_keys, index_key)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
+    observability.init_app(app)  # first: the request id before anything can fail, static files before the app
     db.init_app(app)
     auth.init_app(app)
     security.init_app(app)

@@ -16,6 +16,7 @@ from pow_registry import clock, db, security
 from pow_registry.i18n import lazy_gettext as _l
 from pow_registry.models import Role, User
 from pow_registry.services.accounts import PasswordPolicy, Passwords
+from pow_registry.services.transactions import reading
 from pow_registry.throttle import Backoff
 
 login_manager = LoginManager()
@@ -29,7 +30,8 @@ def _load_user(user_id: str) -> User | None:
     raw_id, _, token = user_id.partition(":")
     if not raw_id.isdigit() or not token:
         return None
-    user = db.session().get(User, int(raw_id))
+    with reading(db.session()):  # a POST takes the write lock when it writes, not here
+        user = db.session().get(User, int(raw_id))
     if user is None or not user.is_active or not hmac.compare_digest(user.session_token, token):
         return None
     return user

@@ -14,7 +14,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from pow_registry import config
+from pow_registry import config, db
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -99,6 +99,15 @@ def serve_command(host: str, port: int, threads: int) -> None:
         options.update(trusted_proxy=proxy, trusted_proxy_count=proxies,
                        trusted_proxy_headers=set(security.PROXY_HEADERS))
         click.echo(f"Trusting X-Forwarded-For/-Proto from {proxy} ({proxies} proxy hop(s)).")
+    from pow_registry import observability
+
+    observability.configure_logging(str(app.config["LOG_LEVEL"]), str(app.config["LOG_FORMAT"]))
+    # waitress's own warnings (a full queue, a dropped connection) go to the same log.
+    observability.configure_logging(str(app.config["LOG_LEVEL"]), str(app.config["LOG_FORMAT"]), logger="waitress")
+    # Idle keep-alive connections are closed after SERVE_CHANNEL_TIMEOUT_SECONDS, and up to
+    # SERVE_CONNECTION_LIMIT are accepted (waitress's default of 100 let 120 idle ones starve /healthz).
+    options.update(connection_limit=int(app.config["SERVE_CONNECTION_LIMIT"]),
+                   channel_timeout=int(app.config["SERVE_CHANNEL_TIMEOUT_SECONDS"]))
     click.echo(f"pow_registry is serving on http://{host}:{port}/  (Ctrl+C stops it)")
     waitress.serve(app, host=host, port=port, threads=threads, ident="pow_registry", **options)
 
@@ -458,4 +467,22 @@ def main() -> None:
                        "back them up apart from the database; without them the families' contact data cannot be read.")
     group = FlaskGroup(create_app=_create_app, add_default_commands=False, add_version_option=False,
                        load_dotenv=False, set_debug_flag=False, name="pow-registry")
-    group.main(prog_name="pow-registry")
+    try:
+        group.main(prog_name="pow-registry")
+    except Exception as error:  # noqa: BLE001 - only a database that is busy, full or gone is answered here
+        kind = db.unavailable(error)
+        if kind is None:
+            raise
+        _fail(UNAVAILABLE_MESSAGES[kind], code=UNAVAILABLE_EXIT_CODES[kind])
+
+
+# A database that could not do the work now: what to tell the operator, and the exit status
+# (sysexits.h: 75 "try again later", 74 an I/O error, 69 a service unavailable).
+UNAVAILABLE_MESSAGES = {
+    "busy": "The database is busy: another import or a long write holds its lock, and it did not come free in "
+            "time (DATABASE_BUSY_TIMEOUT_SECONDS). Nothing was written. Try again when that work has finished.",
+    "disk": "The disk is full: nothing was written, and what was saved before is intact. Free some space and "
+            "try again.",
+    "down": "The database cannot be reached (is it running, and is DATABASE_URL right?). Nothing was written.",
+}
+UNAVAILABLE_EXIT_CODES = {"busy": 75, "disk": 74, "down": 69}

@@ -40,6 +40,17 @@ def defaults(instance_path: Path) -> dict[str, Any]:
     return {
         "SECRET_KEY": None,
         "DATABASE_URL": f"sqlite:///{instance_path / 'pow_registry.sqlite3'}",
+        # Seconds a write waits for the database's lock (SQLite's busy timeout, PostgreSQL's
+        # lock_timeout and pool timeout) before the page says "busy, try again" (503).
+        "DATABASE_BUSY_TIMEOUT_SECONDS": 15,
+        # The log `serve` writes to stderr: JSON lines ("json") or plain text ("text"), and from
+        # which level (observability.py says what the access log keeps and what it never does).
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+        # `serve` (waitress): connections accepted at once, and seconds an idle one is kept.
+        "SERVE_CONNECTION_LIMIT": 1000,
+        "SERVE_CHANNEL_TIMEOUT_SECONDS": 60,
+        "STATIC_MAX_AGE_SECONDS": 3600,
         # Keys derived from SECRET_KEY unless set: the audit chain's HMAC key, and the key of the
         # families' access codes (a separate key: rotating one must not break the other).
         "AUDIT_KEY": None,

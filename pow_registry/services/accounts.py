@@ -10,13 +10,15 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func
+from sqlalchemy import func, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 from zxcvbn import zxcvbn
 
 from pow_registry.models import Role, User, utcnow
 from pow_registry.services import audit
 from pow_registry.services.errors import N_, Conflict, FieldErrors, Msg, NotFound
+from pow_registry.services.transactions import reading
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 
@@ -163,16 +165,31 @@ def create_user(
 
 
 def authenticate(*, session: Session, passwords: Passwords, email: str, password: str) -> User | None:
-    """The same work whether the account exists or not; None on any failure."""
-    user = get_by_email(session, email) if len(password) <= 1024 else None
+    """The same work whether the account exists or not; None on any failure.
+
+    The account is read, and the password hashed, outside any writing transaction: on SQLite a
+    write lock held through the hashing would queue every other writer behind each login. The
+    bookkeeping written after (the time of sign-in, a stronger hash) is no edit of the account,
+    so it neither needs nor bumps the row's version: ten simultaneous logins to one account all
+    succeed instead of nine failing on a stale version.
+    """
+    with reading(session):
+        user = get_by_email(session, email) if len(password) <= 1024 else None
     ok = passwords.verify(user.password_hash if user else None, password[:1024])
     if not ok or user is None or not user.is_active:
         return None
+    signed_in_at = utcnow()
+    session.execute(update(User).where(col(User.id) == user.id).values(last_login_at=signed_in_at))
+    rehashed = None
     if passwords.needs_rehash(user.password_hash):
-        user.password_hash = passwords.hash(password)
-    user.last_login_at = utcnow()
-    session.add(user)
+        rehashed = passwords.hash(password)
+        # Only over the hash just checked: a password changed meanwhile is not put back.
+        session.execute(update(User).where(col(User.id) == user.id, col(User.password_hash) == user.password_hash)
+                        .values(password_hash=rehashed))
     session.commit()
+    set_committed_value(user, "last_login_at", signed_in_at)
+    if rehashed is not None:
+        session.refresh(user)
     return user
 
 
@@ -243,10 +260,12 @@ def update_user(
 
 
 def set_language(*, session: Session, user: User, language: str) -> None:
+    """A preference, not an edit of the account: written without the row's version, so a login
+    in another tab or an admin's edit at the same moment does not make either fail."""
     if language in {"ru", "uk", "en"} and user.preferred_language != language:
-        user.preferred_language = language
-        session.add(user)
+        session.execute(update(User).where(col(User.id) == user.id).values(preferred_language=language))
         session.commit()
+        set_committed_value(user, "preferred_language", language)
 
 
 def list_users(session: Session) -> list[User]:

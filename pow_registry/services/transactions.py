@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy.orm.exc import StaleDataError
@@ -14,7 +15,33 @@ from pow_registry.services.errors import Conflict
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
-__all__ = ["check_version", "unit_of_work"]
+__all__ = ["READ_ONLY", "check_version", "reading", "unit_of_work"]
+
+#: Execution option of a connection whose transaction must not write: on SQLite it begins
+#: DEFERRED with `PRAGMA query_only` (db.py) instead of BEGIN IMMEDIATE, so it takes no write lock.
+READ_ONLY = "pow_registry_read_only"
+
+
+@contextlib.contextmanager
+def reading(session: Session) -> Iterator[None]:
+    """Reads in a transaction of their own that ends at once, before the caller writes.
+
+    SQLite's write lock is taken when a writing transaction begins (BEGIN IMMEDIATE): a request
+    that first reads (the signed-in user, the account a password is checked against) and only
+    later writes would otherwise hold the lock through the password hashing, or wait for it on a
+    request that never writes. Objects read stay usable (the sessions do not expire on commit).
+    Inside a transaction already begun it just reads there.
+    """
+    if session.in_transaction():
+        yield
+        return
+    session.connection(execution_options={READ_ONLY: True})
+    try:
+        yield
+    except BaseException:
+        session.rollback()
+        raise
+    session.commit()  # nothing to write: ends the read, releases the snapshot
 
 
 def unit_of_work(fn: Callable[_P, _R]) -> Callable[_P, _R]:

@@ -16,7 +16,9 @@ import secrets
 
 import pyotp
 import segno
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session, col
 
 from pow_registry import clock
 from pow_registry.models import Role, User
@@ -85,16 +87,25 @@ def verify(session: Session, user: User, code: str) -> bool:
         step = _step_of(user.totp_secret, typed)
         if step is None or step <= user.totp_last_step:
             return False  # wrong, or already used: a code seen over a shoulder does not work twice
-        user.totp_last_step = step
-        session.add(user)
+        # Used up in one conditional UPDATE: of two requests with the same code at the same moment
+        # exactly one wins, and the other is refused like a used code (not a stale-version error).
+        won = session.execute(update(User).where(col(User.id) == user.id, col(User.totp_last_step) < step)
+                              .values(totp_last_step=step))
+        if won.rowcount != 1:  # type: ignore[attr-defined]  # a CursorResult for an UPDATE
+            return False
+        set_committed_value(user, "totp_last_step", step)
         return True
     hashes = json.loads(user.recovery_codes or "[]")
     digest = _digest(typed)
     if digest not in hashes:
         return False
     hashes.remove(digest)
-    user.recovery_codes = json.dumps(hashes)
-    session.add(user)
+    remaining = json.dumps(hashes)
+    won = session.execute(update(User).where(col(User.id) == user.id, col(User.recovery_codes) == user.recovery_codes)
+                          .values(recovery_codes=remaining))
+    if won.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    set_committed_value(user, "recovery_codes", remaining)
     return True
 
 

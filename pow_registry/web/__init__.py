@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Flask, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter, Map
 
-from pow_registry import security
 from pow_registry.i18n import gettext as _
 from pow_registry.models import Role
 from pow_registry.services import two_factor
@@ -116,33 +115,6 @@ def init_app(app: Flask) -> None:
 
     helpers.init_app(app)
 
-    @app.errorhandler(403)
-    def _forbidden(_e: Exception) -> Any:
-        return render_template("error.html", code=403), 403
+    from pow_registry.web import errors
 
-    @app.errorhandler(404)
-    def _not_found(_e: Exception) -> Any:
-        return render_template("error.html", code=404), 404
-
-    @app.errorhandler(413)
-    def _too_large(_e: Exception) -> Any:
-        return render_template("error.html", code=413), 413
-
-    @app.errorhandler(429)
-    def _too_many(_e: Exception) -> Any:
-        retry_at = None
-        try:
-            current = security.limiter(app).current_limit
-            retry_at = current.reset_at if current is not None else None
-        except Exception:  # noqa: BLE001 - the page must not fail for want of a time
-            retry_at = None
-        if request.blueprint == "family" or request.endpoint == "public.index":
-            return family.limited(retry_at)
-        return render_template("error.html", code=429), 429
-
-    from flask_wtf.csrf import CSRFError
-
-    @app.errorhandler(CSRFError)
-    def _csrf(_e: Exception) -> Any:
-        return render_template("error.html", code=400, csrf=True), 400
-
+    errors.init_app(app)
