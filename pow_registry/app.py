@@ -10,7 +10,7 @@ from typing import Any
 import openpyxl
 from flask import Flask
 
-from pow_registry import auth, config, db, i18n, observability, security
+from pow_registry import auth, config, db, i18n, metrics, observability, security
 from pow_registry.domain.contact_crypto import ContactCrypto
 
 
@@ -36,6 +36,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     observability.init_app(app)  # first: the request id before anything can fail, static files before the app
+    metrics.init_app(app)
     db.init_app(app)
     auth.init_app(app)
     security.init_app(app)

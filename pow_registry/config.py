@@ -51,6 +51,8 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "SERVE_CONNECTION_LIMIT": 1000,
         "SERVE_CHANNEL_TIMEOUT_SECONDS": 60,
         "STATIC_MAX_AGE_SECONDS": 3600,
+        # A bearer token that lets a Prometheus server read /admin/metrics (admins may, signed in).
+        "METRICS_TOKEN": None,
         # Keys derived from SECRET_KEY unless set: the audit chain's HMAC key, and the key of the
         # families' access codes (a separate key: rotating one must not break the other).
         "AUDIT_KEY": None,

@@ -278,3 +278,26 @@ def test_a_command_that_waits_too_long_for_the_lock_says_so_without_a_traceback(
     assert done.returncode == 75, done.stderr
     assert "busy" in done.stderr and "Nothing was written" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_metrics_are_for_admins_and_a_scraper_with_the_token_and_name_no_one(
+    make_app: Any, make_user: Any, login: Any
+) -> None:
+    app = make_app(METRICS_TOKEN="a-long-random-metrics-token-for-tests-only")
+    client = app.test_client()
+    assert client.get("/registry/?q=Выдуманный").status_code == 302  # not signed in: to the login page
+    assert client.get("/admin/metrics").status_code == 302
+    assert client.get("/admin/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 302
+    login(make_user("researcher"), test_client=client)
+    assert client.get("/admin/metrics").status_code == 403
+    scraped = app.test_client().get("/admin/metrics",
+                                    headers={"Authorization": "Bearer a-long-random-metrics-token-for-tests-only"})
+    assert scraped.status_code == 200 and scraped.mimetype == "text/plain"
+    text_format = scraped.get_data(as_text=True)
+    assert 'pow_registry_http_requests_total{endpoint="registry.persons",method="GET",status="302"} 1.0' in text_format
+    assert "pow_registry_http_request_duration_seconds_bucket" in text_format
+    assert "pow_registry_match_index_records" in text_format
+    assert "Выдуманный" not in text_format and "?q=" not in text_format
+    admin_client = app.test_client()
+    login(make_user("admin"), test_client=admin_client)
+    assert admin_client.get("/admin/metrics").status_code == 200

@@ -231,6 +231,14 @@ def _cache_for(session: Session) -> _Cache:
         return cache
 
 
+def index_size(database_url: str) -> int | None:
+    """Records in this process's index of that database (None until it is built): a metric."""
+    with _CACHES_LOCK:
+        cache = _CACHES.get(database_url)
+    index = cache.index if cache is not None else None
+    return len(index) if index is not None else None
+
+
 def _locked_state(session: Session) -> MatchState:
     """The match_state row, locked until commit (created on first use, without a race)."""
     query = select(MatchState).where(MatchState.id == 1).with_for_update().execution_options(populate_existing=True)

@@ -13,6 +13,7 @@ from flask import Flask, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter, Map
 
+from pow_registry import metrics
 from pow_registry.i18n import gettext as _
 from pow_registry.models import Role
 from pow_registry.services import two_factor
@@ -55,6 +56,8 @@ def _enforce_access() -> Any:
         return None  # 404 or 405 follows
     if endpoint in PUBLIC_ENDPOINTS:
         return None
+    if endpoint == "admin.metrics" and metrics.token_allows():
+        return None  # a Prometheus server with the operator's METRICS_TOKEN (it cannot sign in)
     try:
         roles = required_roles(endpoint)
     except LookupError:

@@ -36,6 +36,14 @@ from pow_registry.web.helpers import (
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
+@bp.get("/metrics")
+def metrics() -> ResponseReturnValue:
+    """Prometheus's text format (pow_registry/metrics.py): admins, or a scraper with METRICS_TOKEN."""
+    from pow_registry import metrics as app_metrics
+
+    return app_metrics.response()
+
+
 @bp.get("/users")
 def users() -> str:
     return render_template("admin/users.html", users=accounts.list_users(db.session()))
