@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, current_app, flash, redirect, request, session, url_for
+from flask import Flask, current_app, flash, g, redirect, request, session, url_for
 from flask_wtf import FlaskForm
+from werkzeug.local import LocalProxy
 
 from pow_registry.i18n import gettext as _
 from pow_registry.services.errors import FieldErrors, Msg, ServiceError
@@ -82,6 +84,19 @@ def form_fields(form: FlaskForm, names: list[str]) -> dict[str, Any]:
     return {name: getattr(form, name).data for name in names if hasattr(form, name)}
 
 
+def _per_request(name: str, make: Callable[[], Any]) -> Any:
+    """A value made when a template first touches it, then kept for the rest of the request."""
+
+    def value() -> Any:
+        made = g.get(f"_template_{name}")
+        if made is None:
+            made = make()
+            setattr(g, f"_template_{name}", made)
+        return made
+
+    return LocalProxy(value)
+
+
 def init_app(app: Flask) -> None:
     from pow_registry.models import Role
 
@@ -91,8 +106,11 @@ def init_app(app: Flask) -> None:
 
         # formdata=None: these forms only render. Binding them to the request would read its body
         # again, and on the 413 page that raises once more (a 500 instead of "too large").
-        return {"Role": Role, "logout_form": EmptyForm(prefix="logout", formdata=None),
-                "language_form": LanguageForm(prefix="lang", formdata=None)}
+        # Made on first use in the page, once per request: a page without them (the family's
+        # status answer, an error page) does not pay for two forms and their CSRF tokens.
+        return {"Role": Role,
+                "logout_form": _per_request("logout_form", lambda: EmptyForm(prefix="logout", formdata=None)),
+                "language_form": _per_request("language_form", lambda: LanguageForm(prefix="lang", formdata=None))}
 
     register_filters(app)
 
