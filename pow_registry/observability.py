@@ -71,13 +71,25 @@ class _Formatter(JsonFormatter):
             log_data.pop("request_id", None)
 
 
+_STANDARD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id"}
+
+
+class _TextFormatter(logging.Formatter):
+    """Plain lines for a terminal, with the record's own fields (method=GET status=200 …) after."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extra = " ".join(f"{k}={v}" for k, v in record.__dict__.items() if k not in _STANDARD_ATTRIBUTES)
+        return f"{line} {extra}" if extra else line
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json", stream: Any = None, logger: str = "pow_registry") -> None:
     """Send `logger`'s records to `stream` (stderr) as JSON lines (`fmt="text"`: plain lines for a
     person at a terminal). Calling it again replaces the handler it added before."""
     target = logging.getLogger(logger)
     handler = logging.StreamHandler(stream or sys.stderr)
     if fmt == "text":
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
+        handler.setFormatter(_TextFormatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
     else:
         handler.setFormatter(_Formatter("%(message)s"))
     setattr(handler, _HANDLER_MARK, True)
@@ -85,6 +97,8 @@ def configure_logging(level: str = "INFO", fmt: str = "json", stream: Any = None
         target.removeHandler(old)
     target.addHandler(handler)
     target.setLevel(level.upper())
+    # Not again through the root logger: waitress.serve() gives it a plain handler of its own.
+    target.propagate = False
 
 
 def timed(message: str, started: float, **fields: Any) -> None:

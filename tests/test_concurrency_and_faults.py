@@ -301,3 +301,29 @@ def test_metrics_are_for_admins_and_a_scraper_with_the_token_and_name_no_one(
     admin_client = app.test_client()
     login(make_user("admin"), test_client=admin_client)
     assert admin_client.get("/admin/metrics").status_code == 200
+
+
+def test_the_log_is_json_lines_with_the_request_id_and_once_only(make_app: Any, make_user: Any) -> None:
+    import io
+    import json
+
+    from pow_registry import observability
+
+    stream = io.StringIO()
+    observability.configure_logging("INFO", "json", stream=stream, logger="pow_registry")
+    root_stream = io.StringIO()
+    root_handler = logging.StreamHandler(root_stream)  # as waitress.serve()'s logging.basicConfig() adds
+    logging.getLogger().addHandler(root_handler)
+    try:
+        response = make_app().test_client().get("/healthz")
+    finally:
+        logging.getLogger().removeHandler(root_handler)
+        logger = logging.getLogger("pow_registry")
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate = True
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    access = [line for line in lines if line["logger"] == "pow_registry.access"]
+    assert access and access[0]["path"] == "/healthz" and access[0]["status"] == 200
+    assert access[0]["request_id"] == response.headers["X-Request-ID"] and access[0]["level"] == "INFO"
+    assert "pow_registry.access" not in root_stream.getvalue()  # not written a second time
