@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import random
 import resource
 import statistics
@@ -36,6 +37,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+# Both steps run openpyxl as production does, without lxml (the dev extra installs it for a test):
+# the bare write would be lxml's otherwise, while the export always serialises its sheets with the
+# standard library (exchange_xlsx, "Determinism"). OPENPYXL_LXML=True compares with lxml's.
+os.environ.setdefault("OPENPYXL_LXML", "False")
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))

@@ -231,18 +231,15 @@ CODES_HEADER = ["source_ref", "reference", "access_code"]
 
 
 def _open_codes_file(path: Path):  # type: ignore[no-untyped-def]
-    """A new file only its owner can read: refused if anything is already there (an earlier run's
-    codes are never overwritten, and a planted symlink is not followed)."""
-    import os
+    """A new file only its owner can read (pow_registry.files): refused if anything is already
+    there (an earlier run's codes are never overwritten, and a planted symlink is not followed)."""
+    from pow_registry import files
 
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    except FileExistsError:
-        _fail(f"{path} already exists: give a new file for the access codes (an earlier run's codes are never overwritten).")
-    except OSError as exc:
-        _fail(f"{path}: cannot create the access-code file ({exc.strerror}).")
-    os.fchmod(fd, 0o600)  # whatever the umask said
-    return os.fdopen(fd, "w", encoding="utf-8", newline="")
+        return files.open_new_private(path, "w", encoding="utf-8", newline="")
+    except files.NewFileRefused as exc:
+        _fail(f"{exc} Nothing was imported: the access codes are written to a new file only, and an earlier "
+              "run's codes are never overwritten.")
 
 
 @import_group.command("inquiries")
@@ -396,19 +393,22 @@ def export_group() -> None:
 def export_matches_command(file: Path) -> None:
     """Write the inquiry ↔ person candidate matches as CSV (columns in contract.md)."""
     import csv
-    import os
 
+    from pow_registry import files
     from pow_registry.services import matching
 
     rows = 0
-    # The file names families' inquiries and the men they seek: readable by its owner only.
-    descriptor = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with open(descriptor, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(matching.MATCHES_CSV_COLUMNS)
-        for row in matching.export_rows(_session()):
-            writer.writerow(row)
-            rows += 1
+    # The file names families' inquiries and the men they seek: a new file, readable by its owner
+    # only (pow_registry.files); removed again if the export fails half-way.
+    try:
+        with files.new_private_file(file, "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(matching.MATCHES_CSV_COLUMNS)
+            for row in matching.export_rows(_session()):
+                writer.writerow(row)
+                rows += 1
+    except files.NewFileRefused as exc:
+        _fail(f"{exc} Nothing was exported.")
     click.echo(f"Wrote {rows} candidate pairs to {file}.")
 
 
@@ -419,22 +419,25 @@ def export_matches_command(file: Path) -> None:
 @with_appcontext
 def export_list_command(list_id: int, file: Path) -> None:
     """Write a frozen exchange list as .xlsx (the same list always gives the same bytes)."""
-    import os
-
+    from pow_registry import files
     from pow_registry.services import exchange
     from pow_registry.services.errors import ServiceError
 
-    try:  # attributed to the command line (no account)
-        exported = exchange.export_list(session=_session(), actor=None,
-                                        audit_key=current_app.config["AUDIT_KEY_BYTES"], list_id=list_id)
-    except ServiceError as exc:
-        reasons = "; ".join(str(m) for m in getattr(exc, "errors", {}).values())
-        _fail(f"List {list_id} was not exported: {exc.message}" + (f" {reasons}" if reasons else ""))
+    # Names of prisoners: a new file, readable by its owner only (pow_registry.files). Made before
+    # the export, so a name that is refused records nothing; removed again if the export fails.
+    try:
+        with files.new_private_file(file, "wb") as handle:
+            try:  # attributed to the command line (no account)
+                exported = exchange.export_list(session=_session(), actor=None,
+                                                audit_key=current_app.config["AUDIT_KEY_BYTES"], list_id=list_id)
+            except ServiceError as exc:
+                reasons = "; ".join(str(m) for m in getattr(exc, "errors", {}).values())
+                _fail(f"List {list_id} was not exported: {exc.message}" + (f" {reasons}" if reasons else ""))
+                return
+            handle.write(exported.data)
+    except files.NewFileRefused as exc:
+        _fail(f"{exc} List {list_id} was not exported.")
         return
-    # Names of prisoners: readable by the file's owner only.
-    descriptor = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with open(descriptor, "wb") as handle:
-        handle.write(exported.data)
     note = "recorded now" if exported.first else "the same as recorded at the first export"
     click.echo(f"Wrote {file} ({len(exported.data)} bytes), SHA-256 {exported.sha256} ({note}).")
 

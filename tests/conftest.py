@@ -9,6 +9,12 @@ with the reason, except in CI (`CI=true`), where that is a failure.
 from __future__ import annotations
 
 import os
+
+# openpyxl reads and writes with lxml whenever it can import it, and the dev extra installs lxml
+# (for tests/test_domain_exchange_xlsx.py, which writes the export both ways in child processes).
+# Production does not install it: the rest of the suite runs openpyxl the way production does.
+os.environ.setdefault("OPENPYXL_LXML", "False")
+
 import secrets
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta

@@ -363,14 +363,92 @@ def test_later_downloads_are_the_kept_file_and_a_tampered_copy_is_refused(
     session: Session, audit_key: bytes, staff: User, office: Any, confirmed: Any
 ) -> None:
     row = _frozen_list(session, audit_key, staff, office, confirmed())
+    assert not exchange.regenerate_matches_record(session, row.id, audit_key=audit_key)  # nothing recorded yet
     first = exchange.export_list(session=session, actor=staff, audit_key=audit_key, list_id=row.id)
-    assert exchange.regenerate_matches_record(session, row.id)
+    assert exchange.regenerate_matches_record(session, row.id, audit_key=audit_key)
     stored = session.get(ExchangeList, row.id)
     middle = len(first.data) // 2
     stored.file_data = first.data[:middle] + bytes([first.data[middle] ^ 0xFF]) + first.data[middle + 1 :]
     session.add(stored)
     session.commit()
     with pytest.raises(Conflict):
+        exchange.export_list(session=session, actor=staff, audit_key=audit_key, list_id=row.id)
+
+
+def _tamper(session: Session, statement: str, **values: Any) -> None:
+    """A change made straight in the database, as someone with access to it but without the audit
+    key would make it (no service, no audit event)."""
+    from sqlalchemy import text
+
+    session.exec(text(statement).bindparams(**values))
+    session.commit()
+    session.expire_all()
+
+
+def _swapped_file(session: Session, audit_key: bytes, staff: User, office: Any, confirmed: Any) -> tuple[ExchangeList, bytes, bytes]:
+    """A list exported once, and another spreadsheet (a list naming someone else) to swap in."""
+    row = _frozen_list(session, audit_key, staff, office, confirmed(surname="Выдумкин"))
+    sent = exchange.export_list(session=session, actor=staff, audit_key=audit_key, list_id=row.id).data
+    other = _frozen_list(session, audit_key, staff, office, confirmed(surname="Макетов", given_name="Пётр"))
+    forged = exchange.export_list(session=session, actor=staff, audit_key=audit_key, list_id=other.id).data
+    assert forged != sent
+    return row, sent, forged
+
+
+def test_a_file_swapped_with_its_hash_column_is_refused_against_the_audit_log(
+    session: Session, audit_key: bytes, staff: User, office: Any, confirmed: Any
+) -> None:
+    import hashlib
+
+    row, sent, forged = _swapped_file(session, audit_key, staff, office, confirmed)
+    assert exchange.recorded_sha256(session, audit_key=audit_key, list_id=row.id) == hashlib.sha256(sent).hexdigest()
+    # The file and the hash beside it rewritten together: the row agrees with itself, not with the log.
+    _tamper(session, "UPDATE exchange_list SET file_data = :data, file_sha256 = :digest, file_size = :size "
+                     "WHERE id = :id", data=forged, digest=hashlib.sha256(forged).hexdigest(), size=len(forged),
+            id=row.id)
+    with pytest.raises(exchange.TamperedExport):
+        exchange.export_list(session=session, actor=staff, audit_key=audit_key, list_id=row.id)
+    # Put back, the kept file is served again, and the hash given is the log's.
+    _tamper(session, "UPDATE exchange_list SET file_data = :data WHERE id = :id", data=sent, id=row.id)
+    again = exchange.export_list(session=session, actor=staff, audit_key=audit_key, list_id=row.id)
+    assert again.data == sent and again.sha256 == hashlib.sha256(sent).hexdigest() and not again.first
+
+
+def test_an_export_event_rewritten_without_the_audit_key_is_refused(
+    session: Session, audit_key: bytes, staff: User, office: Any, confirmed: Any
+) -> None:
+    import hashlib
+
+    from pow_registry.models import AuditEvent
+
+    row, sent, forged = _swapped_file(session, audit_key, staff, office, confirmed)
+    # The event is checked with the audit key: the genuine one does not verify under another key.
+    assert exchange.recorded_sha256(session, audit_key=audit_key, list_id=row.id) == hashlib.sha256(sent).hexdigest()
+    with pytest.raises(exchange.TamperedExport):
+        exchange.recorded_sha256(session, audit_key=b"not the audit key" * 2, list_id=row.id)
+    event = session.exec(select(AuditEvent).where(AuditEvent.action == "list.export",
+                                                  AuditEvent.entity_id == row.id)).one()
+    digest = hashlib.sha256(forged).hexdigest()
+    _tamper(session, "UPDATE exchange_list SET file_data = :data, file_sha256 = :digest WHERE id = :id",
+            data=forged, digest=digest, id=row.id)
+    _tamper(session, "UPDATE audit_event SET changes = :changes WHERE id = :id",
+            changes=json.dumps({"file_sha256": [None, digest], "file_size": [None, len(forged)]}), id=event.id)
+    with pytest.raises(exchange.TamperedExport):
+        exchange.recorded_sha256(session, audit_key=audit_key, list_id=row.id)
+    with pytest.raises(exchange.TamperedExport):
+        exchange.export_list(session=session, actor=staff, audit_key=audit_key, list_id=row.id)
+
+
+def test_a_file_without_its_export_event_or_an_event_without_its_file_is_refused(
+    session: Session, audit_key: bytes, staff: User, office: Any, confirmed: Any
+) -> None:
+    row, sent, _forged = _swapped_file(session, audit_key, staff, office, confirmed)
+    _tamper(session, "UPDATE exchange_list SET file_data = NULL WHERE id = :id", id=row.id)
+    with pytest.raises(exchange.TamperedExport):  # not made afresh and recorded a second time
+        exchange.export_list(session=session, actor=staff, audit_key=audit_key, list_id=row.id)
+    _tamper(session, "UPDATE exchange_list SET file_data = :data WHERE id = :id", data=sent, id=row.id)
+    _tamper(session, "DELETE FROM audit_event WHERE action = 'list.export' AND entity_id = :id", id=row.id)
+    with pytest.raises(exchange.TamperedExport):  # a kept file no export recorded
         exchange.export_list(session=session, actor=staff, audit_key=audit_key, list_id=row.id)
 
 

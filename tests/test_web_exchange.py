@@ -504,3 +504,24 @@ def test_the_list_page_points_out_two_men_the_office_would_read_as_one(
     banners = "".join(page.split(f'id="{name}"', 1)[1].split("</section>", 1)[0]
                       for name in ("duplicates", "same-names") if f'id="{name}"' in page)
     assert f"P-{first.id:06d}" in banners and f"P-{second.id:06d}" in banners
+
+
+def test_a_swapped_file_is_not_downloaded_and_the_page_shows_the_hash_the_audit_log_recorded(
+    client: Any, session: Session, staff: User, office: OmbudsmanOffice, confirmed: Any
+) -> None:
+    from sqlalchemy import text
+
+    list_id = _frozen(client, session, office, confirmed(surname="Выдумкин"))
+    sent = client.post(f"/lists/{list_id}/download").get_data()
+    recorded = hashlib.sha256(sent).hexdigest()
+    forged = sent.replace(b"docProps", b"docprops")  # another file, any other bytes will do
+    forged_sha256 = hashlib.sha256(forged).hexdigest()
+    # Rewritten straight in the database, the hash column too, without the audit key.
+    session.exec(text("UPDATE exchange_list SET file_data = :data, file_sha256 = :digest WHERE id = :id")
+                 .bindparams(data=forged, digest=forged_sha256, id=list_id))
+    session.commit()
+    refused = client.post(f"/lists/{list_id}/download")
+    assert refused.status_code == 409 and refused.mimetype != XLSX
+    assert "no longer matches the one recorded at the first export" in refused.get_data(as_text=True)
+    page = client.get(f"/lists/{list_id}").get_data(as_text=True)
+    assert recorded in page and forged_sha256 not in page

@@ -29,13 +29,24 @@ shown in the sheet. Anyone holding the registry's data can recompute it; `row_ca
 returns the exact bytes. (A lone surrogate, which no valid text holds, is encoded as Python's
 "surrogatepass" does, so that even such a row has a fingerprint.)
 
-Determinism: the same `ListExport` always gives the same bytes, in any process, on any day, so
-the file's SHA-256 (`list_sha256`), recorded at freezing, identifies it. openpyxl stamps the
-current time into docProps/core.xml and every zip entry; here the document's created and modified
-times are the list's `frozen_at`, and every zip entry is dated 1980-01-01 00:00 with fixed
-attributes, in openpyxl's own member order. The bytes do depend on the openpyxl version (it
-names itself in docProps/app.xml) and on zlib's deflate output, so keep the bytes exported at
-freezing if the recorded SHA-256 must still match after an upgrade.
+Determinism: the same `ListExport` always gives the same bytes, in any process, on any day,
+whether or not lxml is installed, so the file's SHA-256 (`list_sha256`), recorded in the audit
+log at the first export, identifies it. Three things would otherwise change them:
+
+- the time: openpyxl stamps it into docProps/core.xml and every zip entry; here the document's
+  created and modified times are the list's `frozen_at`, and every zip entry is dated 1980-01-01
+  00:00 with fixed attributes, in openpyxl's own member order;
+- lxml: openpyxl serialises with lxml when it can import it (`openpyxl.LXML`, decided once, at
+  its import, for the whole process) and with the standard library otherwise, and the two write
+  the same XML differently (character references, empty tags, where namespaces are declared).
+  The worksheets are therefore always written by `_SheetWriter`, openpyxl's own worksheet writer
+  given the standard library's serialiser (et_xmlfile) for this workbook only, and every other
+  part (workbook, styles, properties, relationships, content types, theme; a few kB) is written
+  in W3C Canonical XML 2.0 (`_canonical_xml`), a form that depends on the document alone. Nothing
+  global is switched: another thread using openpyxl meanwhile is not affected;
+- the libraries' versions: openpyxl (it names itself in docProps/app.xml and decides the
+  markup), et_xmlfile and zlib's deflate output. Keep the bytes exported at the first export if
+  the recorded SHA-256 must still match after an upgrade (the service does).
 
 Write-only sheets stream their XML to temporary files (the system temp directory, private to
 the process's user) that are removed when the file is assembled, also on failure.
@@ -62,15 +73,25 @@ from copy import copy
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, TypeAlias
+from xml.etree import ElementTree
 
+from defusedxml.ElementTree import DefusedXMLParser
+from defusedxml.ElementTree import fromstring as parse_xml
+from et_xmlfile import xmlfile as stdlib_xmlfile
 from openpyxl import Workbook
+from openpyxl.cell._writer import _set_attributes as cell_attributes
 from openpyxl.cell.cell import Cell
+from openpyxl.compat import safe_string
 from openpyxl.packaging.core import DocumentProperties
 from openpyxl.styles import Alignment, Font, NamedStyle
 from openpyxl.styles.borders import DEFAULT_BORDER
 from openpyxl.styles.fonts import DEFAULT_FONT
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._writer import WorksheetWriter
 from openpyxl.writer.excel import ExcelWriter
+from openpyxl.xml.constants import SHEET_MAIN_NS
+from openpyxl.xml.functions import tostring as openpyxl_tostring
+from openpyxl.xml.functions import whitespace
 
 from pow_registry.domain.dates import InvalidDate, PartialDate
 from pow_registry.domain.office_script import OfficeNames, office_names
@@ -606,6 +627,7 @@ def _write_list_sheet(ws: Any, export: ListExport, cells: _Cells) -> None:
 
     cells = cells.on(ws)
     labels = [COLUMNS[key][language] for key in keys] + [ANSWER_COLUMNS[k][language] for k in answers]
+    _SheetWriter.start(ws)
     ws.append([cells.styled(label, _HEADER) for label in labels])
     makers = _makers(cells, language)
     column_makers = [makers[key] for key in keys]
@@ -620,6 +642,7 @@ def _write_cover_sheet(ws: Any, export: ListExport, cells: _Cells) -> None:
     t = {key: labels[language] for key, labels in _TEXTS.items()}
     _set_widths(ws, [44, 70])
     cells = cells.on(ws)
+    _SheetWriter.start(ws)
     ws.append([cells.styled(t[f"title_{export.kind}"].format(number=export.number), _BOLD)])
     ws.append([])
 
@@ -650,6 +673,7 @@ def _write_manifest_sheet(ws: Any, export: ListExport, cells: _Cells) -> None:
     cells = cells.on(ws)
     labels = [COLUMNS["row_number"][language], COLUMNS["person_ref"][language],
               _TEXTS["row_sha256"][language], COLUMNS["evidence"][language]]
+    _SheetWriter.start(ws)
     ws.append([cells.styled(label, _HEADER) for label in labels])
     for row in export.rows:
         ws.append([
@@ -661,6 +685,97 @@ def _write_manifest_sheet(ws: Any, export: ListExport, cells: _Cells) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
+# The XML, the same with or without lxml
+
+
+def _etree(element: Any) -> ElementTree.Element:
+    """The standard library's element for what openpyxl built (an lxml element when openpyxl
+    uses lxml): the same tag, attributes in the same order, text and children."""
+    if isinstance(element, ElementTree.Element):
+        return element
+    return parse_xml(openpyxl_tostring(element))
+
+
+def _write_cell(xf: Any, cell: Any) -> None:
+    """openpyxl's `etree_write_cell` for the cells this module makes, with the standard library's
+    elements whatever `openpyxl.LXML` says.
+
+    A formula or an error value is refused: every text is a string cell (`_Cells`), so either would
+    mean a bug let a user's text through as something a spreadsheet evaluates.
+    """
+    value, attributes = cell_attributes(cell, cell.has_style)
+    element = ElementTree.Element("c", attributes)
+    if value is not None and value != "":
+        if cell.data_type == "s":
+            text = ElementTree.SubElement(ElementTree.SubElement(element, "is"), "t")
+            text.text = value
+            whitespace(text)  # xml:space="preserve" for leading or trailing blanks
+        elif cell.data_type in ("n", "d", "b"):  # a date is a number by now (cell_attributes)
+            ElementTree.SubElement(element, "v").text = safe_string(value)
+        else:
+            raise ValueError(f"cell {cell.coordinate}: data type {cell.data_type!r} is never written")
+    xf.write(element)
+
+
+class _SheetWriter(WorksheetWriter):
+    """openpyxl's writer of one write-only worksheet, serialising with the standard library
+    (et_xmlfile and xml.etree elements) even when openpyxl uses lxml.
+
+    openpyxl picks lxml or the standard library once, when it is imported, for the whole process
+    (module-level names in openpyxl.xml.functions and openpyxl.cell._writer). Rather than switch
+    those globals (another thread may be writing or reading a spreadsheet), this workbook's sheets
+    get their own writer: `start` gives it to a sheet before its first row, where openpyxl would
+    otherwise make its default one. The parts of the sheet openpyxl builds as elements (properties,
+    views, columns, filter, page setup) are converted to the standard library's elements first;
+    the rows are written by `_write_cell`. Without lxml the bytes are those openpyxl itself writes.
+    """
+
+    @classmethod
+    def start(cls, ws: Any) -> None:
+        """Call after the sheet's layout is set and before its first row: the top of the sheet
+        (properties, views, columns) is written now."""
+        if ws._writer is not None:
+            raise RuntimeError("the sheet already has a writer: start it before its first row")
+        ws._writer = cls(ws)
+        ws._writer.write_top()
+
+    def get_stream(self) -> Any:
+        with stdlib_xmlfile(self.out) as xf, xf.element("worksheet", xmlns=SHEET_MAIN_NS):
+            try:
+                while True:
+                    element = yield
+                    if element is True:
+                        yield xf
+                    elif element is not None:
+                        xf.write(_etree(element))
+            except GeneratorExit:
+                pass
+
+    def write_row(self, xf: Any, row: Any, row_idx: int) -> None:
+        attributes = {"r": f"{row_idx}"}
+        attributes.update(self.ws.row_dimensions.get(row_idx, {}))
+        with xf.element("row", attributes):
+            for cell in row:  # never with a comment: this module adds none
+                if cell._value is not None or cell.has_style:
+                    _write_cell(xf, cell)
+
+
+def _canonical_xml(data: str | bytes) -> bytes:
+    """An XML part in Canonical XML 2.0 (https://www.w3.org/TR/xml-c14n2/), UTF-8.
+
+    The form depends on the document only: attributes in a fixed order, every namespace declared
+    where it is first used, characters as themselves, empty elements as a start and an end tag, no
+    XML declaration. lxml's and the standard library's serialisations of one document give the
+    same bytes. Parsed with defusedxml (no DTD entities), though only openpyxl's output comes here.
+    """
+    parts: list[str] = []
+    parser = DefusedXMLParser(target=ElementTree.C14NWriterTarget(parts.append))
+    parser.feed(data)
+    parser.close()
+    return "".join(parts).encode("utf-8")
+
+
+# ------------------------------------------------------------------------------------------------
 # The file
 
 
@@ -669,7 +784,8 @@ class _FixedTimeZip(zipfile.ZipFile):
 
     openpyxl's ExcelWriter only ever calls `writestr` (parts built in memory) and `write` (the
     worksheets a write-only workbook streamed to temporary files); both become a member with
-    the same fixed ZipInfo, deflated, in the order openpyxl writes them.
+    the same fixed ZipInfo, deflated, in the order openpyxl writes them. The parts built in memory
+    are XML, written in canonical form (`_canonical_xml`); the worksheets come from `_SheetWriter`.
     """
 
     @staticmethod
@@ -684,6 +800,8 @@ class _FixedTimeZip(zipfile.ZipFile):
                  compresslevel: Any = None) -> None:
         name = (zinfo_or_arcname.filename if isinstance(zinfo_or_arcname, zipfile.ZipInfo)
                 else str(zinfo_or_arcname))
+        if name.endswith((".xml", ".rels")):
+            data = _canonical_xml(data)
         super().writestr(self._info(name), data)
 
     def write(self, filename: Any, arcname: Any = None, compress_type: Any = None,

@@ -6,10 +6,17 @@ audit log keeps. Freezing numbers the list, records who froze it and when, and t
 of every row, so the spreadsheet never changes afterwards even when a person's record does: the
 same list always gives the same bytes, and the file's SHA-256 recorded at its first export lets
 anyone check a copy. After freezing the service refuses every change to the list.
+
+The SHA-256 that counts is the one in the audit event of the first export (`list.export`), whose
+keyed hash only the holder of the audit key can make: every later download is checked against
+it, never against the copy of the hash kept in the list's own row, which anyone who can write to
+the database could rewrite together with the file (`recorded_sha256`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +24,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import func, or_
+from sqlalchemy import select as sa_select
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, col, select
@@ -28,6 +36,7 @@ from pow_registry.domain.exchange import Priority, SoughtMan, days_in_captivity,
 from pow_registry.domain.names import clean_name
 from pow_registry.domain.tabular import TableError, normalize_header, read_table
 from pow_registry.models import (
+    AuditEvent,
     CaptureReport,
     Evidence,
     ExchangeList,
@@ -64,6 +73,15 @@ MAX_PAGE_SIZE = 200
 
 class ListFrozen(Conflict):
     message = N_("This list is frozen: it cannot be changed any more.")
+
+
+class TamperedExport(Conflict):
+    """The kept spreadsheet, or the audit record of its first export, is not what was recorded."""
+
+    message = N_("The stored spreadsheet no longer matches the one recorded at the first export.")
+
+
+EXPORT_ACTION = "list.export"  # the audit event that records a list's file: its SHA-256 and size
 
 
 # An office looks a man up by his name: a call sign, a given name and a unit, or a photo are
@@ -861,27 +879,61 @@ class ExportedFile:
     first: bool  # this call produced the file for the first time and recorded its hash
 
 
+def recorded_sha256(session: Session, *, audit_key: bytes, list_id: int) -> str | None:
+    """The SHA-256 of the list's file as the audit log recorded it at the first export, or None
+    when the list was never exported.
+
+    Read from the audit event itself, fresh from the database, and only after its keyed hash is
+    recomputed with the audit key: a hash column, or an event's recorded changes, rewritten by
+    someone without the key does not pass. Raises TamperedExport when the event does not verify.
+    (The chain as a whole, events removed or reordered, is `audit verify`'s to check.)
+    """
+    events: Any = AuditEvent.__table__  # type: ignore[attr-defined]
+    event = session.connection().execute(
+        sa_select(events).where(events.c.action == EXPORT_ACTION, events.c.entity_type == "exchange_list",
+                                events.c.entity_id == list_id).order_by(events.c.id).limit(1)
+    ).first()
+    if event is None:
+        return None
+    # The event's own keyed hash, computed as verify_chain does (audit.py has no public check of a
+    # single event; walking the whole chain on every download would cost more than it adds here).
+    if not hmac.compare_digest(event.hash, audit._digest(audit_key, event.prev_hash, event)):
+        raise TamperedExport()
+    try:
+        digest = json.loads(event.changes)["file_sha256"][1]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise TamperedExport() from None
+    if not isinstance(digest, str) or len(digest) != 64:
+        raise TamperedExport()
+    return digest
+
+
 def export_list(*, session: Session, actor: User | None, audit_key: bytes, list_id: int) -> ExportedFile:
-    """The list's .xlsx. The first export makes the file and keeps it with its SHA-256 and size;
-    every later one returns those same bytes, checked against the recorded hash (a file that no
-    longer matches means the stored copy was tampered with: refused)."""
+    """The list's .xlsx. The first export makes the file, keeps it, and records its SHA-256 and
+    size in the audit log; every later one returns the kept bytes once their SHA-256 matches the
+    one in that audit event (`recorded_sha256`). A kept file that does not match, a kept file
+    without an export event, and an event that does not verify are refused (TamperedExport): the
+    file the office gets is always the one the log vouches for."""
     try:
         row = get_list(session, list_id)
-        first = row.file_data is None
+        recorded = recorded_sha256(session, audit_key=audit_key, list_id=list_id)
+        first = recorded is None
         if first:
+            if row.file_data is not None:
+                raise TamperedExport()  # a file that no export recorded: put there by hand
             data = exchange_xlsx.write_list_xlsx(list_export(session, row))
             digest = exchange_xlsx.list_sha256(data)
             row.file_data, row.file_sha256, row.file_size, row.exported_at = data, digest, len(data), utcnow()
             session.add(row)
-            audit.record(session, key=audit_key, actor=actor, action="list.export", entity_type="exchange_list",
+            audit.record(session, key=audit_key, actor=actor, action=EXPORT_ACTION, entity_type="exchange_list",
                          entity_id=row.id, changes={"file_sha256": [None, digest], "file_size": [None, len(data)]})
             session.commit()
         else:
-            data = row.file_data or b""
-            digest = exchange_xlsx.list_sha256(data)
+            kept = row.file_data
             session.rollback()  # end the read
-            if digest != row.file_sha256:
-                raise Conflict(N_("The stored spreadsheet no longer matches the one recorded at the first export."))
+            if kept is None or not hmac.compare_digest(hashlib.sha256(kept).hexdigest(), recorded or ""):
+                raise TamperedExport()
+            data, digest = kept, recorded or ""
     except StaleDataError:
         session.rollback()
         raise Conflict() from None
@@ -891,12 +943,14 @@ def export_list(*, session: Session, actor: User | None, audit_key: bytes, list_
     return ExportedFile(data, digest, f"exchange-list-{row.number:04d}.xlsx", first)
 
 
-def regenerate_matches_record(session: Session, list_id: int) -> bool:
-    """Whether making the file afresh from the frozen rows gives the recorded bytes (a check for
-    an auditor: it can differ after an openpyxl upgrade without anything being wrong)."""
+def regenerate_matches_record(session: Session, list_id: int, *, audit_key: bytes) -> bool:
+    """Whether making the file afresh from the frozen rows gives the bytes the audit log recorded
+    at the first export (a check for an auditor: it can differ after an openpyxl upgrade without
+    anything being wrong). False for a list never exported."""
     row = get_list(session, list_id)
+    recorded = recorded_sha256(session, audit_key=audit_key, list_id=list_id)
     fresh = exchange_xlsx.write_list_xlsx(list_export(session, row))
-    return row.file_sha256 is not None and exchange_xlsx.list_sha256(fresh) == row.file_sha256
+    return recorded is not None and hmac.compare_digest(exchange_xlsx.list_sha256(fresh), recorded)
 
 
 # --- reading ---------------------------------------------------------------------------------

@@ -310,8 +310,17 @@ def _render(list_id: int, status: int = 200, *, remove: tuple[int, EntryRemoveFo
                    | {v.entry.removed_by_id for v in d.removed} | {v.entry.added_by_id for v in d.entries})
     counts = [(c, d.counts[c]) for c in CATEGORIES if d.counts.get(c)]
     counts += [(c, n) for c, n in sorted(d.counts.items()) if c not in CATEGORIES]
+    # The hash shown is the one the audit log recorded at the first export, not the list row's copy
+    # (which anyone able to write to the database could change along with the file).
+    file_sha256, file_problem = None, ""
+    if not draft:
+        try:
+            file_sha256 = exchange.recorded_sha256(session, audit_key=auth.audit_key(), list_id=list_id)
+        except exchange.TamperedExport as exc:
+            file_problem = translate(exc.message)
     body = render_template(
         "lists/detail.html", d=d, row=row, draft=draft, proposals=proposals, forms=forms, users=users,
+        file_sha256=file_sha256, file_problem=file_problem,
         counts=counts, priority_reason=priority_reason, shown=_shown, answers_report=answers_report,
         held_back=held_back, held_back_total=held_back_total,
         on_list={v.entry.person_id: v.person for v in d.entries},
@@ -494,7 +503,8 @@ def answers(list_id: int) -> ResponseReturnValue:
 
 @bp.post("/<int:list_id>/download")
 def download(list_id: int) -> ResponseReturnValue:
-    """The frozen list's .xlsx, always the same bytes; the first download records its SHA-256."""
+    """The frozen list's .xlsx, always the same bytes; the first download records its SHA-256 in
+    the audit log, and every later one is checked against that record (409 when it does not match)."""
     _list(list_id)
     form = EmptyForm()
     if not form.validate_on_submit():
