@@ -33,9 +33,18 @@ def _session():  # type: ignore[no-untyped-def]
 def init_db_command() -> None:
     """Create or migrate the database to the current schema."""
     from pow_registry.migrations_runner import upgrade
+    from pow_registry.services import audit
 
-    upgrade(current_app.config["DATABASE_URL"], contact_crypto=current_app.extensions["pow_registry.contact_crypto"])
+    upgrade(current_app.config["DATABASE_URL"], contact_crypto=current_app.extensions["pow_registry.contact_crypto"],
+            audit_key=current_app.config["AUDIT_KEY_BYTES"])
     click.echo("Database is at the current schema.")
+    report = audit.verify_chain(_session(), key=current_app.config["AUDIT_KEY_BYTES"])
+    if not report.ok:
+        click.echo(f"WARNING: the audit chain does not verify: {report.problem}. "
+                   "See `pow-registry audit verify`.", err=True)
+    elif report.events_checked:
+        click.echo(f"Audit chain intact: {report.events_checked} events. Keep an anchor of it outside the database "
+                   "(`pow-registry audit anchor`).")
 
 
 @click.command("demo-data")
@@ -301,16 +310,48 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
+@click.option("--anchor", "anchor_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="An anchor printed by `pow-registry audit anchor` earlier: the log must still hold its event "
+                   "at its place and go on from it.")
 @with_appcontext
-def audit_verify_command() -> None:
-    """Check the audit chain; exit non-zero on a break."""
+def audit_verify_command(anchor_file: Path | None) -> None:
+    """Check the audit chain (and its head, and an anchor); exit non-zero on a break."""
     from pow_registry.services import audit
 
-    result = audit.verify_chain(_session(), key=current_app.config["AUDIT_KEY_BYTES"])
+    anchor = None
+    if anchor_file is not None:
+        try:
+            anchor = audit.parse_anchor(anchor_file.read_text(encoding="utf-8", errors="replace"))
+        except audit.AnchorError as exc:
+            _fail(f"{anchor_file} is not an audit anchor: {exc}.")
+    result = audit.verify_chain(_session(), key=current_app.config["AUDIT_KEY_BYTES"], anchor=anchor)
     if not result.ok:
-        _fail(f"Audit chain BROKEN at event {result.first_bad_event_id}: {result.problem} "
-              f"({result.events_checked} events checked before it).", 2)
+        where = f" at event {result.first_bad_event_id}" if result.first_bad_event_id is not None else ""
+        _fail(f"Audit chain BROKEN{where}: {result.problem} ({result.events_checked} events checked before it).", 2)
+    if not result.events_checked:
+        click.echo("Audit chain intact: 0 events (nothing has been recorded yet).")
+        return
     click.echo(f"Audit chain intact: {result.events_checked} events.")
+    if anchor is not None:
+        click.echo(f"It still holds {anchor.described()} and goes on from it to event {result.last_event_id}.")
+
+
+@audit_group.command("anchor")
+@with_appcontext
+def audit_anchor_command() -> None:
+    """Print a signed anchor of the log's end (event, hash, count, time): keep it outside the
+    database (mail, printout, RFC 3161 timestamp) and check the log against it later with
+    `pow-registry audit verify --anchor FILE`."""
+    from pow_registry.services import audit
+
+    try:
+        anchor = audit.make_anchor(_session(), key=current_app.config["AUDIT_KEY_BYTES"])
+    except audit.ChainBroken as exc:
+        _fail(f"Not anchored: the audit chain does not verify ({exc.report.problem}). See `pow-registry audit verify`.",
+              2)
+    except audit.EmptyLog:
+        _fail("Not anchored: the audit log has no event yet.")
+    click.echo(audit.anchor_text(anchor), nl=False)
 
 
 @click.group("keys")

@@ -62,6 +62,17 @@ def schema_diff(url: str) -> list[Any]:
         engine.dispose()
 
 
+def _table_named(difference: Any) -> str | None:
+    """The table one entry of `schema_diff` is about: ('add_column', schema, table, column),
+    ('add_index', index), ('add_table', table), or a list of ('modify_...', schema, table, ...)."""
+    entry = difference[0] if isinstance(difference, list) else difference
+    if len(entry) >= 3 and isinstance(entry[2], str):
+        return str(entry[2])
+    item = entry[1]
+    name = getattr(getattr(item, "table", None), "name", None) or getattr(item, "name", None)
+    return str(name) if name else None
+
+
 def tables(url: str) -> set[str]:
     engine = make_engine(url)
     try:
@@ -387,7 +398,7 @@ def test_0010_adds_call_signs_and_appearances_and_keeps_every_person(empty_db: s
     upgrade(empty_db, "0009")
     _insert_person(empty_db, _person_row())
     upgrade(empty_db, "0010")
-    assert schema_diff(empty_db) == []
+    assert [d for d in schema_diff(empty_db) if _table_named(d) == "person"] == []  # later revisions add the rest
     [before] = _persons(empty_db)
     assert (before["surname"], before["call_sign"], before["call_sign_key"], before["appearance"]) == (
         "Выдумкин", "", "", "")
@@ -419,3 +430,95 @@ def test_0010_adds_call_signs_and_appearances_and_keeps_every_person(empty_db: s
     upgrade(empty_db)
     assert schema_diff(empty_db) == []
     assert [p["call_sign"] for p in _persons(empty_db)] == ["", ""]
+
+
+# ---------------------------------------------------------------------------------------------
+# 0011_audit: the audit chain's head keyed (count, MAC, where it was found changed)
+
+LEGACY_AUDIT_KEY = b"legacy audit key of a fictitious instance, 32+ bytes"
+
+
+def _legacy_log(url: str, key: bytes, count: int) -> list[Any]:
+    """`count` events chained with `key` and their head, as the app before 0011 wrote them."""
+    from datetime import UTC, datetime, timedelta
+    from types import SimpleNamespace
+
+    from pow_registry.models import AuditEvent
+    from pow_registry.services.audit import _digest
+
+    table: Any = AuditEvent.__table__  # type: ignore[attr-defined]
+    engine = make_engine(url)
+    prev = ""
+    try:
+        with engine.begin() as conn:
+            for number in range(count):
+                row = {"at": datetime(2025, 1, 10, 9, number, tzinfo=UTC) + timedelta(microseconds=number),
+                       "actor_id": None, "actor_email": "", "action": "legacy.event", "entity_type": "test",
+                       "entity_id": number, "changes": "{}"}
+                digest = _digest(key, prev, SimpleNamespace(**row))
+                conn.execute(table.insert().values(**row, prev_hash=prev, hash=digest))
+                prev = digest
+            events = conn.execute(text("SELECT id, hash FROM audit_event ORDER BY id")).all()
+            conn.execute(text("INSERT INTO audit_head (id, last_event_id, last_hash) VALUES (1, :id, :h)"),
+                         {"id": events[-1].id, "h": events[-1].hash})
+    finally:
+        engine.dispose()
+    return list(events)
+
+
+def _verify(url: str, key: bytes) -> Any:
+    from sqlmodel import Session
+
+    from pow_registry.services import audit
+
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            return audit.verify_chain(session, key=key)
+    finally:
+        engine.dispose()
+
+
+def _execute(url: str, statement: str, **params: Any) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(statement), params)
+    finally:
+        engine.dispose()
+
+
+def test_0011_seals_the_head_of_an_intact_log_and_needs_the_key_for_it(empty_db: str) -> None:
+    upgrade(empty_db, "0010")
+    events = _legacy_log(empty_db, LEGACY_AUDIT_KEY, 5)
+    with pytest.raises(RuntimeError, match="audit key"):
+        upgrade(empty_db)
+    assert current_revision(empty_db) == "0010"
+    upgrade(empty_db, audit_key=LEGACY_AUDIT_KEY)
+    assert schema_diff(empty_db) == []
+    report = _verify(empty_db, LEGACY_AUDIT_KEY)
+    assert report.ok and report.events_checked == 5 and report.last_event_id == events[-1].id
+    # Sealed: the attack 0011 is for (cut the tail, copy the new last hash into the head) now fails.
+    _execute(empty_db, "DELETE FROM audit_event WHERE id > :id", id=events[2].id)
+    _execute(empty_db, "UPDATE audit_head SET last_event_id = :id, last_hash = :h, event_count = 3",
+             id=events[2].id, h=events[2].hash)
+    assert not _verify(empty_db, LEGACY_AUDIT_KEY).ok
+    downgrade(empty_db, "0010")
+    assert current_revision(empty_db) == "0010"
+
+
+def test_0011_marks_a_log_that_does_not_verify_instead_of_vouching_for_it(empty_db: str) -> None:
+    upgrade(empty_db, "0010")
+    events = _legacy_log(empty_db, LEGACY_AUDIT_KEY, 5)
+    _execute(empty_db, "DELETE FROM audit_event WHERE id = :id", id=events[-1].id)  # the head still names it
+    upgrade(empty_db, audit_key=LEGACY_AUDIT_KEY)
+    report = _verify(empty_db, LEGACY_AUDIT_KEY)
+    assert not report.ok and report.first_bad_event_id == events[-1].id
+    assert "did not match its MAC" in report.problem
+
+
+def test_0011_on_a_log_without_events_needs_no_key(empty_db: str) -> None:
+    upgrade(empty_db, "0010")
+    upgrade(empty_db)
+    assert schema_diff(empty_db) == []
+    assert _verify(empty_db, LEGACY_AUDIT_KEY).ok
