@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +23,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     config.check_secret(app.config)
     if not openpyxl.DEFUSEDXML:
         raise config.ConfigError("defusedxml must be installed: spreadsheet imports parse untrusted XML.")
-    secret = (app.config.get("SECRET_KEY") or "").encode()
-    for name, label in (("AUDIT_KEY", b"pow_registry audit chain"), ("ACCESS_CODE_KEY", b"pow_registry access codes")):
-        configured = app.config.get(name)
-        app.config[f"{name}_BYTES"] = (
-            configured.encode() if configured else hmac.new(secret, label, hashlib.sha256).digest()
-        )
+    for name in config.SERVER_KEYS:  # independent of SECRET_KEY once `init-db` wrote them down
+        app.config[f"{name}_BYTES"] = config.server_key(app.config, name)
     data_keys, index_key = config.contact_keys(app.config)
     app.extensions["pow_registry.contact_crypto"] = ContactCrypto(data_keys, index_key)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)

@@ -33,9 +33,69 @@ def _session():  # type: ignore[no-untyped-def]
 def init_db_command() -> None:
     """Create or migrate the database to the current schema."""
     from pow_registry.migrations_runner import upgrade
+    from pow_registry.services import audit
 
-    upgrade(current_app.config["DATABASE_URL"], contact_crypto=current_app.extensions["pow_registry.contact_crypto"])
+    _write_server_keys()
+    upgrade(current_app.config["DATABASE_URL"], contact_crypto=current_app.extensions["pow_registry.contact_crypto"],
+            audit_key=current_app.config["AUDIT_KEY_BYTES"])
     click.echo("Database is at the current schema.")
+    report = audit.verify_chain(_session(), key=current_app.config["AUDIT_KEY_BYTES"])
+    if not report.ok:
+        click.echo(f"WARNING: the audit chain does not verify: {report.problem}. "
+                   "See `pow-registry audit verify`.", err=True)
+    elif report.events_checked:
+        click.echo(f"Audit chain intact: {report.events_checked} events. Keep an anchor of it outside the database "
+                   "(`pow-registry audit anchor`).")
+
+
+def _keys_in_use() -> dict[str, bool]:
+    """Whether the database already holds something made with AUDIT_KEY (audit events) or with
+    ACCESS_CODE_KEY (inquiries, whose access codes are stored as HMACs with it)."""
+    from sqlalchemy import inspect, text
+
+    engine = current_app.extensions["pow_registry.engine"]
+    tables = set(inspect(engine).get_table_names())
+    with engine.connect() as conn:
+        def any_row(*names: str) -> bool:
+            return any(conn.execute(text(f"SELECT 1 FROM {name} LIMIT 1")).first() is not None  # noqa: S608 - fixed names
+                       for name in names if name in tables)
+
+        return {"AUDIT_KEY": any_row("audit_event"), "ACCESS_CODE_KEY": any_row("inquiry", "code_display")}
+
+
+def _write_server_keys() -> None:
+    """AUDIT_KEY and ACCESS_CODE_KEY into instance/config.py when neither the environment nor the
+    file has them: random on a new instance; on one that already used them, the values it derived
+    from SECRET_KEY (its audit chain and access codes depend on them), written down so that
+    SECRET_KEY can rotate without breaking either."""
+    import os
+
+    missing = [name for name in config.SERVER_KEYS if not current_app.config.get(name)]
+    if not missing:
+        return
+    in_use = _keys_in_use()
+    secret = str(current_app.config.get("SECRET_KEY") or "")
+    values: dict[str, bytes | str] = {
+        name: config.derived_key(secret, name) if in_use[name] else config.random_server_key() for name in missing}
+    instance = Path(current_app.instance_path)
+    written = config.ensure_instance_server_keys(instance, values)
+    for name in written:
+        current_app.config[name] = values[name]
+        current_app.config[f"{name}_BYTES"] = config.server_key(current_app.config, name)
+    derived = [name for name in written if in_use[name]]
+    fresh = [name for name in written if not in_use[name]]
+    target = instance / "config.py"
+    if derived:
+        click.echo(f"Wrote {' and '.join(derived)} to {target} with the values this instance has derived from "
+                   "SECRET_KEY until now (its audit chain and families' access codes depend on them): SECRET_KEY "
+                   "can now be rotated without breaking them. Back them up apart from the database.")
+    if fresh:
+        click.echo(f"Wrote new random {' and '.join(fresh)} to {target}: back them up apart from the database; "
+                   "without them the audit chain cannot be verified and families' access codes stop working.")
+        if os.environ.get(config.ENV_PREFIX + "SECRET_KEY"):
+            click.echo(f"SECRET_KEY comes from the environment: make sure {target} is kept (or set "
+                       f"{' and '.join(config.ENV_PREFIX + name for name in fresh)} to the values in it), or the "
+                       "app would fall back to keys derived from SECRET_KEY.")
 
 
 @click.command("demo-data")
@@ -307,16 +367,48 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
+@click.option("--anchor", "anchor_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="An anchor printed by `pow-registry audit anchor` earlier: the log must still hold its event "
+                   "at its place and go on from it.")
 @with_appcontext
-def audit_verify_command() -> None:
-    """Check the audit chain; exit non-zero on a break."""
+def audit_verify_command(anchor_file: Path | None) -> None:
+    """Check the audit chain (and its head, and an anchor); exit non-zero on a break."""
     from pow_registry.services import audit
 
-    result = audit.verify_chain(_session(), key=current_app.config["AUDIT_KEY_BYTES"])
+    anchor = None
+    if anchor_file is not None:
+        try:
+            anchor = audit.parse_anchor(anchor_file.read_text(encoding="utf-8", errors="replace"))
+        except audit.AnchorError as exc:
+            _fail(f"{anchor_file} is not an audit anchor: {exc}.")
+    result = audit.verify_chain(_session(), key=current_app.config["AUDIT_KEY_BYTES"], anchor=anchor)
     if not result.ok:
-        _fail(f"Audit chain BROKEN at event {result.first_bad_event_id}: {result.problem} "
-              f"({result.events_checked} events checked before it).", 2)
+        where = f" at event {result.first_bad_event_id}" if result.first_bad_event_id is not None else ""
+        _fail(f"Audit chain BROKEN{where}: {result.problem} ({result.events_checked} events checked before it).", 2)
+    if not result.events_checked:
+        click.echo("Audit chain intact: 0 events (nothing has been recorded yet).")
+        return
     click.echo(f"Audit chain intact: {result.events_checked} events.")
+    if anchor is not None:
+        click.echo(f"It still holds {anchor.described()} and goes on from it to event {result.last_event_id}.")
+
+
+@audit_group.command("anchor")
+@with_appcontext
+def audit_anchor_command() -> None:
+    """Print a signed anchor of the log's end (event, hash, count, time): keep it outside the
+    database (mail, printout, RFC 3161 timestamp) and check the log against it later with
+    `pow-registry audit verify --anchor FILE`."""
+    from pow_registry.services import audit
+
+    try:
+        anchor = audit.make_anchor(_session(), key=current_app.config["AUDIT_KEY_BYTES"])
+    except audit.ChainBroken as exc:
+        _fail(f"Not anchored: the audit chain does not verify ({exc.report.problem}). See `pow-registry audit verify`.",
+              2)
+    except audit.EmptyLog:
+        _fail("Not anchored: the audit log has no event yet.")
+    click.echo(audit.anchor_text(anchor), nl=False)
 
 
 @click.group("keys")

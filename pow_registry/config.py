@@ -5,9 +5,12 @@ The environment wins over the file so that a deployment can override a checked-i
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +56,13 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "STATIC_MAX_AGE_SECONDS": 3600,
         # A bearer token that lets a Prometheus server read /admin/metrics (admins may, signed in).
         "METRICS_TOKEN": None,
-        # Keys derived from SECRET_KEY unless set: the audit chain's HMAC key, and the key of the
-        # families' access codes (a separate key: rotating one must not break the other).
+        # Older keys that still open session cookies signed with them (Flask): put the old
+        # SECRET_KEY here when rotating it, so that nobody is signed out; remove it later.
+        "SECRET_KEY_FALLBACKS": [],
+        # The audit chain's HMAC key, and the key of the families' access codes: independent of
+        # SECRET_KEY and of each other. `init-db` writes random ones into instance/config.py (on
+        # an instance that already used them, the values it derived from SECRET_KEY, so that
+        # SECRET_KEY can rotate); unset, they are still derived from SECRET_KEY (server_key).
         "AUDIT_KEY": None,
         "ACCESS_CODE_KEY": None,
         # A family's contact data (requester name, email, phone numbers) is encrypted with these
@@ -269,10 +277,70 @@ def check_secret(config: dict[str, Any]) -> None:
             "SECRET_KEY is missing or weak. Run `pow-registry init-db` to write a random one into "
             "instance/config.py, or set POW_REGISTRY_SECRET_KEY (at least 32 random characters)."
         )
-    for name in ("AUDIT_KEY", "ACCESS_CODE_KEY"):
-        if config.get(name) and weak_secret(config.get(name)):
-            raise ConfigError(f"{name} is weak: leave it unset (it is derived from SECRET_KEY) or set at least "
-                              "32 random characters.")
+    for fallback in config.get("SECRET_KEY_FALLBACKS") or []:
+        if weak_secret(fallback):
+            raise ConfigError("SECRET_KEY_FALLBACKS holds a weak key: anyone who knows it could sign session "
+                              "cookies. Keep only former SECRET_KEYs there (at least 32 random characters).")
+    for name in SERVER_KEYS:
+        value = config.get(name)
+        weak = len(value) < MIN_SECRET_LENGTH if isinstance(value, bytes) else weak_secret(value)
+        if value and weak:
+            raise ConfigError(f"{name} is weak: leave it unset and run `pow-registry init-db`, which writes a "
+                              "random one, or set at least 32 random characters.")
+
+
+# Keys kept outside the database besides the contact-data keys, and the labels an instance
+# without them derives them from SECRET_KEY with (HMAC-SHA256(SECRET_KEY, label)).
+SERVER_KEYS = {"AUDIT_KEY": b"pow_registry audit chain", "ACCESS_CODE_KEY": b"pow_registry access codes"}
+
+
+def derived_key(secret_key: str, name: str) -> bytes:
+    """The key an instance without `name` configured has always used: derived from SECRET_KEY,
+    so rotating SECRET_KEY changes it. Kept so that such an instance keeps working until
+    `init-db` writes the value down."""
+    return hmac.new(secret_key.encode(), SERVER_KEYS[name], hashlib.sha256).digest()
+
+
+def server_key(config: Mapping[str, Any], name: str) -> bytes:
+    """AUDIT_KEY or ACCESS_CODE_KEY as bytes: as configured (text is used as UTF-8, bytes as they
+    are), else derived from SECRET_KEY."""
+    configured = config.get(name)
+    if configured:
+        return configured if isinstance(configured, bytes) else str(configured).encode()
+    return derived_key(str(config.get("SECRET_KEY") or ""), name)
+
+
+def random_server_key() -> str:
+    return secrets.token_urlsafe(48)
+
+
+def _configured_outside(config_file: Path, name: str) -> bool:
+    """The environment or instance/config.py already names this setting."""
+    if os.environ.get(ENV_PREFIX + name):
+        return True
+    return config_file.exists() and name in config_file.read_text(encoding="utf-8")
+
+
+def ensure_instance_server_keys(instance_path: Path, values: Mapping[str, bytes | str]) -> list[str]:
+    """Write AUDIT_KEY / ACCESS_CODE_KEY into instance/config.py with the values given, each only
+    when neither the environment nor the file has it. Text is written as text, bytes (a value
+    derived from SECRET_KEY) as `bytes.fromhex(...)`. Returns the names written."""
+    instance_path.mkdir(parents=True, exist_ok=True)
+    config_file = instance_path / "config.py"
+    lines: list[str] = []
+    written: list[str] = []
+    for name, value in values.items():
+        if name not in SERVER_KEYS or _configured_outside(config_file, name):
+            continue
+        literal = f"bytes.fromhex({value.hex()!r})" if isinstance(value, bytes) else repr(value)
+        if not written:
+            lines.append("# The audit chain's key and the families' access codes' key, independent of SECRET_KEY "
+                         "(which may rotate): losing or changing them breaks the audit chain and every access code.")
+        lines.append(f"{name} = {literal}")
+        written.append(name)
+    if lines:
+        _append_private(config_file, lines)
+    return written
 
 
 def _append_private(config_file: Path, lines: list[str]) -> None:

@@ -346,13 +346,23 @@ class AuditEvent(SQLModel, table=True):
 
 
 class AuditHead(SQLModel, table=True):
-    """One row, locked while appending, so concurrent writers chain in order."""
+    """One row, locked while appending, so concurrent writers chain in order.
+
+    `mac` (keyed with the audit key) covers the last event's id and hash, the number of events
+    and `broken_at_event_id`: cutting the log short and copying the new last hash here, or
+    wiping every event, needs the key to go unseen. `broken_at_event_id` is set, once, when an
+    append found the head not matching its MAC (changed without the key, or another key in
+    use): the last event the head then named (0 for none). Nothing clears it.
+    """
 
     __tablename__ = "audit_head"
 
     id: int = Field(default=1, primary_key=True)
     last_event_id: int | None = None
     last_hash: str = Field(default="", max_length=64)
+    event_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    broken_at_event_id: int | None = None
+    mac: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
 
 
 class ImportBatch(SQLModel, table=True):

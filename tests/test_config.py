@@ -324,3 +324,58 @@ def test_the_first_init_db_writes_contact_keys_that_start_the_app(build: Callabl
     assert app.config["SECRET_KEY"] not in (app.config["CONTACT_INDEX_KEY"], *app.config["CONTACT_DATA_KEYS"])
     assert config.ensure_instance_contact_keys(clean_env) == []
     assert clean_env.joinpath("config.py").read_text(encoding="utf-8") == written  # written once
+
+
+# ---------------------------------------------------------------------------------------------
+# AUDIT_KEY and ACCESS_CODE_KEY: independent of SECRET_KEY (issue 14)
+
+
+def test_the_derivation_existing_instances_rely_on_never_changes() -> None:
+    """Instances that never set the keys have chains and access codes made with these values;
+    computed here independently of the code under test."""
+    import hashlib
+    import hmac
+
+    for name, label in (("AUDIT_KEY", b"pow_registry audit chain"), ("ACCESS_CODE_KEY", b"pow_registry access codes")):
+        assert config.derived_key(STRONG, name) == hmac.new(STRONG.encode(), label, hashlib.sha256).digest()
+        assert config.server_key({"SECRET_KEY": STRONG}, name) == config.derived_key(STRONG, name)
+    assert config.server_key({"SECRET_KEY": STRONG, "AUDIT_KEY": "text key"}, "AUDIT_KEY") == b"text key"
+    assert config.server_key({"SECRET_KEY": STRONG, "AUDIT_KEY": b"\x00\xff"}, "AUDIT_KEY") == b"\x00\xff"
+
+
+def test_server_keys_are_written_once_privately_and_load_as_written(build: Callable[..., Flask], clean_env: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    config.ensure_instance_secret(clean_env)
+    derived = config.derived_key("a former secret key, long and random enough", "AUDIT_KEY")
+    fresh = config.random_server_key()
+    values: dict[str, bytes | str] = {"AUDIT_KEY": derived, "ACCESS_CODE_KEY": fresh}
+    assert config.ensure_instance_server_keys(clean_env, values) == ["AUDIT_KEY", "ACCESS_CODE_KEY"]
+    written = clean_env.joinpath("config.py").read_text(encoding="utf-8")
+    assert stat.S_IMODE(clean_env.joinpath("config.py").stat().st_mode) == 0o600
+    app = build()
+    assert app.config["AUDIT_KEY_BYTES"] == derived  # bytes stay bytes
+    assert app.config["ACCESS_CODE_KEY_BYTES"] == fresh.encode()
+    assert config.ensure_instance_server_keys(clean_env, {"AUDIT_KEY": config.random_server_key()}) == []
+    assert clean_env.joinpath("config.py").read_text(encoding="utf-8") == written
+    # A key in the environment is not written into the file.
+    other = clean_env.parent / "other"
+    monkeypatch.setenv("POW_REGISTRY_AUDIT_KEY", STRONG)
+    assert config.ensure_instance_server_keys(other, {"AUDIT_KEY": fresh, "ACCESS_CODE_KEY": fresh}) == ["ACCESS_CODE_KEY"]
+    assert "AUDIT_KEY" not in other.joinpath("config.py").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("value", ["audit", b"short bytes", "x" * 40])
+def test_a_weak_server_key_is_refused(build: Callable[..., Flask], value: str | bytes) -> None:
+    with pytest.raises(ConfigError, match="ACCESS_CODE_KEY is weak"):
+        build({"SECRET_KEY": STRONG, "ACCESS_CODE_KEY": value})
+
+
+def test_secret_key_fallbacks_come_from_the_environment_and_must_be_strong(build: Callable[..., Flask],
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    assert build({"SECRET_KEY": STRONG}).config["SECRET_KEY_FALLBACKS"] == []
+    monkeypatch.setenv("POW_REGISTRY_SECRET_KEY", STRONG)
+    monkeypatch.setenv("POW_REGISTRY_SECRET_KEY_FALLBACKS", f"{STRONG[::-1]}, {STRONG.swapcase()}")
+    assert build().config["SECRET_KEY_FALLBACKS"] == [STRONG[::-1], STRONG.swapcase()]
+    monkeypatch.setenv("POW_REGISTRY_SECRET_KEY_FALLBACKS", "changeme")
+    with pytest.raises(ConfigError, match="SECRET_KEY_FALLBACKS"):
+        build()

@@ -62,6 +62,17 @@ def schema_diff(url: str) -> list[Any]:
         engine.dispose()
 
 
+def _table_named(difference: Any) -> str | None:
+    """The table one entry of `schema_diff` is about: ('add_column', schema, table, column),
+    ('add_index', index), ('add_table', table), or a list of ('modify_...', schema, table, ...)."""
+    entry = difference[0] if isinstance(difference, list) else difference
+    if len(entry) >= 3 and isinstance(entry[2], str):
+        return str(entry[2])
+    item = entry[1]
+    name = getattr(getattr(item, "table", None), "name", None) or getattr(item, "name", None)
+    return str(name) if name else None
+
+
 def tables(url: str) -> set[str]:
     engine = make_engine(url)
     try:
@@ -387,7 +398,7 @@ def test_0010_adds_call_signs_and_appearances_and_keeps_every_person(empty_db: s
     upgrade(empty_db, "0009")
     _insert_person(empty_db, _person_row())
     upgrade(empty_db, "0010")
-    assert schema_diff(empty_db) == []
+    assert [d for d in schema_diff(empty_db) if _table_named(d) == "person"] == []  # later revisions add the rest
     [before] = _persons(empty_db)
     assert (before["surname"], before["call_sign"], before["call_sign_key"], before["appearance"]) == (
         "Выдумкин", "", "", "")
@@ -419,3 +430,203 @@ def test_0010_adds_call_signs_and_appearances_and_keeps_every_person(empty_db: s
     upgrade(empty_db)
     assert schema_diff(empty_db) == []
     assert [p["call_sign"] for p in _persons(empty_db)] == ["", ""]
+
+
+# ---------------------------------------------------------------------------------------------
+# 0011_audit: the audit chain's head keyed (count, MAC, where it was found changed)
+
+LEGACY_AUDIT_KEY = b"legacy audit key of a fictitious instance, 32+ bytes"
+
+
+def _legacy_log(url: str, key: bytes, count: int) -> list[Any]:
+    """`count` events chained with `key` and their head, as the app before 0011 wrote them."""
+    from datetime import UTC, datetime, timedelta
+    from types import SimpleNamespace
+
+    from pow_registry.models import AuditEvent
+    from pow_registry.services.audit import _digest
+
+    table: Any = AuditEvent.__table__  # type: ignore[attr-defined]
+    engine = make_engine(url)
+    prev = ""
+    try:
+        with engine.begin() as conn:
+            for number in range(count):
+                row = {"at": datetime(2025, 1, 10, 9, number, tzinfo=UTC) + timedelta(microseconds=number),
+                       "actor_id": None, "actor_email": "", "action": "legacy.event", "entity_type": "test",
+                       "entity_id": number, "changes": "{}"}
+                digest = _digest(key, prev, SimpleNamespace(**row))
+                conn.execute(table.insert().values(**row, prev_hash=prev, hash=digest))
+                prev = digest
+            events = conn.execute(text("SELECT id, hash FROM audit_event ORDER BY id")).all()
+            conn.execute(text("INSERT INTO audit_head (id, last_event_id, last_hash) VALUES (1, :id, :h)"),
+                         {"id": events[-1].id, "h": events[-1].hash})
+    finally:
+        engine.dispose()
+    return list(events)
+
+
+def _verify(url: str, key: bytes) -> Any:
+    from sqlmodel import Session
+
+    from pow_registry.services import audit
+
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            return audit.verify_chain(session, key=key)
+    finally:
+        engine.dispose()
+
+
+def _execute(url: str, statement: str, **params: Any) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(statement), params)
+    finally:
+        engine.dispose()
+
+
+def test_0011_seals_the_head_of_an_intact_log_and_needs_the_key_for_it(empty_db: str) -> None:
+    upgrade(empty_db, "0010")
+    events = _legacy_log(empty_db, LEGACY_AUDIT_KEY, 5)
+    with pytest.raises(RuntimeError, match="audit key"):
+        upgrade(empty_db)
+    assert current_revision(empty_db) == "0010"
+    upgrade(empty_db, audit_key=LEGACY_AUDIT_KEY)
+    assert schema_diff(empty_db) == []
+    report = _verify(empty_db, LEGACY_AUDIT_KEY)
+    assert report.ok and report.events_checked == 5 and report.last_event_id == events[-1].id
+    # Sealed: the attack 0011 is for (cut the tail, copy the new last hash into the head) now fails.
+    _execute(empty_db, "DELETE FROM audit_event WHERE id > :id", id=events[2].id)
+    _execute(empty_db, "UPDATE audit_head SET last_event_id = :id, last_hash = :h, event_count = 3",
+             id=events[2].id, h=events[2].hash)
+    assert not _verify(empty_db, LEGACY_AUDIT_KEY).ok
+    downgrade(empty_db, "0010")
+    assert current_revision(empty_db) == "0010"
+
+
+def test_0011_marks_a_log_that_does_not_verify_instead_of_vouching_for_it(empty_db: str) -> None:
+    upgrade(empty_db, "0010")
+    events = _legacy_log(empty_db, LEGACY_AUDIT_KEY, 5)
+    _execute(empty_db, "DELETE FROM audit_event WHERE id = :id", id=events[-1].id)  # the head still names it
+    upgrade(empty_db, audit_key=LEGACY_AUDIT_KEY)
+    report = _verify(empty_db, LEGACY_AUDIT_KEY)
+    assert not report.ok and report.first_bad_event_id == events[-1].id
+    assert "did not match its MAC" in report.problem
+
+
+def test_0011_on_a_log_without_events_needs_no_key(empty_db: str) -> None:
+    upgrade(empty_db, "0010")
+    upgrade(empty_db)
+    assert schema_diff(empty_db) == []
+    assert _verify(empty_db, LEGACY_AUDIT_KEY).ok
+
+
+# ---------------------------------------------------------------------------------------------
+# init-db writes AUDIT_KEY and ACCESS_CODE_KEY down: SECRET_KEY may then rotate (issue 14)
+
+
+def _instance_app(instance: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The app as that instance's files configure it (test mode only for cheap hashing and no CSRF)."""
+    from pow_registry.app import create_app
+
+    monkeypatch.setenv("POW_REGISTRY_INSTANCE_PATH", str(instance))
+    return create_app({"TESTING": True, "DATABASE_URL": url, "WTF_CSRF_ENABLED": False, "ARGON2_TIME_COST": 1,
+                       "ARGON2_MEMORY_COST": 8, "ARGON2_PARALLELISM": 1, "TWO_FACTOR_ROLES": [],
+                       "EVIDENCE_DIR": str(instance / "evidence")})
+
+
+def _config_values(instance: Path) -> dict[str, Any]:
+    namespace: dict[str, Any] = {}
+    exec((instance / "config.py").read_text(encoding="utf-8"), namespace)  # noqa: S102 - the test's own file
+    return namespace
+
+
+def test_init_db_on_a_new_instance_writes_random_server_keys(empty_db: str, tmp_path: Path) -> None:
+    from pow_registry import config
+
+    instance = tmp_path / "instance"
+    result = run_cli(_cli_env(instance, empty_db), "init-db")
+    assert result.returncode == 0, result.stderr
+    assert "Wrote new random AUDIT_KEY and ACCESS_CODE_KEY" in result.stdout
+    values = _config_values(instance)
+    for name in ("AUDIT_KEY", "ACCESS_CODE_KEY"):
+        assert isinstance(values[name], str) and not config.weak_secret(values[name])
+        assert values[name].encode() != config.derived_key(values["SECRET_KEY"], name)
+    assert values["AUDIT_KEY"] != values["ACCESS_CODE_KEY"]
+
+
+def test_init_db_with_the_secret_key_in_the_environment_says_where_the_new_keys_are(empty_db: str,
+                                                                                    tmp_path: Path) -> None:
+    env = _cli_env(tmp_path / "instance", empty_db)
+    env["POW_REGISTRY_SECRET_KEY"] = secrets.token_urlsafe(48)
+    result = run_cli(env, "init-db")
+    assert result.returncode == 0, result.stderr
+    assert "SECRET_KEY comes from the environment" in result.stdout
+    assert "POW_REGISTRY_AUDIT_KEY and POW_REGISTRY_ACCESS_CODE_KEY" in result.stdout
+
+
+def test_init_db_writes_down_the_keys_an_instance_derived_then_secret_key_rotates(
+        empty_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An instance that has run on keys derived from SECRET_KEY: init-db writes those values
+    down, after which a new SECRET_KEY leaves the chain, an anchor and a family's code intact."""
+    from sqlmodel import Session
+
+    from pow_registry import config
+    from pow_registry.domain.contact_crypto import generate_data_key, generate_index_key
+    from pow_registry.services import accounts, inquiries
+
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    old_secret = secrets.token_urlsafe(48)
+    (instance / "config.py").write_text(
+        f"SECRET_KEY = {old_secret!r}\nCONTACT_DATA_KEYS = [{generate_data_key()!r}]\n"
+        f"CONTACT_INDEX_KEY = {generate_index_key()!r}\n", encoding="utf-8")
+    upgrade(empty_db)
+    app = _instance_app(instance, empty_db, monkeypatch)
+    try:
+        assert app.config["AUDIT_KEY_BYTES"] == config.derived_key(old_secret, "AUDIT_KEY")
+        with Session(app.extensions["pow_registry.engine"], expire_on_commit=False) as session:
+            staff = accounts.create_user(session=session, actor=None, audit_key=app.config["AUDIT_KEY_BYTES"],
+                                         passwords=app.extensions["pow_registry.passwords"],
+                                         policy=accounts.PasswordPolicy(), email="staff@example.org",
+                                         password="a long enough password", roles=["staff"])
+            issued = inquiries.create_inquiry(
+                session=session, actor=staff, audit_key=app.config["AUDIT_KEY_BYTES"],
+                access_key=app.config["ACCESS_CODE_KEY_BYTES"],
+                data={"surname": "Выдумкин", "given_name": "Виталий", "requester_name": "Выдумкина Ольга",
+                      "phones": "8 999 000-00-01", "preferred_language": "ru", "consent_contact": "y"})
+    finally:
+        app.extensions["pow_registry.engine"].dispose()
+
+    env = _cli_env(instance, empty_db)
+    result = run_cli(env, "init-db")
+    assert result.returncode == 0, result.stderr
+    assert "Wrote AUDIT_KEY and ACCESS_CODE_KEY" in result.stdout and "derived from" in result.stdout
+    assert "Audit chain intact" in result.stdout
+    values = _config_values(instance)
+    for name in ("AUDIT_KEY", "ACCESS_CODE_KEY"):
+        assert values[name] == config.derived_key(old_secret, name)
+    anchor = run_cli(env, "audit", "anchor")
+    assert anchor.returncode == 0, anchor.stderr
+    (tmp_path / "anchor.json").write_text(anchor.stdout, encoding="utf-8")
+
+    text_before = (instance / "config.py").read_text(encoding="utf-8")
+    (instance / "config.py").write_text(
+        text_before.replace(f"SECRET_KEY = {old_secret!r}", f"SECRET_KEY = {secrets.token_urlsafe(48)!r}"),
+        encoding="utf-8")
+    verified = run_cli(env, "audit", "verify", "--anchor", str(tmp_path / "anchor.json"))
+    assert verified.returncode == 0, verified.stderr
+    rotated = _instance_app(instance, empty_db, monkeypatch)
+    try:
+        assert rotated.config["SECRET_KEY"] != old_secret
+        reference = issued.inquiry.reference
+        page = rotated.test_client().post("/status", data={"reference": reference,
+                                                           "access_code": issued.access_code})
+        assert reference in page.get_data(as_text=True)
+    finally:
+        rotated.extensions["pow_registry.engine"].dispose()
+    again = run_cli(env, "init-db")
+    assert again.returncode == 0 and "Wrote" not in again.stdout

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import threading
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -258,3 +262,309 @@ def test_search_filters_the_log(session, history):
     assert total >= 1 and {r.actor_id for r in rows} == {history["checker"].id}
     rows, total = audit.search(session, entity_type="person", entity_id=history["person"].id, page_size=2)
     assert len(rows) == 2 and total > 2
+
+
+# ---------------------------------------------------------------------------------------------
+# The head: a MAC over the last event, its hash and the number of events (issue 14)
+
+
+def head_row(engine: Any) -> Any:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT * FROM audit_head WHERE id = 1")).one()
+
+
+def cut_after(engine: Any, event: AuditEvent, *, repoint: bool, count: int | None = None) -> None:
+    """What an attacker with database access and no key does: delete the events after `event`,
+    and (`repoint`) copy its id and hash into the head, and `count` as its number of events."""
+    sql(engine, "DELETE FROM audit_event WHERE id > :id", id=event.id)
+    if repoint:
+        sql(engine, "UPDATE audit_head SET last_event_id = :id, last_hash = :h WHERE id = 1", id=event.id, h=event.hash)
+    if count is not None:
+        sql(engine, "UPDATE audit_head SET event_count = :n WHERE id = 1", n=count)
+
+
+def append(session: Session, audit_key: bytes, n: int = 1, action: str = "test.append") -> None:
+    """`n` events, each in its own transaction, from another session (as the app would: the
+    test's session may still hold events an attacker deleted, whose ids SQLite hands out again)."""
+    session.commit()
+    with Session(session.get_bind()) as own:
+        for i in range(n):
+            audit.record(own, key=audit_key, actor=None, action=action, entity_type="test", entity_id=i)
+            own.commit()
+
+
+def test_the_head_counts_the_events_and_carries_a_mac(session, engine, audit_key, history):
+    all_events = events(session)
+    session.commit()
+    head = head_row(engine)
+    assert (head.event_count, head.last_event_id, head.last_hash) == (len(all_events), all_events[-1].id,
+                                                                      all_events[-1].hash)
+    assert len(head.mac) == 64 and head.broken_at_event_id is None
+    report = audit.verify_chain(session, key=audit_key)
+    assert report.ok and (report.last_event_id, report.last_hash) == (all_events[-1].id, all_events[-1].hash)
+
+
+@pytest.mark.parametrize("count", [None, "right"])
+def test_a_cut_tail_with_the_head_repointed_is_detected(session, engine, audit_key, history, count):
+    """The attack of issue 14: delete the last events, copy the new last hash into the head
+    (and even the new number of events); no key, so the head's MAC no longer matches."""
+    all_events = events(session)
+    keep = all_events[-4]
+    session.commit()
+    cut_after(engine, keep, repoint=True, count=len(all_events) - 3 if count else None)
+    report = audit.verify_chain(session, key=audit_key)
+    assert not report.ok
+    assert report.events_checked == len(all_events) - 3
+    assert "head does not match its MAC" in report.problem
+
+
+def test_a_cut_tail_without_touching_the_head_is_detected(session, engine, audit_key, history):
+    all_events = events(session)
+    session.commit()
+    cut_after(engine, all_events[-4], repoint=False)
+    report = audit.verify_chain(session, key=audit_key)
+    assert not report.ok and report.first_bad_event_id == all_events[-4].id
+    assert "removed" in report.problem and str(len(all_events)) in report.problem
+
+
+def test_wiping_every_event_is_detected(session, engine, audit_key, history):
+    count = len(events(session))
+    session.commit()
+    sql(engine, "DELETE FROM audit_event")
+    report = audit.verify_chain(session, key=audit_key)
+    assert not report.ok and report.events_checked == 0
+    assert "empty" in report.problem and f"{count} events were recorded" in report.problem
+
+
+@pytest.mark.parametrize("forgery", ["plain sha256", "another key", "no mac", "blank head"])
+def test_a_forged_head_is_detected(session, engine, audit_key, history, forgery):
+    all_events = events(session)
+    keep = all_events[-3]
+    session.commit()
+    cut_after(engine, keep, repoint=True, count=len(all_events) - 2)
+    payload = json.dumps([keep.id, keep.hash, len(all_events) - 2, None], separators=(",", ":")).encode()
+    if forgery == "plain sha256":
+        sql(engine, "UPDATE audit_head SET mac = :m", m=hashlib.sha256(payload).hexdigest())
+    elif forgery == "another key":
+        other = hmac.new(b"a key the attacker chose for himself", b"pow_registry audit head\x00" + payload,
+                         hashlib.sha256).hexdigest()
+        sql(engine, "UPDATE audit_head SET mac = :m", m=other)
+    elif forgery == "no mac":
+        sql(engine, "UPDATE audit_head SET mac = ''")
+    else:  # the state of a head before the first event, over a log that has events
+        sql(engine, "UPDATE audit_head SET mac = '', last_hash = '', last_event_id = NULL, event_count = 0")
+    report = audit.verify_chain(session, key=audit_key)
+    assert not report.ok
+    assert "head" in report.problem
+
+
+def test_wiping_the_events_and_deleting_the_head_needs_an_anchor(session, engine, audit_key, history):
+    """The database alone cannot tell a wiped log without a head from one never used: an
+    anchor kept outside it can."""
+    anchor = audit.make_anchor(session, key=audit_key)
+    session.commit()
+    sql(engine, "DELETE FROM audit_event")
+    sql(engine, "DELETE FROM audit_head")
+    assert audit.verify_chain(session, key=audit_key).ok  # looks never used
+    report = audit.verify_chain(session, key=audit_key, anchor=anchor)
+    assert not report.ok
+    assert "the log is empty" in report.problem and "deleted" in report.problem
+
+
+@pytest.mark.parametrize("tamper", ["repoint", "blank mac"])
+def test_the_next_append_does_not_seal_a_tampered_head(session, engine, audit_key, history, tamper):
+    """Cut the tail, re-point the head, and wait for the app's next event: the append goes on
+    (the work must not stop), but the head says it was found tampered with, under its MAC."""
+    all_events = events(session)
+    keep = all_events[-4]
+    session.commit()
+    cut_after(engine, keep, repoint=True, count=len(all_events) - 3)
+    if tamper == "blank mac":
+        sql(engine, "UPDATE audit_head SET mac = ''")
+    append(session, audit_key, 2)
+    head = head_row(engine)
+    assert head.broken_at_event_id == keep.id
+    report = audit.verify_chain(session, key=audit_key)
+    assert not report.ok
+    assert report.first_bad_event_id == keep.id and "did not match its MAC" in report.problem
+    session.commit()
+    # Clearing the mark needs the key too.
+    sql(engine, "UPDATE audit_head SET broken_at_event_id = NULL")
+    assert not audit.verify_chain(session, key=audit_key).ok
+
+
+def test_appending_with_another_key_marks_the_head(session, engine, audit_key, history):
+    """An instance started with the wrong AUDIT_KEY (say, SECRET_KEY rotated while the key was
+    still derived from it) does not quietly start a second chain."""
+    append(session, b"another audit key, from a misconfigured server", 1)
+    head = head_row(engine)
+    assert head.broken_at_event_id is not None
+    assert not audit.verify_chain(session, key=audit_key).ok
+
+
+def test_an_intact_head_is_not_marked(session, engine, audit_key, history):
+    append(session, audit_key, 3)
+    assert head_row(engine).broken_at_event_id is None
+    assert audit.verify_chain(session, key=audit_key).ok
+
+
+def test_verifying_while_others_append_reports_no_false_break(engine, session, audit_key, make_user):
+    """On PostgreSQL each query of the walk sees newer commits: events appended during it are
+    walked up to the head read after it, never taken for a cut or a forgery."""
+    actor = make_user("researcher")
+    session.commit()
+    stop = threading.Event()
+    failures: list[str] = []
+
+    def appender() -> None:
+        with Session(engine, expire_on_commit=False) as own:
+            try:
+                for i in range(400):
+                    if stop.is_set():
+                        return
+                    audit.record(own, key=audit_key, actor=actor, action="test.live", entity_type="test", entity_id=i)
+                    own.commit()
+            except Exception as exc:  # noqa: BLE001 - reported below
+                failures.append(f"{type(exc).__name__}: {exc}")
+
+    thread = threading.Thread(target=appender)
+    thread.start()
+    reports = []
+    try:
+        while thread.is_alive() and len(reports) < 40:
+            with Session(engine) as reader:
+                reports.append(audit.verify_chain(reader, key=audit_key, batch=7))
+    finally:
+        stop.set()
+        thread.join(timeout=120)
+    assert failures == []
+    assert reports and all(r.ok for r in reports), [r for r in reports if not r.ok][:1]
+    assert audit.verify_chain(session, key=audit_key).ok
+
+
+# ---------------------------------------------------------------------------------------------
+# Anchors: the log's end, signed, kept outside the database
+
+
+def test_an_anchor_round_trips_through_its_text(session, audit_key, history):
+    anchor = audit.make_anchor(session, key=audit_key)
+    all_events = events(session)
+    assert (anchor.event_id, anchor.event_hash, anchor.event_count) == (all_events[-1].id, all_events[-1].hash,
+                                                                        len(all_events))
+    text_form = audit.anchor_text(anchor)
+    assert json.loads(text_form)["type"] == audit.ANCHOR_TYPE
+    assert audit.parse_anchor(text_form) == anchor
+    # Pasted into a mail among other words, it still reads.
+    assert audit.parse_anchor("Anchor of this morning:\n" + text_form + "\n-- \nA. Operator\n") == anchor
+
+
+def test_the_anchor_time_comes_from_the_clock(session, audit_key, history):
+    import time_machine
+
+    from pow_registry import clock
+
+    moment = clock.now().replace(microsecond=0) + timedelta(days=3, hours=2)
+    with time_machine.travel(moment, tick=False):
+        anchor = audit.make_anchor(session, key=audit_key)
+    assert anchor.at == moment
+
+
+def test_the_log_goes_on_from_an_anchor(session, audit_key, history):
+    anchor = audit.make_anchor(session, key=audit_key)
+    append(session, audit_key, 5)
+    report = audit.verify_chain(session, key=audit_key, anchor=anchor)
+    assert report.ok and report.events_checked == anchor.event_count + 5
+
+
+@pytest.mark.parametrize("repoint", [False, True])
+def test_a_cut_down_to_before_an_anchor_is_detected(session, engine, audit_key, history, repoint):
+    anchor = audit.make_anchor(session, key=audit_key)
+    append(session, audit_key, 3)
+    all_events = events(session)
+    keep = next(e for e in reversed(all_events) if e.id < anchor.event_id)
+    session.commit()
+    cut_after(engine, keep, repoint=repoint, count=anchor.event_count - 1 if repoint else None)
+    report = audit.verify_chain(session, key=audit_key, anchor=anchor)
+    assert not report.ok
+    assert f"proves {anchor.event_count} events up to event {anchor.event_id}" in report.problem
+    assert "deleted since" in report.problem
+
+
+def test_a_cut_after_an_anchor_is_detected_by_the_head(session, engine, audit_key, history):
+    anchor = audit.make_anchor(session, key=audit_key)
+    append(session, audit_key, 4)
+    all_events = events(session)
+    session.commit()
+    cut_after(engine, all_events[-3], repoint=True, count=len(all_events) - 2)
+    report = audit.verify_chain(session, key=audit_key, anchor=anchor)
+    assert not report.ok and "head does not match its MAC" in report.problem
+
+
+def test_a_key_holder_cutting_down_to_the_anchor_is_caught_by_it(session, engine, audit_key, history):
+    """Whoever holds the key can cut the tail and re-key the head: the database alone is then
+    consistent, and only what was kept outside it shows the cut."""
+    all_events = events(session)
+    session.commit()
+    anchor = audit.make_anchor(session, key=audit_key)
+    session.commit()
+    keep = all_events[-3]
+    cut_after(engine, keep, repoint=True)
+    values = {"last_event_id": keep.id, "last_hash": keep.hash, "event_count": len(all_events) - 2,
+              "broken_at_event_id": None}
+    mac = audit._head_mac(audit_key, SimpleNamespace(**values))  # noqa: SLF001 - the attacker holds the key
+    sql(engine, "UPDATE audit_head SET event_count = :n, mac = :m", n=values["event_count"], m=mac)
+    assert audit.verify_chain(session, key=audit_key).ok
+    report = audit.verify_chain(session, key=audit_key, anchor=anchor)
+    assert not report.ok and "deleted since" in report.problem
+
+
+def test_a_rewritten_event_before_an_anchor_is_detected(session, engine, audit_key, history):
+    anchor = audit.make_anchor(session, key=audit_key)
+    target = events(session)[2]
+    session.commit()
+    sql(engine, "UPDATE audit_event SET entity_id = 777 WHERE id = :id", id=target.id)
+    report = audit.verify_chain(session, key=audit_key, anchor=anchor)
+    assert not report.ok and report.first_bad_event_id == target.id
+
+
+@pytest.mark.parametrize("field,value", [("event_count", 3), ("event_id", 2), ("event_hash", "0" * 64),
+                                         ("at", "2031-01-01T00:00:00+00:00"), ("mac", "f" * 64)])
+def test_a_tampered_anchor_is_refused(session, audit_key, history, field, value):
+    document = json.loads(audit.anchor_text(audit.make_anchor(session, key=audit_key)))
+    document[field] = value
+    anchor = audit.parse_anchor(json.dumps(document))
+    report = audit.verify_chain(session, key=audit_key, anchor=anchor)
+    assert not report.ok and "does not match its MAC" in report.problem
+
+
+def test_an_anchor_made_with_another_key_is_refused(session, audit_key, history):
+    """Another registry's anchor (or one forged with a key of one's own) vouches for nothing here."""
+    genuine = audit.make_anchor(session, key=audit_key)
+    other_key = b"the key of another registry, 32+ bytes long"
+    forged = replace(genuine, mac=audit._anchor_mac(other_key, genuine))  # noqa: SLF001 - signing with another key
+    report = audit.verify_chain(session, key=audit_key, anchor=forged)
+    assert not report.ok and "does not match its MAC" in report.problem
+
+
+@pytest.mark.parametrize("document", [
+    "", "not an anchor", "{", "[1, 2]", '{"type": "something else"}',
+    '{"type": "pow-registry audit anchor", "version": 2}',
+    '{"type": "pow-registry audit anchor", "version": 1, "event_id": "5", "event_count": 5,'
+    ' "event_hash": "' + "a" * 64 + '", "mac": "' + "b" * 64 + '", "at": "2026-01-01T00:00:00+00:00"}',
+    '{"type": "pow-registry audit anchor", "version": 1, "event_id": 5, "event_count": 5,'
+    ' "event_hash": "xyz", "mac": "' + "b" * 64 + '", "at": "2026-01-01T00:00:00+00:00"}',
+    '{"type": "pow-registry audit anchor", "version": 1, "event_id": 5, "event_count": 5,'
+    ' "event_hash": "' + "a" * 64 + '", "mac": "' + "b" * 64 + '", "at": "2026-01-01 00:00"}',
+])
+def test_malformed_anchors_are_refused_with_the_reason(document):
+    with pytest.raises(audit.AnchorError):
+        audit.parse_anchor(document)
+
+
+def test_a_broken_or_empty_log_is_not_anchored(session, engine, audit_key):
+    with pytest.raises(audit.EmptyLog):
+        audit.make_anchor(session, key=audit_key)
+    append(session, audit_key, 3)
+    sql(engine, "UPDATE audit_event SET action = 'test.other' WHERE id = (SELECT min(id) FROM audit_event)")
+    with pytest.raises(audit.ChainBroken):
+        audit.make_anchor(session, key=audit_key)
