@@ -248,16 +248,20 @@ def test_a_backup_from_an_older_schema_restores_and_then_migrates(db_url, tmp_pa
     assert database_state(target).schema_revision == "0010"
 
 
-@pytest.mark.parametrize("damage", ["a flipped byte", "cut short", "not a backup"])
+@pytest.mark.parametrize("damage", ["a flipped byte", "cut short", "cut inside the manifest", "cut before the payload's last byte",
+                                    "not a backup"])
 def test_a_damaged_backup_is_refused_and_restores_nothing(db_url, some_rows, tmp_path, new_database, damage):
     backup_file = tmp_path / "registry.backup"
     create_backup(db_url, backup_file)
     damaged = tmp_path / "damaged.backup"
     if damage == "a flipped byte":
         rewrite_backup(backup_file, damaged, payload=lambda data: data[:5000] + bytes([data[5000] ^ 1]) + data[5001:])
-    elif damage == "cut short":
+    elif damage.startswith("cut"):
         data = backup_file.read_bytes()
-        damaged.write_bytes(data[: len(data) * 2 // 3])
+        # tar pads the payload with zero bytes: its last non-zero byte is at most its last byte.
+        cut = {"cut short": len(data) * 2 // 3, "cut inside the manifest": 1500,
+               "cut before the payload's last byte": len(data.rstrip(b"\0")) - 1}[damage]
+        damaged.write_bytes(data[:cut])
     else:
         damaged.write_bytes(b"SQLite format 3\x00" + b"\x00" * 4000)
     with pytest.raises(BackupError, match="incomplete|damaged|not a pow_registry backup"):
