@@ -6,6 +6,7 @@ import io
 import json
 import os
 import secrets
+import shutil
 import tarfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,6 +14,22 @@ from pathlib import Path
 from typing import Any
 
 PG_URL = os.environ.get("POW_REGISTRY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_pg_tools(backend: str) -> None:
+    """PostgreSQL's backups need pg_dump and pg_restore: skipped with the reason when they are
+    missing, except in CI (.ci/run installs them), where that is a failure."""
+    import pytest
+
+    if backend != "postgresql":
+        return
+    missing = [tool for tool in ("pg_dump", "pg_restore") if shutil.which(tool) is None]
+    if missing:
+        reason = f"{' and '.join(missing)} missing (Debian: apt-get install postgresql-client)"
+        if IN_CI:
+            pytest.fail(f"{reason}: required in CI")
+        pytest.skip(reason)
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from backup_support import empty_databases, rewrite_backup
+from backup_support import empty_databases, require_pg_tools, rewrite_backup
 from sqlmodel import Session
 from support import TEST_PASSWORD, registry_rows, snapshot
 
@@ -34,6 +34,11 @@ from pow_registry.services.backup import (
 
 BACKEND = os.environ.get("POW_REGISTRY_TEST_DATABASE", "sqlite")
 OTHER_KIND = {"sqlite": ("postgresql", "database.pgdump"), "postgresql": ("sqlite", "database.sqlite3")}
+
+
+@pytest.fixture(autouse=True)
+def _pg_tools() -> None:
+    require_pg_tools(BACKEND)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from backup_support import empty_databases
+from backup_support import empty_databases, require_pg_tools
 from sqlalchemy import text
 from sqlmodel import Session
 
@@ -43,6 +43,11 @@ BACKEND = os.environ.get("POW_REGISTRY_TEST_DATABASE", "sqlite")
 REGISTER_SIZE = 20_000
 SURNAMES = ["Выдумкин", "Макетов", "Шаблонов", "Черновиков", "Небылицын", "Придумов", "Вымыслов", "Сочинёнкин"]
 GIVEN_NAMES = ["Виталий", "Алексей", "Николай", "Дмитрий", "Пётр", "Иван", "Сергей", "Олег"]
+
+
+@pytest.fixture(autouse=True)
+def _pg_tools() -> None:
+    require_pg_tools(BACKEND)
 
 
 @pytest.fixture
