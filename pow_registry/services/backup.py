@@ -636,11 +636,12 @@ def create_backup(database_url: str, target: Path) -> BackupReport:
     leftovers = sorted(p for p in target.parent.glob(".*.incomplete-*") if p.is_dir())
     with _private_folder(target.parent, f".{target.name}.incomplete-") as work:
         payload = work / PAYLOAD_NAMES[kind]
+        taken = clock.now()
         if kind == "sqlite":
             state, tools = _backup_sqlite(_sqlite_path(url), payload)
         else:
             state, tools = _backup_postgresql(url, payload)
-        manifest = Manifest(state=state, created_at=clock.now().isoformat(timespec="seconds"),
+        manifest = Manifest(state=state, created_at=taken.isoformat(timespec="seconds"),
                             payload_name=payload.name, payload_bytes=payload.stat().st_size,
                             payload_sha256=_sha256(payload), tools=tools, app_version=_app_version())
         archive = work / "backup.tar"
