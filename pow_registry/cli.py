@@ -457,6 +457,9 @@ def backup_command(file: Path, verify: bool) -> None:
                   f"(event {report.chain.first_bad_event_id}).", 2)
         if report.chain is not None:
             click.echo(f"Audit chain intact: {report.chain.events_checked} events.")
+        else:
+            click.echo("The audit chain is walked after a restore (`pow-registry audit verify`): a PostgreSQL dump "
+                       "cannot be queried where it lies.")
         return
     click.echo(f"Backed up the {made.manifest.summary()}.")
     click.echo(f"Wrote {file} ({made.bytes / 1_000_000:.1f} MB, mode 0600) in {made.seconds:.1f} s. It does not hold "
