@@ -156,8 +156,12 @@ def test_backups_taken_while_writers_write_are_each_one_consistent_moment(db_url
         restore_backup(target, report.path)
         restored = database_state(target)
         assert restored.tables == manifest.state.tables and restored.audit_head == head
-        with Session(make_engine(target)) as s:
-            assert audit.verify_chain(s, key=audit_key).ok
+        engine = make_engine(target)
+        try:
+            with Session(engine) as s:
+                assert audit.verify_chain(s, key=audit_key).ok
+        finally:
+            engine.dispose()
         # The same rows as the live database had at that moment: its audit log up to the head, and
         # every man entered by then, each with his report and his audit event (never one without
         # the other: a backup is one moment, not a mixture of two).
