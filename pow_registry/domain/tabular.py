@@ -343,7 +343,7 @@ class _Lines:
             raise TableError(
                 N_("Line %(line)s of the CSV file holds a row longer than %(limit)s characters; "
                    "a row of the import needs far less."),
-                line=count(self.line_number), limit=count(self._limit))
+                line=self.line_number, limit=count(self._limit))
         return line
 
 
