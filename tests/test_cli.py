@@ -174,6 +174,7 @@ def test_a_bad_file_exits_non_zero_listing_every_problem(runner, engine, tmp_pat
     ("list.xlsx", b"this is not a spreadsheet", "not a valid .xlsx"),
     ("list.ods", b"whatever", "Only .xlsx and .csv"),
     ("list.csv", b"source_ref,surname,shoe_size\nX-1,Vymyslov,44\n", "Unknown columns"),
+    ("blank.csv", b"source_ref,surname\n" + b"\n" * 300_000, "more than 250\u00a0000 lines (blank lines count too)"),
 ])
 def test_an_unreadable_file_exits_non_zero_with_the_reason(runner, engine, tmp_path, name, data, reason):
     path = tmp_path / name

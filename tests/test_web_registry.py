@@ -330,6 +330,35 @@ def test_import_of_a_good_file_then_again(client: Any, session: Any, make_user: 
     session.commit()
 
 
+def test_a_hostile_spreadsheet_is_refused_in_the_readers_language(client: Any, session: Any, make_user: Any,
+                                                                   login: Any) -> None:
+    """Issue 14: the bound a file passed is named on the page, in Russian or Ukrainian, and
+    nothing is written."""
+    import openpyxl
+
+    login(make_user("researcher"))
+    blank_lines = b"source_ref,surname\n" + b"\n" * 300_000
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["source_ref", "surname"])
+    workbook.active.cell(row=2, column=16_384, value="x")  # openpyxl would pad 16,384 cells
+    far_right = io.BytesIO()
+    workbook.save(far_right)
+    cases = [
+        ("ru", blank_lines, "captures.csv", "В файле CSV больше 250\u00a0000 строк (пустые строки тоже считаются)"),
+        ("uk", blank_lines, "captures.csv", "У файлі CSV понад 250\u00a0000 рядків (порожні рядки теж рахуються)"),
+        ("ru", far_right.getvalue(), "captures.xlsx", "Таблица отклонена: её лист объявляет размер A1:XFD2"),
+        ("uk", far_right.getvalue(), "captures.xlsx", "Таблицю відхилено: її аркуш оголошує розмір A1:XFD2"),
+    ]
+    for language, data, name, message in cases:
+        assert client.post("/language", data={"lang-language": language}).status_code == 302
+        before = snapshot(session)  # choosing a language is remembered on the account
+        response = client.post("/registry/import", data={"file": (io.BytesIO(data), name)})
+        page = response.get_data(as_text=True)
+        assert response.status_code == 200
+        assert message in page, (language, name)
+        assert snapshot(session) == before
+
+
 def test_import_without_a_file_or_of_the_wrong_kind(client: Any, session: Any, make_user: Any, login: Any) -> None:
     login(make_user("researcher"))
     before = snapshot(session)

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import datetime as dt
-import io
 import re
 import unicodedata
 import warnings
-import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from pow_registry.domain.tabular_limits import N_, TableError, TableLimits, count
 
 __all__ = [
     "CAPTURE_COLUMNS",
@@ -26,6 +27,7 @@ __all__ = [
     "MAX_CELL_CHARS",
     "Table",
     "TableError",
+    "TableLimits",
     "column_letter",
     "map_columns",
     "normalize_header",
@@ -34,12 +36,6 @@ __all__ = [
 
 MAX_CELL_CHARS = 10_000
 """Longest cell accepted; no field in the import columns needs more."""
-
-_XLSX_FAILURE = "The file could not be read as an .xlsx spreadsheet: "
-
-
-class TableError(ValueError):
-    """The uploaded table cannot be used; the message says why, in plain English."""
 
 
 @dataclass
@@ -73,18 +69,26 @@ def read_table(
     data: bytes,
     filename: str,
     *,
-    max_bytes: int = 20_000_000,
-    max_rows: int = 100_000,
-    max_uncompressed: int = 200_000_000,
-    max_members: int = 500,
+    limits: TableLimits | None = None,
+    max_bytes: int | None = None,
+    max_rows: int | None = None,
+    max_uncompressed: int | None = None,
+    max_members: int | None = None,
 ) -> Table:
     """Read the first sheet of an .xlsx file or a .csv file into a ``Table``.
 
     The extension decides the format (content sniffing would let a crafted file pick its own
-    parser). Limits are checked before any parsing; all failures raise ``TableError``.
+    parser). ``limits`` bounds the upload and what it expands to (``TableLimits``, whose
+    defaults fit partner files); the four ``max_*`` arguments override single limits. Limits
+    are checked before, or while, anything is parsed; all failures raise ``TableError``.
     """
+    overrides = {name: value for name, value in (
+        ("max_bytes", max_bytes), ("max_rows", max_rows),
+        ("max_uncompressed", max_uncompressed), ("max_members", max_members),
+    ) if value is not None}
+    limits = dataclasses.replace(limits or TableLimits(), **overrides)
     if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TableError("The upload must be given as bytes.")
+        raise TableError(N_("The upload must be given as bytes."))
     data = bytes(data)
     name = (filename or "").strip().lower()
     if name.endswith(".xlsx"):
@@ -92,23 +96,20 @@ def read_table(
     elif name.endswith(".csv"):
         kind = "csv"
     else:
-        raise TableError("Only .xlsx and .csv files can be imported.")
+        raise TableError(N_("Only .xlsx and .csv files can be imported."))
 
-    if len(data) > max_bytes:
-        raise TableError(
-            f"The file is too large ({len(data):,} bytes; the limit is {max_bytes:,} bytes)."
-        )
+    if len(data) > limits.max_bytes:
+        raise TableError(N_("The file is too large (%(size)s bytes; the limit is %(limit)s bytes)."),
+                         size=count(len(data)), limit=count(limits.max_bytes))
     if not data:
-        raise TableError("The file is empty.")
+        raise TableError(N_("The file is empty."))
 
     if kind == "xlsx":
-        return _read_xlsx(
-            data, max_rows=max_rows, max_uncompressed=max_uncompressed, max_members=max_members
-        )
-    return _build_table(_csv_rows(data), max_rows=max_rows, kind="csv")
+        return _read_xlsx(data, limits)
+    return _build_table(_csv_rows(data, limits), limits=limits, kind="csv")
 
 
-def _build_table(raw_rows: Iterable[tuple[int, list[str]]], *, max_rows: int, kind: str) -> Table:
+def _build_table(raw_rows: Iterable[tuple[int, list[str]]], *, limits: TableLimits, kind: str) -> Table:
     """Turn raw (row number, cells) pairs into a rectangular ``Table``, enforcing the limits.
 
     The first non-empty row is the header row. Data under a blank header (or to the right of
@@ -116,13 +117,21 @@ def _build_table(raw_rows: Iterable[tuple[int, list[str]]], *, max_rows: int, ki
     """
     headers: list[str] | None = None
     rows: list[tuple[int, list[str]]] = []
+    chars = 0
     for row_number, cells in raw_rows:
         for index, text in enumerate(cells):
             if len(text) > MAX_CELL_CHARS:
                 raise TableError(
-                    f"Row {row_number}, column {column_letter(index)}: the cell holds "
-                    f"{len(text):,} characters; at most {MAX_CELL_CHARS:,} are allowed."
-                )
+                    N_("Row %(row)s, column %(column)s: the cell holds %(count)s characters; at "
+                       "most %(limit)s are allowed."),
+                    row=row_number, column=column_letter(index), count=count(len(text)),
+                    limit=count(MAX_CELL_CHARS))
+            chars += len(text)
+        if chars > limits.max_table_chars:
+            # One shared string referenced by every cell takes little room in the file and
+            # its length times the cells in memory.
+            raise TableError(N_("The table holds more than %(limit)s characters of text; at most "
+                                "%(limit)s are allowed."), limit=count(limits.max_table_chars))
         while cells and cells[-1] == "":
             cells.pop()
         if not cells:
@@ -133,15 +142,18 @@ def _build_table(raw_rows: Iterable[tuple[int, list[str]]], *, max_rows: int, ki
         for index, text in enumerate(cells):
             if text and (index >= len(headers) or headers[index] == ""):
                 raise TableError(
-                    f"Row {row_number}, column {column_letter(index)} holds data but its "
-                    "column has no header. Name the column or remove the data."
-                )
-        if len(rows) >= max_rows:
-            raise TableError(f"The file has more than {max_rows:,} data rows.")
+                    N_("Row %(row)s, column %(column)s holds data but its column has no header. "
+                       "Name the column or remove the data."),
+                    row=row_number, column=column_letter(index))
+        if len(rows) >= limits.max_rows:
+            raise TableError(N_("The file has more than %(limit)s data rows."),
+                             limit=count(limits.max_rows))
         cells.extend([""] * (len(headers) - len(cells)))
         rows.append((row_number, cells))
     if headers is None:
-        raise TableError(f"The {'spreadsheet' if kind == 'xlsx' else 'file'} has no header row.")
+        if kind == "xlsx":
+            raise TableError(N_("The spreadsheet has no header row."))
+        raise TableError(N_("The file has no header row."))
     return Table(headers=headers, rows=rows)
 
 
@@ -149,49 +161,24 @@ def _build_table(raw_rows: Iterable[tuple[int, list[str]]], *, max_rows: int, ki
 # XLSX
 
 
-def _check_zip(data: bytes, *, max_uncompressed: int, max_members: int) -> None:
-    """Refuse zip bombs before openpyxl sees the file.
-
-    zipfile never inflates a member past the size the central directory declares (it truncates
-    and then fails the CRC check), so summing the declared sizes bounds the real work.
-    """
-    if not zipfile.is_zipfile(io.BytesIO(data)):
-        raise TableError(_XLSX_FAILURE + "it is not a valid .xlsx (zip) file.")
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            members = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        raise TableError(_XLSX_FAILURE + f"the zip structure is damaged ({exc}).") from exc
-    if len(members) > max_members:
-        raise TableError(
-            _XLSX_FAILURE + f"it contains {len(members):,} parts; at most {max_members:,} "
-            "are allowed."
-        )
-    total = sum(member.file_size for member in members)
-    if total > max_uncompressed:
-        raise TableError(
-            _XLSX_FAILURE + f"it would unpack to {total:,} bytes; at most "
-            f"{max_uncompressed:,} are allowed."
-        )
-
-
-def _read_xlsx(
-    data: bytes, *, max_rows: int, max_uncompressed: int, max_members: int
-) -> Table:
+def _read_xlsx(data: bytes, limits: TableLimits) -> Table:
     """Check the container, then read the first worksheet; every failure becomes TableError.
 
+    Every part openpyxl opens is first bounded by what it really expands to (tabular_xlsx).
     openpyxl's own UserWarnings (missing styles, odd date serials) are silenced: they describe
     the partner's file, and under ``-W error`` they would otherwise abort a usable import. (The
     warnings filter is process-wide; losing openpyxl warnings from another thread is harmless.)
     """
-    _check_zip(data, max_uncompressed=max_uncompressed, max_members=max_members)
+    from pow_registry.domain import tabular_xlsx
+
+    tabular_xlsx.check_container(data, limits)
 
     import openpyxl  # imported here: CSV-only callers need not pay for it
 
     if not getattr(openpyxl, "DEFUSEDXML", False):
         raise TableError(
-            "Spreadsheet import is disabled: the defusedxml package is not active, so .xlsx "
-            "files cannot be parsed safely."
+            N_("Spreadsheet import is disabled: the defusedxml package is not active, so .xlsx "
+               "files cannot be parsed safely.")
         )
 
     workbook: Any = None
@@ -199,12 +186,10 @@ def _read_xlsx(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             try:
-                workbook = openpyxl.load_workbook(
-                    io.BytesIO(data), read_only=True, data_only=False
-                )
+                workbook = tabular_xlsx.open_workbook(data, limits)
                 sheets = workbook.worksheets
                 if not sheets:
-                    raise TableError("The spreadsheet has no worksheet.")
+                    raise TableError(N_("The spreadsheet has no worksheet."))
                 sheet = sheets[0]
                 # The <dimension> tag is written by the producing application and may be
                 # wrong; left alone, read-only mode stops at the row it names.
@@ -213,11 +198,16 @@ def _read_xlsx(
                     (number, [_xlsx_cell_text(cell, number) for cell in row])
                     for number, row in enumerate(sheet.iter_rows(min_row=1, min_col=1), start=1)
                 )
-                return _build_table(rows, max_rows=max_rows, kind="xlsx")
+                return _build_table(rows, limits=limits, kind="xlsx")
             except TableError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any parser failure is the file's fault
-                raise TableError(_XLSX_FAILURE + _describe(exc)) from exc
+                # openpyxl wraps what it meets while loading, our own refusals included.
+                cause = _table_error_in(exc)
+                if cause is not None:
+                    raise cause from exc
+                raise TableError(tabular_xlsx.READ_FAILURE,
+                                 reason=tabular_xlsx.describe(exc)) from exc
     finally:
         if workbook is not None:
             # Closing must not hide the real outcome (a TableError or the table).
@@ -225,19 +215,15 @@ def _read_xlsx(
                 workbook.close()
 
 
-def _describe(exc: BaseException) -> str:
-    """One line naming the failure and its causes (openpyxl wraps the real parser error)."""
-    parts: list[str] = []
+def _table_error_in(exc: BaseException) -> TableError | None:
     seen: set[int] = set()
     current: BaseException | None = exc
-    while current is not None and id(current) not in seen and len(parts) < 4:
+    while current is not None and id(current) not in seen:
+        if isinstance(current, TableError):
+            return current
         seen.add(id(current))
-        lines = str(current).strip().splitlines()
-        text = lines[0].replace(" from None.", ".") if lines else ""
-        parts.append(f"{type(current).__name__}: {text}" if text else type(current).__name__)
-        current = current.__cause__
-    message = "; caused by ".join(parts)
-    return message if len(message) <= 300 else message[:300] + "…"
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _xlsx_cell_text(cell: Any, row_number: int) -> str:
@@ -249,13 +235,12 @@ def _xlsx_cell_text(cell: Any, row_number: int) -> str:
     coordinate = getattr(cell, "coordinate", None) or f"row {row_number}"
     if data_type == "f" or _is_formula_object(value):
         raise TableError(
-            f"Cell {coordinate} contains a formula. Formulas are not accepted; paste the "
-            "values only (Paste Special > Values) and try again."
-        )
+            N_("Cell %(cell)s contains a formula. Formulas are not accepted; paste the values "
+               "only (Paste Special > Values) and try again."), cell=coordinate)
     if data_type == "e":
         raise TableError(
-            f"Cell {coordinate} contains the spreadsheet error {value}. Correct or clear it."
-        )
+            N_("Cell %(cell)s contains the spreadsheet error %(error)s. Correct or clear it."),
+            cell=coordinate, error=str(value)[:40])
     return _value_text(value)
 
 
@@ -289,23 +274,25 @@ def _value_text(value: Any) -> str:
 # CSV
 
 _DELIMITERS = (",", ";", "\t")
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+"""One physical line with its ending, split as io.StringIO(newline="") splits (LF, CR, CRLF)."""
 
 
-def _csv_rows(data: bytes) -> Iterator[tuple[int, list[str]]]:
+def _csv_rows(data: bytes, limits: TableLimits) -> Iterator[tuple[int, list[str]]]:
     """Decode and parse CSV eagerly enough to fail early on encoding and NUL bytes."""
     if b"\x00" in data:
         raise TableError(
-            "The CSV file contains NUL bytes. Save it as CSV (UTF-8) and try again "
-            "(a UTF-16 export from Excel looks like this)."
+            N_("The CSV file contains NUL bytes. Save it as CSV (UTF-8) and try again (a UTF-16 "
+               "export from Excel looks like this).")
         )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise TableError(
-            f"The CSV file must be encoded as UTF-8 (the byte at position {exc.start} is not "
-            "valid UTF-8). In Excel choose 'CSV UTF-8' when saving."
+            N_("The CSV file must be encoded as UTF-8 (the byte at position %(position)s is not "
+               "valid UTF-8). In Excel choose 'CSV UTF-8' when saving."), position=exc.start
         ) from exc
-    return _iterate_csv(text, _sniff_delimiter(text))
+    return _iterate_csv(text, _sniff_delimiter(text), limits)
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -335,20 +322,62 @@ def _sniff_delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
-def _iterate_csv(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
-    """Yield (record number, stripped cells); record numbers match the rows Excel would show."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+class _Lines:
+    """The text's physical lines, one at a time, for csv.reader: refuses a record (its lines
+    since the last record ended) longer than the limit before csv builds its cells."""
+
+    def __init__(self, text: str, limit: int) -> None:
+        self._lines = _LINE.finditer(text)
+        self._limit = limit
+        self.record_chars = 0
+        self.line_number = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines).group()
+        self.line_number += 1
+        self.record_chars += len(line)
+        if self.record_chars > self._limit:
+            raise TableError(
+                N_("Line %(line)s of the CSV file holds a row longer than %(limit)s characters; "
+                   "a row of the import needs far less."),
+                line=self.line_number, limit=count(self._limit))
+        return line
+
+
+def _iterate_csv(text: str, delimiter: str, limits: TableLimits) -> Iterator[tuple[int, list[str]]]:
+    """Yield (record number, stripped cells); record numbers match the rows Excel would show.
+
+    Blank lines count against the row bound too (they cost as much to read as any other), and
+    a record's length and number of cells are bounded before its cells are kept.
+    """
+    lines = _Lines(text, limits.max_record_chars)
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
     row_number = 0
     while True:
+        lines.record_chars = 0
         try:
             record = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
             raise TableError(
-                f"The CSV file could not be read near line {reader.line_num}: {exc}."
+                N_("The CSV file could not be read near line %(line)s: %(reason)s."),
+                line=reader.line_num, reason=str(exc)
             ) from exc
         row_number += 1
+        if row_number > limits.max_row_elements:
+            raise TableError(
+                N_("The CSV file has more than %(limit)s lines (blank lines count too). Delete "
+                   "the blank lines below the data and try again."),
+                limit=count(limits.max_row_elements))
+        if len(record) > limits.max_columns:
+            raise TableError(
+                N_("Row %(row)s of the CSV file has %(count)s columns; at most %(limit)s are "
+                   "allowed."),
+                row=row_number, count=count(len(record)), limit=count(limits.max_columns))
         yield row_number, [cell.strip() for cell in record]
 
 
@@ -370,6 +399,15 @@ def normalize_header(text: str) -> str:
         key = key.replace(apostrophe, "'")
     key = _HEADER_NOISE.sub("", key)
     return key.rstrip("*:")
+
+
+_UNKNOWN_SHOWN = 20
+
+
+def _shown(header: str) -> str:
+    """A header as a message quotes it: stripped, at most 60 characters."""
+    text = header.strip()
+    return repr(text if len(text) <= 60 else text[:60] + "…")
 
 
 def map_columns(headers: list[str], columns: dict[str, tuple[str, ...]]) -> dict[str, int]:
@@ -398,21 +436,18 @@ def map_columns(headers: list[str], columns: dict[str, tuple[str, ...]]) -> dict
             unknown.append(header.strip())
             continue
         if match in found:
-            first = headers[found[match]].strip()
             raise TableError(
-                f"Columns {column_letter(found[match])} ({first!r}) and "
-                f"{column_letter(index)} ({header.strip()!r}) both mean {match!r}; "
-                "keep only one of them."
-            )
+                N_("Columns %(first)s (%(first_name)s) and %(second)s (%(second_name)s) both mean "
+                   "%(column)s; keep only one of them."),
+                first=column_letter(found[match]), first_name=_shown(headers[found[match]]),
+                second=column_letter(index), second_name=_shown(header), column=repr(match))
         found[match] = index
     if unknown:
-        raise TableError(
-            "Unknown columns: "
-            + ", ".join(repr(name) for name in unknown)
-            + ". Expected columns are: "
-            + ", ".join(columns)
-            + "."
-        )
+        shown = ", ".join(_shown(name) for name in unknown[:_UNKNOWN_SHOWN])
+        if len(unknown) > _UNKNOWN_SHOWN:
+            shown += f" (+{len(unknown) - _UNKNOWN_SHOWN})"
+        raise TableError(N_("Unknown columns: %(unknown)s. Expected columns are: %(expected)s."),
+                         unknown=shown, expected=", ".join(columns))
     return found
 
 

@@ -100,7 +100,7 @@ def import_list(*, session: Session, actor: User, audit_key: bytes, data: bytes,
         table = read_table(data, filename, max_bytes=max_bytes)
         columns = map_columns(table.headers, COUNTERPART_COLUMNS)
     except TableError as exc:
-        report.errors.append(RowError(0, "", str(exc)))
+        report.errors.append(RowError(0, "", exc.template, exc.params))
         return report
     if "surname" not in columns and "given_name" not in columns:
         report.errors.append(RowError(1, "surname/given_name", N_("Required columns are missing.")))

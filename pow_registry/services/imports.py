@@ -188,7 +188,7 @@ def _run_import(
         table = read_table(data, filename, max_bytes=max_bytes)
         columns = map_columns(table.headers, table_columns)
     except TableError as exc:
-        report.errors.append(RowError(0, "", str(exc)))
+        report.errors.append(RowError(0, "", exc.template, exc.params))
         return report
     missing = ["/".join(names) for names in required if not any(name in columns for name in names)]
     if missing:
