@@ -34,6 +34,7 @@ BLUEPRINT_ROLES: dict[str, set[Role] | None] = {
     "duplicates": {Role.researcher},
     "lists": {Role.staff},
     "counterpart": {Role.staff},
+    "jobs": {Role.researcher, Role.staff, Role.admin},  # and then only the job's owner or an admin (web/jobs.py)
     "offices": {Role.admin},
     "admin": {Role.admin},
     "family": set(),  # only the public endpoints above
@@ -98,6 +99,7 @@ def init_app(app: Flask) -> None:
         family,
         home,
         inquiries,
+        jobs,
         matches,
         public,
         registry,
@@ -105,7 +107,7 @@ def init_app(app: Flask) -> None:
 
     # Ids in URLs fit the database's INTEGER: a longer number is a 404, not an overflow.
     app.url_map.converters["int"] = BoundedIntConverter
-    for module in (public, auth_views, home, registry, inquiries, matches, exchange, counterpart, family, admin):
+    for module in (public, auth_views, home, registry, inquiries, matches, exchange, counterpart, family, admin, jobs):
         app.register_blueprint(module.bp)
     app.register_blueprint(matches.duplicates_bp)
     app.register_blueprint(exchange.offices_bp)
