@@ -34,7 +34,6 @@ from pow_registry.services import jobs
 
 log = logging.getLogger(__name__)
 
-QUEUE_NAME = "pow_registry"
 TASK_NAME = "run_job"
 #: How often a worker looks for jobs whose worker stopped (and lost messages).
 SWEEP_SECONDS = 5.0
@@ -79,11 +78,12 @@ class JobQueue:
         check_queue_url(url)
         secret = hmac.new(str(self.app.config["SECRET_KEY"]).encode(), b"pow_registry job queue", hashlib.sha256).hexdigest()
         serializer = SignedSerializer(secret=secret, salt="pow_registry")
+        name = str(self.app.config.get("JOB_QUEUE_NAME") or "pow_registry")
         huey: Huey
         if url:
-            huey = RedisHuey(QUEUE_NAME, url=url, results=False, serializer=serializer)
+            huey = RedisHuey(name, url=url, results=False, serializer=serializer)
         else:
-            huey = SqliteHuey(QUEUE_NAME, filename=str(jobs_dir(self.app) / "queue.sqlite3"), results=False,
+            huey = SqliteHuey(name, filename=str(jobs_dir(self.app) / "queue.sqlite3"), results=False,
                               serializer=serializer, fsync=True, timeout=30)
         self._task = huey.task(name=TASK_NAME)(self._run)
         return huey
