@@ -145,8 +145,8 @@ def test_a_bad_file_reports_every_problem_and_writes_nothing(app: Any, client: A
     page = job_page_after(client, client.post("/registry/import", data={"file": (io.BytesIO(data), "c.csv")}), app)
     text = page.get_data(as_text=True)
     assert "Nothing was imported: 2 problems found." in text
-    assert re.search(r"<tr><td>5</td><td>source_ref</td><td>The same source_ref is also on row 3\.</td>", text)
-    assert re.search(r"<tr><td>3</td><td>capture_date</td>", text)
+    assert re.search(r"<tr><td>5</td><td><code>source_ref</code></td><td>The same source_ref is also on row 3\.</td>", text)
+    assert re.search(r"<tr><td>3</td><td><code>capture_date</code></td>", text)
     after = snapshot(session)
     assert {t: r for t, r in after.items() if t != "job"} == {t: r for t, r in before.items() if t != "job"}
 
@@ -218,7 +218,7 @@ def test_problems_about_contact_data_say_where_not_what(app: Any, client: Any, s
     text = job_page_after(client, response, app).get_data(as_text=True)
     assert "Nothing was imported: 1 problem found." in text
     # Where (row, column) and what is wrong, as the synchronous report said; the number itself masked.
-    assert re.search(r"<tr><td>3</td><td>requester_phone</td><td>Number …[^<]{0,4} is not a valid phone", text)
+    assert re.search(r"<tr><td>3</td><td><code>requester_phone</code></td><td>Number …[^<]{0,4} is not a valid phone", text)
     assert "12345678" not in text and "12345678" not in (job_row(session, job_id).outcome or "")
     assert count(session, Inquiry) == 0
 
@@ -294,10 +294,10 @@ def test_a_queue_that_cannot_be_reached_keeps_the_job(make_app: Any, session: Se
     app = make_app(JOB_QUEUE_URL="redis://127.0.0.1:1/0")  # nothing listens there
     client = app.test_client()
     login(make_user("researcher"), test_client=client)
+    english(client)
     response = client.post("/registry/import", data={"file": (io.BytesIO(captures_csv(1)), "c.csv")})
     job_id = job_id_of(response)
     assert job_row(session, job_id).status == JobStatus.queued  # kept: a worker's sweeper enqueues it later
-    english(client)
     page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
     assert "cannot be reached just now" in page and "Waiting for the worker" in page
 

@@ -287,7 +287,7 @@ GOOD_CSV = (
 
 def _error_rows(page: str) -> list[tuple[str, str]]:
     body = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0] if "<tbody>" in page else ""
-    return re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td><td>", body)
+    return re.findall(r"<tr><td>([^<]*)</td><td>(?:<code>)?([^<]*)(?:</code>)?</td><td>", body)
 
 
 def test_import_of_a_bad_file_lists_every_bad_row_and_writes_nothing(app: Any, client: Any, session: Any,
