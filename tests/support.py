@@ -43,12 +43,14 @@ def snapshot(session: Any) -> dict[str, list[tuple[Any, ...]]]:
     return state
 
 
-def registry_rows(*, app: Any, session: Any, audit_key: bytes, author: Any, make_person: Any) -> dict[str, int]:
+def registry_rows(*, app: Any, session: Any, audit_key: bytes, author: Any, make_person: Any,
+                  job_owner: Any = None) -> dict[str, int]:
     """Real rows for every kind of id a URL can carry: a person with a report and an archived
     piece of evidence, a merge of two other records, a family's inquiry about the first
     person (access code WORLD_ACCESS_CODE) with the candidate match the matcher proposed, and
     the exchange rows of `exchange_rows` (the first person on the draft, the kept one of the
-    merge on the frozen list)."""
+    merge on the frozen list), and a finished inquiries import of `job_owner` (else the author)
+    whose access codes wait."""
     from sqlmodel import select
 
     from pow_registry.domain.references import access_code_digest
@@ -74,7 +76,7 @@ def registry_rows(*, app: Any, session: Any, audit_key: bytes, author: Any, make
     session.commit()
     lists = exchange_rows(app=app, session=session, audit_key=audit_key, draft_person_id=person.id,
                           frozen_person_id=kept.id)
-    job = finished_job(app=app, session=session, owner=author)
+    job = finished_job(app=app, session=session, owner=job_owner or author)
     return {"person_id": person.id, "report_id": report.id, "evidence_id": evidence.id, "merge_id": merge.id,
             "inquiry_id": inquiry.id, "match_id": match.id, "job_id": job.id, **lists}
 

@@ -246,6 +246,7 @@ def test_only_the_owner_and_admins_see_a_job(app: Any, make_user: Any, login: An
     assert visitor.post(f"/jobs/{job_id}/codes").status_code == 404
     login(admin, test_client=visitor)
     assert f"/jobs/{job_id}" in visitor.get("/jobs/").get_data(as_text=True)
+    assert visitor.post(f"/jobs/{job_id}/codes").status_code == 404  # an admin sees a job, its codes are the owner's
     assert owner.email in visitor.get("/jobs/").get_data(as_text=True)
     # The import pages keep their roles: staff import inquiries, researchers captures.
     login(staff, test_client=visitor)

@@ -98,7 +98,8 @@ def world(app: Any, session: Any, audit_key: bytes, make_user: Any, make_person:
     actor = make_user("admin", "researcher", "staff", email="actor@example.org")
     author = make_user("researcher", email="author@example.org")
     other = make_user("staff", email="other@example.org")
-    ids = registry_rows(app=app, session=session, audit_key=audit_key, author=author, make_person=make_person)
+    ids = registry_rows(app=app, session=session, audit_key=audit_key, author=author, make_person=make_person,
+                        job_owner=actor)
     person2 = make_person(author, surname="Выдумкін", report={"capture_date": "2024-08-10", "claim": "killed"})
     registry.add_capture_report(session=session, actor=author, audit_key=audit_key, person_id=person2.id,
                                 report={"capture_date": "2024-08-10", "claim": "captured"})  # a conflict

@@ -34,7 +34,7 @@ BLUEPRINT_ROLES: dict[str, set[Role] | None] = {
     "duplicates": {Role.researcher},
     "lists": {Role.staff},
     "counterpart": {Role.staff},
-    "jobs": {Role.researcher, Role.staff, Role.admin},  # and then only the job's owner or an admin (web/jobs.py)
+    "jobs": None,  # any account, and then only the job's owner or an admin (web/jobs.py)
     "offices": {Role.admin},
     "admin": {Role.admin},
     "family": set(),  # only the public endpoints above

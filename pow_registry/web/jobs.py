@@ -172,12 +172,13 @@ def detail(job_id: int) -> str:
     waiting_long = job.status == JobStatus.queued and (job.enqueued_at or job.created_at) < clock.now() - NO_WORKER_HINT_AFTER
     codes_until = job.finished_at + jobs.CODES_KEEP if job.finished_at else None
     codes_ready = job.sealed_codes is not None and codes_until is not None and codes_until > clock.now()
+    owner = job.owner_id == auth.actor().id  # the codes are for whoever imported the file, not for an admin
     return render_template("jobs/detail.html", job=job, progress=progress, outcome=outcome, problems=problems,
                            page=page, pages=pages, finished=finished, waiting_long=waiting_long,
                            phase=_phase_label(job, progress), rows_text=_rows_text(progress),
                            kind=KIND_LABELS.get(job.kind, job.kind), status=STATUS_LABELS[job.status],
                            failure=FAILURES.get(job.failure, FAILURES[jobs.FAILURE_ERROR]),
-                           codes_ready=codes_ready, codes_until=codes_until, codes_form=EmptyForm(),
+                           codes_ready=codes_ready, codes_until=codes_until, codes_form=EmptyForm(), owner=owner,
                            back=_back(job))
 
 
@@ -193,8 +194,10 @@ def progress(job_id: int) -> ResponseReturnValue:
 
 @bp.post("/<int:job_id>/codes")
 def codes(job_id: int) -> ResponseReturnValue:
-    """The new inquiries' access codes as a CSV file, once; then they are erased."""
+    """The new inquiries' access codes as a CSV file, once, for whoever imported them; then they are erased."""
     job = _visible(job_id)
+    if job.owner_id != auth.actor().id:
+        abort(404)  # an admin sees the job, but the codes are its owner's to hand on
     form = EmptyForm()
     if not form.validate_on_submit():
         abort(400)
