@@ -433,7 +433,8 @@ def test_a_worker_killed_mid_import_leaves_nothing_and_its_job_runs_again(subpro
         _kill(process)
     failed = job_row(session, job_id)
     assert (failed.failure, failed.payload, count(session, Person)) == ("worker_stopped", None, 0)
-    page = client.get(f"/jobs/{job_id}", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    english(client)
+    page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
     assert "The worker stopped while this job was running; nothing was imported." in page
 
 
