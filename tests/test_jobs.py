@@ -405,7 +405,7 @@ def test_a_worker_killed_mid_import_leaves_nothing_and_its_job_runs_again(subpro
     user = make_user("researcher")
     client = app.test_client()
     client.post("/login", data={"email": user.email, "password": "correct horse battery staple"})
-    rows = 1500
+    rows = 3000  # long enough to be caught writing: the beat shows progress once a second
     job_id = job_id_of(client.post("/registry/import", data={"file": (io.BytesIO(captures_csv(rows)), "c.csv")}))
     env, log = _worker_env(app, Path(app.instance_path)), tmp_path / "worker.log"
     progress_dir = worker.jobs_dir(app)
@@ -444,7 +444,7 @@ def test_a_worker_killed_once_then_restarted_imports_every_row_once(subprocess_a
     user = make_user("researcher")
     client = app.test_client()
     client.post("/login", data={"email": user.email, "password": "correct horse battery staple"})
-    rows = 400
+    rows = 2000  # long enough to be caught writing: the beat shows progress once a second
     job_id = job_id_of(client.post("/registry/import", data={"file": (io.BytesIO(captures_csv(rows)), "c.csv")}))
     env, log = _worker_env(app, Path(app.instance_path)), tmp_path / "worker.log"
     progress_dir = worker.jobs_dir(app)
