@@ -8,7 +8,7 @@ from typing import Any
 import openpyxl
 from flask import Flask
 
-from pow_registry import auth, config, db, i18n, metrics, observability, security
+from pow_registry import auth, config, db, i18n, metrics, observability, security, worker
 from pow_registry.domain.contact_crypto import ContactCrypto
 
 
@@ -35,6 +35,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     security.init_app(app)
     i18n.init_app(app)
+    worker.init_app(app)
 
     from pow_registry import web
 

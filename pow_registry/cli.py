@@ -122,8 +122,10 @@ def demo_data_command() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--job-workers", default=None, type=int,
+              help="Job consumer threads inside the server (default JOB_WORKERS_IN_SERVE; 0: none, run `pow-registry worker`).")
 @with_appcontext
-def serve_command(host: str, port: int, threads: int) -> None:
+def serve_command(host: str, port: int, threads: int, job_workers: int | None) -> None:
     """Run the app under a production WSGI server (waitress).
 
     Behind a reverse proxy (TRUSTED_PROXIES > 0) waitress believes X-Forwarded-For/-Proto only on
@@ -169,7 +171,37 @@ def serve_command(host: str, port: int, threads: int) -> None:
     options.update(connection_limit=int(app.config["SERVE_CONNECTION_LIMIT"]),
                    channel_timeout=int(app.config["SERVE_CHANNEL_TIMEOUT_SECONDS"]))
     click.echo(f"pow_registry is serving on http://{host}:{port}/  (Ctrl+C stops it)")
-    waitress.serve(app, host=host, port=port, threads=threads, ident="pow_registry", **options)
+    from pow_registry import worker
+
+    consumers = int(app.config["JOB_WORKERS_IN_SERVE"] if job_workers is None else job_workers)
+    in_process = worker.queue(app).start_in_process(consumers) if consumers > 0 else None
+    if in_process is not None:
+        click.echo(f"Running jobs in this process ({consumers} thread(s)); `pow-registry worker` can run them instead.")
+    try:
+        waitress.serve(app, host=host, port=port, threads=threads, ident="pow_registry", **options)
+    finally:
+        if in_process is not None:
+            in_process.stop(graceful=False)  # a job cut short is run again by the next worker
+
+
+@click.command("worker")
+@click.option("--threads", default=1, show_default=True, type=int, help="Jobs run at the same time.")
+@with_appcontext
+def worker_command(threads: int) -> None:
+    """Run the jobs (imports started on the web pages) until stopped.
+
+    Ctrl+C (SIGINT) lets the running job finish, a second one stops at once; SIGTERM stops at
+    once. A job cut short wrote nothing, and runs again when a worker starts."""
+    import logging
+
+    from pow_registry import worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # noqa: SLF001
+    queue = worker.queue(app)
+    where = "the embedded queue in " + str(worker.jobs_dir(app)) if queue.embedded else "the Redis queue"
+    click.echo(f"pow_registry worker: {threads} thread(s) on {where} (Ctrl+C stops it).")
+    queue.run_forever(threads)
 
 
 @click.group("users")
@@ -607,7 +639,7 @@ def restore_command(file: Path, force: bool) -> None:
         click.echo(f"Audit chain intact: {chain.events_checked} events.")
 
 
-COMMANDS = [init_db_command, demo_data_command, serve_command, users_group, tokens_group, import_group, audit_group,
+COMMANDS = [init_db_command, demo_data_command, serve_command, worker_command, users_group, tokens_group, import_group, audit_group,
             match_command, export_group, keys_group, retention_group, backup_command, restore_command]
 
 

@@ -76,6 +76,13 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "EVIDENCE_DIR": str(instance_path / "evidence"),
         "EVIDENCE_MAX_BYTES": 50 * 1024 * 1024,
         "IMPORT_MAX_BYTES": 20 * 1024 * 1024,
+        # Jobs (pow_registry/worker.py): the queue ("" = the embedded one, a SQLite file in
+        # instance/jobs/; redis://host:6379/0 in production), and the consumer threads `serve`
+        # runs itself (0: none, `pow-registry worker` runs them); instances sharing one Redis
+        # database need a queue name each.
+        "JOB_QUEUE_URL": "",
+        "JOB_QUEUE_NAME": "pow_registry",
+        "JOB_WORKERS_IN_SERVE": 1,
         "MAX_CONTENT_LENGTH": 60 * 1024 * 1024,
         # Number of reverse proxies in front of the app whose X-Forwarded-For/-Proto we trust
         # (0 = none), and the address the nearest one connects from: those headers are believed

@@ -659,3 +659,51 @@ class CodeDisplay(SQLModel, table=True):
     sealed_code: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
     shown_at: datetime | None = None
+
+
+class JobStatus(enum.StrEnum):
+    queued = "queued"
+    running = "running"
+    done = "done"  # ran to the end: its outcome says what was written or which problems were found
+    failed = "failed"  # could not run to the end (the worker stopped, an unexpected error): nothing written
+
+
+class Job(SQLModel, table=True):
+    """Long work off the request path (services/jobs.py): a page enqueues, a worker runs it, the
+    page reads this row for progress and the outcome. The row, not the queue, is the truth: the
+    queue only wakes a worker, and a job whose worker stopped is found here by its stale heartbeat.
+
+    `payload` is the uploaded file, encrypted with the contact-data key (an inquiries file holds
+    families' phone numbers) and erased when the job ends; `outcome` is the report as JSON with
+    no contact data; `sealed_codes` are the new inquiries' access codes, sealed until downloaded once.
+    """
+
+    __tablename__ = "job"
+    __table_args__ = (Index("ix_job_owner_created", "owner_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=40)
+    owner_id: int = Field(foreign_key="user_account.id")
+    status: JobStatus = Field(default=JobStatus.queued, sa_type=enum_type(JobStatus), index=True)
+    dry_run: bool = False
+    filename: str = Field(default="", max_length=255)
+    file_bytes: int = 0
+    file_sha256: str = Field(default="", max_length=64)
+    # HMAC of the form's one-time token: a reload or a second click finds this job instead of making one.
+    submission_digest: str = Field(max_length=64, sa_column_kwargs={"unique": True, "nullable": False})
+    payload: bytes | None = Field(default=None, sa_column=Column(sa.LargeBinary, nullable=True))
+    phase: str = Field(default="", max_length=20)
+    rows_done: int = 0
+    rows_total: int = 0
+    outcome: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    failure: str = Field(default="", max_length=40)
+    sealed_codes: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    codes_count: int = 0
+    codes_taken_at: datetime | None = None
+    attempts: int = 0
+    worker: str = Field(default="", max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+    enqueued_at: datetime | None = None
+    started_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    finished_at: datetime | None = None

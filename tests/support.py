@@ -43,12 +43,14 @@ def snapshot(session: Any) -> dict[str, list[tuple[Any, ...]]]:
     return state
 
 
-def registry_rows(*, app: Any, session: Any, audit_key: bytes, author: Any, make_person: Any) -> dict[str, int]:
+def registry_rows(*, app: Any, session: Any, audit_key: bytes, author: Any, make_person: Any,
+                  job_owner: Any = None) -> dict[str, int]:
     """Real rows for every kind of id a URL can carry: a person with a report and an archived
     piece of evidence, a merge of two other records, a family's inquiry about the first
     person (access code WORLD_ACCESS_CODE) with the candidate match the matcher proposed, and
     the exchange rows of `exchange_rows` (the first person on the draft, the kept one of the
-    merge on the frozen list)."""
+    merge on the frozen list), and a finished inquiries import of `job_owner` (else the author)
+    whose access codes wait."""
     from sqlmodel import select
 
     from pow_registry.domain.references import access_code_digest
@@ -74,8 +76,32 @@ def registry_rows(*, app: Any, session: Any, audit_key: bytes, author: Any, make
     session.commit()
     lists = exchange_rows(app=app, session=session, audit_key=audit_key, draft_person_id=person.id,
                           frozen_person_id=kept.id)
+    job = finished_job(app=app, session=session, owner=job_owner or author)
     return {"person_id": person.id, "report_id": report.id, "evidence_id": evidence.id, "merge_id": merge.id,
-            "inquiry_id": inquiry.id, "match_id": match.id, **lists}
+            "inquiry_id": inquiry.id, "match_id": match.id, "job_id": job.id, **lists}
+
+
+def finished_job(*, app: Any, session: Any, owner: Any, kind: str = "import_inquiries") -> Any:
+    """A job that ran to its end: an inquiries import of one row whose access code waits, sealed,
+    for its one download (a fictitious reference and code)."""
+    import json
+    import secrets
+
+    from pow_registry import clock
+    from pow_registry.models import Job, JobStatus
+    from pow_registry.services import imports, jobs
+
+    now = clock.now()
+    outcome = {"dry_run": False, "rows_total": 1, "rows_created": 1, "rows_skipped": 0, "persons_created": 0,
+               "evidence_created": 0, "inquiries_created": 1, "errors": []}
+    job = Job(kind=kind, owner_id=owner.id, status=JobStatus.done, filename="inquiries.csv", file_bytes=10,
+              file_sha256="0" * 64, submission_digest=secrets.token_hex(32), rows_done=1, rows_total=1,
+              outcome=json.dumps(outcome), attempts=1, created_at=now, started_at=now, finished_at=now,
+              codes_count=1, sealed_codes=jobs._seal_codes(app.config["ACCESS_CODE_KEY_BYTES"], [  # noqa: SLF001
+                  imports.IssuedCode("ROW-1", "INQ-TEST-0001", WORLD_ACCESS_CODE)]))
+    session.add(job)
+    session.commit()
+    return job
 
 
 def exchange_rows(*, app: Any, session: Any, audit_key: bytes, draft_person_id: int,
@@ -129,3 +155,25 @@ def add_inquiry(session: Any, **fields: Any) -> Any:
     session.add(inquiry)
     session.commit()
     return inquiry
+
+
+def run_queued_jobs(app: Any) -> int:
+    """Run every job waiting on the app's queue, here in the test's thread, as a worker would
+    (the same huey task, the same services.jobs.run_job); how many ran."""
+    from pow_registry import worker
+
+    queue = worker.queue(app)
+    ran = 0
+    while (task := queue.huey.dequeue()) is not None:
+        queue.huey.execute(task)
+        ran += 1
+    return ran
+
+
+def job_page_after(client: Any, response: Any, app: Any) -> Any:
+    """An import page's send: it redirects to its job; run the job, then open the job's page."""
+    assert response.status_code == 303, response.status_code
+    location = response.headers["Location"]
+    assert location.startswith("/jobs/"), location
+    run_queued_jobs(app)
+    return client.get(location)

@@ -165,7 +165,39 @@ def demo(app: Any, session: Session, audit_key: bytes) -> dict[str, Any]:
                            version=session.get(Person, unnamed.id).version,
                            person={"given_name": unnamed.given_name, "date_of_birth": unnamed.date_of_birth})
     session.commit()
+    _jobs(app, session, staff=staff, researcher=researcher)
     return {"password": DEMO_PASSWORD}
+
+
+def _jobs(app: Any, session: Session, *, staff: Any, researcher: Any) -> None:
+    """Jobs in every state, so their pages speak too: an inquiries import whose codes wait, one
+    that failed, one running, and a captures import that found problems (and a dry run)."""
+    import json
+
+    from support import finished_job
+
+    from pow_registry import clock
+    from pow_registry.models import JobStatus
+
+    finished_job(app=app, session=session, owner=staff)
+    failed = finished_job(app=app, session=session, owner=staff)
+    failed.status, failed.failure, failed.outcome, failed.sealed_codes = JobStatus.failed, "worker_stopped", None, None
+    running = finished_job(app=app, session=session, owner=staff)
+    running.status, running.outcome, running.sealed_codes, running.finished_at = JobStatus.running, None, None, None
+    running.phase, running.rows_done, running.rows_total, running.heartbeat_at = "writing", 40, 100, clock.now()
+    problems = finished_job(app=app, session=session, owner=researcher, kind="import_captures")
+    problems.sealed_codes, problems.codes_count = None, 0
+    problems.outcome = json.dumps({"dry_run": False, "rows_total": 2, "rows_created": 0, "rows_skipped": 0,
+                                   "persons_created": 0, "evidence_created": 0, "inquiries_created": 0,
+                                   "errors": [{"row": 2, "column": "capture_date", "params": {},
+                                               "message": "Enter a date as YYYY-MM-DD, DD.MM.YYYY, YYYY-MM or YYYY."}]})
+    checked = finished_job(app=app, session=session, owner=researcher, kind="import_captures")
+    checked.sealed_codes, checked.codes_count, checked.dry_run = None, 0, True
+    outcome = json.loads(checked.outcome or "{}")
+    checked.outcome = json.dumps({**outcome, "dry_run": True})
+    for job in (failed, running, problems, checked):
+        session.add(job)
+    session.commit()
 
 
 @pytest.mark.parametrize("language", ["ru", "uk"])

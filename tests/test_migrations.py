@@ -73,6 +73,27 @@ def _table_named(difference: Any) -> str | None:
     return str(name) if name else None
 
 
+def _diff_tables(item: Any) -> set[str]:
+    """The tables one entry of an Alembic schema diff is about."""
+    if isinstance(item, list):
+        return set().union(*(_diff_tables(part) for part in item))
+    names = set()
+    for part in item[1:]:
+        if isinstance(part, str):
+            names.add(part)
+        else:
+            table = getattr(part, "table", None) if not hasattr(part, "columns") else part
+            if getattr(table, "name", None):
+                names.add(table.name)
+    return names
+
+
+def schema_diff_of(url: str, table: str) -> list[Any]:
+    """The schema diff for one table alone: a migration before the head is compared with the
+    models on the tables it made or changed (later migrations add other tables)."""
+    return [item for item in schema_diff(url) if table in _diff_tables(item)]
+
+
 def tables(url: str) -> set[str]:
     engine = make_engine(url)
     try:
@@ -630,3 +651,26 @@ def test_init_db_writes_down_the_keys_an_instance_derived_then_secret_key_rotate
         rotated.extensions["pow_registry.engine"].dispose()
     again = run_cli(env, "init-db")
     assert again.returncode == 0 and "Wrote" not in again.stdout
+
+
+# 0011_jobs: jobs (long work off the request path)
+
+
+def test_0011_adds_the_job_table_and_keeps_everything_else(empty_db: str) -> None:
+    upgrade(empty_db, "0010")
+    _insert_person(empty_db, _person_row())
+    assert "job" not in tables(empty_db)
+    upgrade(empty_db, "0011_jobs")
+    assert "job" in tables(empty_db)
+    assert schema_diff_of(empty_db, "job") == []
+    # One form send, one job: the submission digest is unique (a reload finds the job it made).
+    engine = make_engine(empty_db)
+    try:
+        unique = inspect(engine).get_unique_constraints("job")
+        assert [c["column_names"] for c in unique] == [["submission_digest"]]
+    finally:
+        engine.dispose()
+    downgrade(empty_db, "0010")
+    assert "job" not in tables(empty_db) and len(_persons(empty_db)) == 1
+    upgrade(empty_db)
+    assert schema_diff(empty_db) == []

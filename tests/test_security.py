@@ -90,6 +90,7 @@ class World:
     frozen_list_id: int  # a frozen one, its spreadsheet not downloaded yet
     frozen_entry_id: int
     counterpart_list_id: int  # a counterpart list with one name the matcher links to the person
+    job_id: int  # a finished inquiries import whose access codes wait for their one download
 
 
 @pytest.fixture
@@ -97,7 +98,8 @@ def world(app: Any, session: Any, audit_key: bytes, make_user: Any, make_person:
     actor = make_user("admin", "researcher", "staff", email="actor@example.org")
     author = make_user("researcher", email="author@example.org")
     other = make_user("staff", email="other@example.org")
-    ids = registry_rows(app=app, session=session, audit_key=audit_key, author=author, make_person=make_person)
+    ids = registry_rows(app=app, session=session, audit_key=audit_key, author=author, make_person=make_person,
+                        job_owner=actor)
     person2 = make_person(author, surname="Выдумкін", report={"capture_date": "2024-08-10", "claim": "killed"})
     registry.add_capture_report(session=session, actor=author, audit_key=audit_key, person_id=person2.id,
                                 report={"capture_date": "2024-08-10", "claim": "captured"})  # a conflict
@@ -112,7 +114,7 @@ def world(app: Any, session: Any, audit_key: bytes, make_user: Any, make_person:
     return World(actor, author, other, ids["person_id"], person2.id, ids["report_id"], ids["evidence_id"],
                  ids["merge_id"], ids["inquiry_id"], ids["match_id"], duplicate.id, ids["office_id"],
                  ids["list_id"], ids["entry_id"], ids["frozen_list_id"], ids["frozen_entry_id"],
-                 ids["counterpart_list_id"])
+                 ids["counterpart_list_id"], ids["job_id"])
 
 
 def _answers_csv() -> tuple[Any, str]:
@@ -132,6 +134,13 @@ def _import_csv() -> tuple[Any, str]:
 
     data = "source_ref,surname,capture_date\nCSRF-1,Выдумкин,2024-08-10\n".encode()
     return (io.BytesIO(data), "captures.csv")
+
+
+def _inquiries_csv() -> tuple[Any, str]:
+    import io
+
+    data = "source_ref,surname,requester_name\nCSRF-I1,Выдумкин,Выдумкина Анна\n".encode()
+    return (io.BytesIO(data), "inquiries.csv")
 
 
 def post_requests(w: World, session: Any) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -208,6 +217,8 @@ def post_requests(w: World, session: Any) -> dict[str, tuple[str, dict[str, Any]
                                   {"merge_id": str(w.person2_id), "keep_version": person.version,
                                    "merge_version": person2.version, "reason": "один человек"}),
         "registry.import_captures": ("/registry/import", {"file": _import_csv()}),
+        "inquiries.import_inquiries": ("/inquiries/import", {"file": _inquiries_csv()}),
+        "jobs.codes": (f"/jobs/{w.job_id}/codes", {}),
         "admin.user_new": ("/admin/users/new", {"email": "new@example.org", "password": NEW_PASSWORD,
                                                 "roles": ["staff"]}),
         "admin.user_edit": (f"/admin/users/{w.other.id}", {"version": w.other.version, "roles": ["staff"],
@@ -247,6 +258,7 @@ def test_every_post_endpoint_has_a_csrf_case(app: Any, world: World, session: An
     "registry.person_new", "registry.person_edit",
     "registry.report_new", "registry.report_edit", "registry.evidence_new", "registry.evidence_verify",
     "registry.person_status", "registry.person_conflict", "registry.person_merge", "registry.import_captures",
+    "inquiries.import_inquiries", "jobs.codes",
     "admin.user_new", "admin.user_edit", "admin.user_password", "admin.merge_undo",
     "inquiries.new", "inquiries.edit", "inquiries.status", "inquiries.family", "inquiries.reissue",
     "inquiries.erase_contact", "inquiries.assign", "matches.confirm", "matches.reject", "duplicates.confirm", "duplicates.reject", "family.status",
@@ -770,21 +782,27 @@ def test_paging_is_capped(client: Any, make_user: Any, login: Any) -> None:
         assert client.get(url).status_code == 404, url
 
 
-def test_a_hostile_import_file_is_shown_escaped(client: Any, make_user: Any, login: Any, session: Any) -> None:
+def test_a_hostile_import_file_is_shown_escaped(app: Any, client: Any, make_user: Any, login: Any, session: Any) -> None:
+    """What the file says comes back escaped on the job's page (the job ran it, nothing was imported)."""
     import io
+
+    from support import job_page_after
 
     login(make_user("researcher"))
     before = snapshot(session)
     for header in ("<b>bold</b>", "100%", "%(mb)d", "<script>alert(1)</script>"):
         data = f"source_ref,surname,{header}\nR1,Выдумкин,x\n".encode()
         response = client.post("/registry/import", data={"file": (io.BytesIO(data), "hostile.csv")})
+        response = job_page_after(client, response, app)
         page = response.get_data(as_text=True)
         assert response.status_code == 200, header
         assert "<b>bold</b>" not in page and "<script>alert" not in page
         assert "Unknown columns" in page or "Неизвестн" in page or "column" in page.lower()
         if header == "100%":
             assert "100%" in page and "100%%" not in page
-    assert snapshot(session) == before
+    after = snapshot(session)
+    assert {t: rows for t, rows in after.items() if t != "job"} == {t: rows for t, rows in before.items() if t != "job"}
+    assert len(after["job"]) == 4
 
 
 # ---------------------------------------------------------------------------------------------
@@ -817,6 +835,8 @@ def test_garbage_posted_to_any_form_is_never_a_server_error(app: Any, world: Wor
         fields = {**data, "version": "", "keep_version": "", "merge_version": "", "merge_id": "", "decision": ""}
         if endpoint == "registry.import_captures":
             fields["file"] = _import_csv()
+        if endpoint == "inquiries.import_inquiries":
+            fields["file"] = _inquiries_csv()
         response = client.post(url, data=_garbled(fields, value))
         assert response.status_code < 500, (endpoint, value[:20])
 
@@ -833,7 +853,7 @@ def test_garbage_in_query_strings_is_never_a_server_error(app: Any, world: World
         ids = {"person_id": world.person_id, "report_id": world.report_id, "evidence_id": world.evidence_id,
                "user_id": world.other.id, "merge_id": world.merge_id, "inquiry_id": world.inquiry_id,
                "match_id": world.match_id, "office_id": world.office_id, "list_id": world.list_id,
-               "entry_id": world.entry_id}
+               "entry_id": world.entry_id, "job_id": world.job_id}
         with app.test_request_context():
             url = url_for(rule.endpoint, **{a: ids[a] for a in rule.arguments})
         response = client.get(url, query_string={name: value for name in GET_ARGS})

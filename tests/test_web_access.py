@@ -154,6 +154,9 @@ def test_expected_roles_of_the_parts(app: Flask) -> None:
             assert _roles(app, rule.endpoint) == {Role.staff}, rule.endpoint
     assert any(r.endpoint == "offices.edit" for r in app.url_map.iter_rules())
     assert any(r.endpoint == "lists.download" for r in app.url_map.iter_rules())
+    assert _roles(app, "inquiries.import_inquiries") == {Role.staff}
+    for endpoint in ("jobs.index", "jobs.detail", "jobs.progress", "jobs.codes"):  # then the job's owner or an admin
+        assert _roles(app, endpoint) is None, endpoint
     assert _roles(app, "auth.logout") is None
     assert _roles(app, "auth.password") is None
 

@@ -78,6 +78,14 @@ class ContactCrypto:
             return ""
         return self._all.decrypt(token.encode("ascii")).decode("utf-8")
 
+    def encrypt_bytes(self, value: bytes) -> bytes:
+        """A token for a file that holds contact data (an uploaded inquiries spreadsheet)."""
+        return self._current.encrypt(value)
+
+    def decrypt_bytes(self, token: bytes) -> bytes:
+        """The file under any configured key; InvalidToken when no key opens it."""
+        return self._all.decrypt(token)
+
     def is_current(self, token: str) -> bool:
         """Whether the token is already encrypted with the first key (rotation skips it)."""
         if not token:

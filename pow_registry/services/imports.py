@@ -158,6 +158,18 @@ _PlanRow = Callable[[list[str], dict[str, int], str], tuple[Any, list[tuple[str,
 _WriteRow = Callable[[Any, "ImportReport"], None]
 # Count one planned row as a dry run would have written it.
 _TallyRow = Callable[[Any, "ImportReport"], None]
+# Where an import stands, for whoever watches (a job's progress bar): (phase, rows done, rows in all).
+Progress = Callable[[str, int, int], None]
+# Called inside the import's transaction once every row is written, just before the commit: what
+# it writes (a job's outcome) is committed with the rows or not at all; raising rolls all back.
+OnWritten = Callable[["ImportReport"], None]
+
+# The phases `progress` reports, in order.
+PHASE_READING, PHASE_CHECKING, PHASE_WRITING, PHASE_SAVING = "reading", "checking", "writing", "saving"
+
+
+def _no_progress(_phase: str, _done: int, _total: int) -> None:
+    return None
 
 
 def _run_import(
@@ -177,13 +189,21 @@ def _run_import(
     write_row: _WriteRow,
     tally_row: _TallyRow,
     report: ImportReport,
+    progress: Progress | None = None,
+    on_written: OnWritten | None = None,
 ) -> ImportReport:
     """What every import shares: read the table safely, check every row before writing any,
     skip rows already imported (same source_ref), then write all rows in one transaction and
-    record the batch; with one bad row nothing is written and every bad row is reported."""
+    record the batch; with one bad row nothing is written and every bad row is reported.
+
+    The file is read and every row checked before the database is touched: on SQLite the
+    transaction that looks up the rows already imported begins IMMEDIATE (it is the one that
+    writes), so it must not be open while a large file is parsed."""
+    progress = progress or _no_progress
     if len(data) > max_bytes:
         report.errors.append(RowError(0, "", N_("The file is too large (at most %(mb)d MB)."), {"mb": max_bytes // 1_000_000}))
         return report
+    progress(PHASE_READING, 0, 0)
     try:
         table = read_table(data, filename, max_bytes=max_bytes)
         columns = map_columns(table.headers, table_columns)
@@ -195,7 +215,7 @@ def _run_import(
         report.errors.append(RowError(1, ", ".join(missing), N_("Required columns are missing.")))
         return report
 
-    report.rows_total = len(table.rows)
+    total = report.rows_total = len(table.rows)
     refs_in_file: dict[str, int] = {}
     for row_number, values in table.rows:
         ref = _ref(values, columns.get("source_ref"))
@@ -204,22 +224,26 @@ def _run_import(
                                           {"row": refs_in_file[ref]}))
         elif ref:
             refs_in_file[ref] = row_number
-    existing = _existing_refs(session, ref_column, list(refs_in_file))
 
-    planned: list[tuple[int, Any]] = []
-    for row_number, values in table.rows:
+    # Every row checked (parsed and validated) before the database is read.
+    checked: list[tuple[int, str, Any, list[tuple[str, str]]]] = []
+    for done, (row_number, values) in enumerate(table.rows, start=1):
         ref = _ref(values, columns.get("source_ref"))
+        item, row_errors = plan_row(values, columns, ref) if ref else (None, [])
+        checked.append((row_number, ref, item, row_errors))
+        progress(PHASE_CHECKING, done, total)
+
+    existing = _existing_refs(session, ref_column, list(refs_in_file))
+    planned: list[tuple[int, Any]] = []
+    for row_number, ref, item, row_errors in checked:
         if not ref:
             report.errors.append(RowError(row_number, "source_ref", N_("source_ref is required: it identifies the row.")))
-            continue
-        if ref in existing:
+        elif ref in existing:
             report.rows_skipped += 1
-            continue
-        item, row_errors = plan_row(values, columns, ref)
-        if row_errors:
+        elif row_errors:
             report.errors.extend(RowError(row_number, column, message) for column, message in row_errors)
-            continue
-        planned.append((row_number, item))
+        else:
+            planned.append((row_number, item))
 
     if report.errors or dry_run:
         if not report.errors:
@@ -229,9 +253,11 @@ def _run_import(
 
     current = 0
     try:
-        for row_number, item in planned:
+        progress(PHASE_WRITING, 0, len(planned))
+        for done, (row_number, item) in enumerate(planned, start=1):
             current = row_number
             write_row(item, report)
+            progress(PHASE_WRITING, done, len(planned))
         batch = ImportBatch(kind=kind, filename=filename[:255], file_sha256=hashlib.sha256(data).hexdigest(),
                             rows_created=report.rows_created, rows_skipped=report.rows_skipped, actor_id=actor.id)
         session.add(batch)
@@ -239,6 +265,9 @@ def _run_import(
         audit.record(session, key=audit_key, actor=actor, action=f"import.{kind}", entity_type="import_batch",
                      entity_id=batch.id, changes={"filename": filename, "rows_created": report.rows_created,
                                                   "rows_skipped": report.rows_skipped})
+        if on_written is not None:
+            on_written(report)
+        progress(PHASE_SAVING, len(planned), len(planned))  # the commit cross-references the new records
         session.commit()
     except (FieldErrors, Conflict, IntegrityError) as exc:
         # Refused while writing (e.g. another import added the same source_ref meanwhile):
@@ -267,7 +296,11 @@ def import_captures(
     filename: str,
     dry_run: bool = False,
     max_bytes: int = 20_000_000,
+    progress: Progress | None = None,
+    on_written: OnWritten | None = None,
 ) -> ImportReport:
+    """Persons, capture reports and evidence, by a researcher. `progress` and `on_written`: see
+    `_run_import` (a job's progress bar, and its outcome committed with the rows)."""
     report = ImportReport(dry_run=dry_run)
     if not actor.has_role(Role.researcher):
         report.errors.append(RowError(0, "", N_("Only researchers may import captures.")))
@@ -323,7 +356,8 @@ def import_captures(
     return _run_import(session=session, actor=actor, audit_key=audit_key, data=data, filename=filename,
                        dry_run=dry_run, max_bytes=max_bytes, kind="captures", table_columns=CAPTURE_COLUMNS,
                        required=REQUIRED, ref_column=CaptureReport.source_ref, plan_row=plan_row,
-                       write_row=write_row, tally_row=tally_row, report=report)
+                       write_row=write_row, tally_row=tally_row, report=report, progress=progress,
+                       on_written=on_written)
 
 
 # Inquiry import column → the inquiry field it fills (contract.md, "Import columns"). There is
@@ -349,6 +383,8 @@ def import_inquiries(
     filename: str,
     dry_run: bool = False,
     max_bytes: int = 20_000_000,
+    progress: Progress | None = None,
+    on_written: OnWritten | None = None,
 ) -> ImportReport:
     """Family inquiries from a partner's spreadsheet, by staff (channel `imported`, status
     `received`). Each new inquiry gets a reference and an access code; the codes exist only in
@@ -381,4 +417,5 @@ def import_inquiries(
     return _run_import(session=session, actor=actor, audit_key=audit_key, data=data, filename=filename,
                        dry_run=dry_run, max_bytes=max_bytes, kind="inquiries", table_columns=INQUIRY_COLUMNS,
                        required=INQUIRY_REQUIRED, ref_column=Inquiry.source_ref, plan_row=plan_row,
-                       write_row=write_row, tally_row=tally_row, report=report)
+                       write_row=write_row, tally_row=tally_row, report=report, progress=progress,
+                       on_written=on_written)

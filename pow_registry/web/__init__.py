@@ -34,6 +34,7 @@ BLUEPRINT_ROLES: dict[str, set[Role] | None] = {
     "duplicates": {Role.researcher},
     "lists": {Role.staff},
     "counterpart": {Role.staff},
+    "jobs": None,  # any account, and then only the job's owner or an admin (web/jobs.py)
     "offices": {Role.admin},
     "admin": {Role.admin},
     "family": set(),  # only the public endpoints above
@@ -100,6 +101,7 @@ def init_app(app: Flask) -> None:
         family,
         home,
         inquiries,
+        jobs,
         matches,
         public,
         registry,
@@ -107,7 +109,7 @@ def init_app(app: Flask) -> None:
 
     # Ids in URLs fit the database's INTEGER: a longer number is a 404, not an overflow.
     app.url_map.converters["int"] = BoundedIntConverter
-    for module in (public, auth_views, home, registry, inquiries, matches, exchange, counterpart, family, admin):
+    for module in (public, auth_views, home, registry, inquiries, matches, exchange, counterpart, family, admin, jobs):
         app.register_blueprint(module.bp)
     app.register_blueprint(matches.duplicates_bp)
     app.register_blueprint(exchange.offices_bp)

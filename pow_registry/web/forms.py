@@ -212,6 +212,7 @@ class MergeUndoForm(FlaskForm):
 class ImportForm(FlaskForm):
     file = FileField(_l("Spreadsheet (.xlsx or .csv)"))
     dry_run = BooleanField(_l("Only check the file, write nothing"))
+    submission = HiddenField()  # one-time token: a reload or a second click starts no second job (services/jobs.py)
 
 
 class SearchForm(FlaskForm):

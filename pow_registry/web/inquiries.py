@@ -33,6 +33,7 @@ from pow_registry.web.forms import (
     AssignForm,
     EraseContactForm,
     FamilyClearForm,
+    ImportForm,
     InquiryForm,
     InquirySearchForm,
     InquiryStatusForm,
@@ -123,6 +124,20 @@ def new() -> ResponseReturnValue:
         else:
             return to_code_page(token, "inquiries.issued")
     return render_template("inquiries/form.html", form=form, inquiry=None)
+
+
+@bp.route("/import", methods=["GET", "POST"])
+def import_inquiries() -> ResponseReturnValue:
+    """Inquiries from a partner's spreadsheet, as a job (web/jobs.py); the new inquiries' access
+    codes are downloaded once from the job's page."""
+    from pow_registry.services.jobs import IMPORT_INQUIRIES
+    from pow_registry.web.jobs import start_import
+
+    form = ImportForm()
+    started = start_import(form, IMPORT_INQUIRIES)
+    if started is not None:
+        return started
+    return render_template("inquiries/import.html", form=form)
 
 
 @bp.get("/<int:inquiry_id>")

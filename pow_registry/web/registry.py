@@ -23,7 +23,7 @@ from werkzeug.http import dump_options_header
 from pow_registry import auth, db
 from pow_registry.i18n import gettext as _
 from pow_registry.models import CaptureReport, Evidence, Role
-from pow_registry.services import imports, registry
+from pow_registry.services import registry
 from pow_registry.services.archive import EvidenceStore, download_as
 from pow_registry.services.errors import Conflict, FieldErrors, Forbidden, NotFound, ServiceError
 from pow_registry.web.forms import (
@@ -45,7 +45,6 @@ from pow_registry.web.helpers import (
     page_number,
     parse_int,
     translate,
-    uploaded_file,
 )
 
 bp = Blueprint("registry", __name__, url_prefix="/registry")
@@ -370,14 +369,12 @@ def person_merge(person_id: int) -> ResponseReturnValue:
 @bp.route("/import", methods=["GET", "POST"])
 @researcher_only
 def import_captures() -> ResponseReturnValue:
+    """The file goes to a job (web/jobs.py): this page redirects to its progress and outcome."""
+    from pow_registry.services.jobs import IMPORT_CAPTURES
+    from pow_registry.web.jobs import start_import
+
     form = ImportForm()
-    report = None
-    if form.validate_on_submit():
-        upload = uploaded_file(form.file)
-        if upload is not None:
-            report = imports.import_captures(
-                session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(), data=upload[0],
-                filename=upload[1], dry_run=bool(form.dry_run.data),
-                max_bytes=current_app.config["IMPORT_MAX_BYTES"],
-            )
-    return render_template("registry/import.html", form=form, report=report)
+    started = start_import(form, IMPORT_CAPTURES)
+    if started is not None:
+        return started
+    return render_template("registry/import.html", form=form)
