@@ -192,12 +192,12 @@ def worker_command(threads: int) -> None:
 
     Ctrl+C (SIGINT) lets the running job finish, a second one stops at once; SIGTERM stops at
     once. A job cut short wrote nothing, and runs again when a worker starts."""
-    import logging
+    from pow_registry import observability, worker
 
-    from pow_registry import worker
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = current_app._get_current_object()  # type: ignore[attr-defined]  # noqa: SLF001
+    # The same log as `serve`'s (JSON lines unless LOG_FORMAT=text), huey's own lines included.
+    for name in ("pow_registry", "huey"):
+        observability.configure_logging(str(app.config["LOG_LEVEL"]), str(app.config["LOG_FORMAT"]), logger=name)
     queue = worker.queue(app)
     where = "the embedded queue in " + str(worker.jobs_dir(app)) if queue.embedded else "the Redis queue"
     click.echo(f"pow_registry worker: {threads} thread(s) on {where} (Ctrl+C stops it).")
