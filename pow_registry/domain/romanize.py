@@ -80,8 +80,8 @@ def _letter(word: str, i: int, scheme: str) -> str:
         return initial[char]
     if scheme == "gost779b" and char == "ц" and nxt in {"е", "и", "ы", "й", "і", "є", "ї"}:
         return "c"
-    if scheme == "ua" and char == "г" and prev == "з":
-        return "gh"  # зг → zgh, so that it is not read as ж
+    if scheme == "ua" and char == "г" and word[:i].rstrip("ь'’ʼ").endswith("з"):
+        return "gh"  # зг → zgh, so that it is not read as ж (a soft sign between, written as nothing, too)
     if scheme == "press":
         # -ий / -ый at the end of a word are written -y (Vitaly, Yury); кс → x (Alexei).
         if char in "иы" and nxt == "й" and i + 2 == len(word):
