@@ -39,12 +39,11 @@ def init_app(app: Flask) -> None:
                         ["endpoint"], buckets=_BUCKETS, registry=registry)
     index_records = Gauge("pow_registry_match_index_records",
                           "Records in this process's match index (0 until it is built).", registry=registry)
-    database_url = str(app.config["DATABASE_URL"])
-
     def _index_size() -> float:
         from pow_registry.services import matching
 
-        return float(matching.index_size(database_url) or 0)
+        engine = app.extensions.get("pow_registry.engine")  # made after this, by db.init_app
+        return float(matching.index_size(engine) or 0) if engine is not None else 0.0
 
     index_records.set_function(_index_size)
     app.extensions["pow_registry.metrics"] = registry

@@ -24,7 +24,7 @@ from whitenoise import WhiteNoise
 
 from pow_registry import clock
 
-__all__ = ["REQUEST_ID_HEADER", "access_log", "configure_logging", "init_app", "log", "request_id", "timed"]
+__all__ = ["REQUEST_ID_HEADER", "access_log", "configure_logging", "init_app", "log", "request_id"]
 
 log = logging.getLogger("pow_registry")
 access_log = logging.getLogger("pow_registry.access")
@@ -101,11 +101,6 @@ def configure_logging(level: str = "INFO", fmt: str = "json", stream: Any = None
     target.propagate = False
 
 
-def timed(message: str, started: float, **fields: Any) -> None:
-    """Log how long a piece of long work took (imports, matching), with what it did."""
-    log.info(message, extra={"duration_ms": round((time.perf_counter() - started) * 1000, 1), **fields})
-
-
 def init_app(app: Flask) -> None:
     proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
 
@@ -121,7 +116,7 @@ def init_app(app: Flask) -> None:
         rid = request_id()
         if rid:
             response.headers[REQUEST_ID_HEADER] = rid
-        user = current_user._get_current_object() if has_request_context() else None  # noqa: SLF001
+        user = current_user._get_current_object()  # noqa: SLF001 - flask-login's proxy
         access_log.info("request", extra={
             "method": request.method,
             "path": request.path[:300],  # never the query string: a search holds names

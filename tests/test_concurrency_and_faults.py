@@ -281,9 +281,14 @@ def test_a_command_that_waits_too_long_for_the_lock_says_so_without_a_traceback(
 
 
 def test_metrics_are_for_admins_and_a_scraper_with_the_token_and_name_no_one(
-    make_app: Any, make_user: Any, login: Any
+    make_app: Any, make_user: Any, make_person: Any, login: Any, caplog: Any
 ) -> None:
     app = make_app(METRICS_TOKEN="a-long-random-metrics-token-for-tests-only")
+    with caplog.at_level(logging.INFO, logger="pow_registry.services.matching"):
+        make_person(surname="Выдумкин")  # writing him builds this process's index of the database
+        make_person(surname="Макетов", given_name="Пробний")
+    built = [r for r in caplog.records if r.getMessage() == "match index built"]
+    assert built and built[0].records >= 1 and built[0].duration_ms >= 0  # the operator sees who paid, how long
     client = app.test_client()
     assert client.get("/registry/?q=Выдуманный").status_code == 302  # not signed in: to the login page
     assert client.get("/admin/metrics").status_code == 302
@@ -296,7 +301,7 @@ def test_metrics_are_for_admins_and_a_scraper_with_the_token_and_name_no_one(
     text_format = scraped.get_data(as_text=True)
     assert 'pow_registry_http_requests_total{endpoint="registry.persons",method="GET",status="302"} 1.0' in text_format
     assert "pow_registry_http_request_duration_seconds_bucket" in text_format
-    assert "pow_registry_match_index_records" in text_format
+    assert "pow_registry_match_index_records 2.0" in text_format  # the two men
     assert "Выдуманный" not in text_format and "?q=" not in text_format
     admin_client = app.test_client()
     login(make_user("admin"), test_client=admin_client)

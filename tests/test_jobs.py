@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 import re
 import secrets
@@ -107,7 +108,8 @@ def consumer(app: Any) -> Iterator[Any]:
 
 
 def test_a_captures_import_runs_as_a_job_in_a_real_consumer(app: Any, client: Any, session: Session, make_user: Any,
-                                                             login: Any, consumer: Any) -> None:
+                                                             login: Any, consumer: Any, caplog: Any) -> None:
+    caplog.set_level(logging.INFO, logger="pow_registry.services.jobs")
     researcher = make_user("researcher")
     login(researcher)
     english(client)
@@ -134,6 +136,10 @@ def test_a_captures_import_runs_as_a_job_in_a_real_consumer(app: Any, client: An
     assert state["finished"] is True and state["status"] == "done"
     listing = client.get("/jobs/").get_data(as_text=True)
     assert f"/jobs/{job_id}" in listing and "120 rows imported" in listing
+    # The log has the job's timing, in numbers only (no file name, no row).
+    ended = wait_for(lambda: [r for r in caplog.records if r.getMessage() == f"job {job_id} ended"], 10, "the log")
+    assert (ended[0].rows_done, ended[0].rows_total) == (120, 120) and ended[0].duration_ms > 0
+    assert "captures.csv" not in repr(vars(ended[0]))
 
 
 def test_a_bad_file_reports_every_problem_and_writes_nothing(app: Any, client: Any, session: Session,
