@@ -895,9 +895,8 @@ def recorded_sha256(session: Session, *, audit_key: bytes, list_id: int) -> str 
     ).first()
     if event is None:
         return None
-    # The event's own keyed hash, computed as verify_chain does (audit.py has no public check of a
-    # single event; walking the whole chain on every download would cost more than it adds here).
-    if not hmac.compare_digest(event.hash, audit._digest(audit_key, event.prev_hash, event)):
+    # The event's own keyed hash (walking the whole chain on every download would cost more than it adds).
+    if not audit.event_is_intact(audit_key, event):
         raise TamperedExport()
     try:
         digest = json.loads(event.changes)["file_sha256"][1]
