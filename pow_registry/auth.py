@@ -30,8 +30,12 @@ def _load_user(user_id: str) -> User | None:
     raw_id, _, token = user_id.partition(":")
     if not raw_id.isdigit() or not token:
         return None
-    with reading(db.session()):  # a POST takes the write lock when it writes, not here
-        user = db.session().get(User, int(raw_id))
+    session = db.session()
+    if request.method in db.READ_ONLY_METHODS:  # the request's one read-only transaction
+        user = session.get(User, int(raw_id))
+    else:
+        with reading(session):  # a POST takes the write lock when it writes, not to know who sent it
+            user = session.get(User, int(raw_id))
     if user is None or not user.is_active or not hmac.compare_digest(user.session_token, token):
         return None
     return user
