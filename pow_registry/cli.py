@@ -23,9 +23,12 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _session():  # type: ignore[no-untyped-def]
+    """The command's session: it matches what it writes before it returns (an operator's command
+    ends with its work done, whether or not a worker runs)."""
     from pow_registry import db
+    from pow_registry.services import matching
 
-    return db.session()
+    return matching.match_inline(db.session())
 
 
 @click.command("init-db")

@@ -83,6 +83,11 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "JOB_QUEUE_URL": "",
         "JOB_QUEUE_NAME": "pow_registry",
         "JOB_WORKERS_IN_SERVE": 1,
+        # Records a commit changes are matched by the process that runs jobs (the worker, or
+        # `serve`'s job threads), which keeps the registry's match index in memory, built when it
+        # starts; web requests only queue them. False: match inside the transaction that writes
+        # (every process that writes then builds and holds an index of its own).
+        "MATCHING_IN_JOBS": True,
         "MAX_CONTENT_LENGTH": 60 * 1024 * 1024,
         # Number of reverse proxies in front of the app whose X-Forwarded-For/-Proto we trust
         # (0 = none), and the address the nearest one connects from: those headers are believed

@@ -1,4 +1,4 @@
-"""Prometheus metrics for operators: requests, latency, the match index, (with jobs) the queue.
+"""Prometheus metrics for operators: requests, latency, the match index, jobs and the matching queue.
 
 Served at /admin/metrics to admins, like every admin page, or to a scraper that sends
 `Authorization: Bearer <METRICS_TOKEN>` when that setting is made (a Prometheus server cannot
@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Iterator
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, has_request_context, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -24,6 +25,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 __all__ = ["init_app", "response", "token_allows"]
 
@@ -46,6 +49,7 @@ def init_app(app: Flask) -> None:
         return float(matching.index_size(engine) or 0) if engine is not None else 0.0
 
     index_records.set_function(_index_size)
+    registry.register(_Backlog())
     app.extensions["pow_registry.metrics"] = registry
 
     @app.after_request
@@ -56,6 +60,34 @@ def init_app(app: Flask) -> None:
         if started is not None:
             latency.labels(endpoint).observe(time.perf_counter() - started)
         return answer
+
+
+class _Backlog(Collector):
+    """Work waiting, read from the database when scraped (the same from every process): jobs by
+    status, and records queued for matching. Read in the scrape's own read-only request."""
+
+    def collect(self) -> Iterator[Metric]:
+        from sqlalchemy import func, select
+        from sqlmodel import col
+
+        from pow_registry import db
+        from pow_registry.models import Job, JobStatus
+        from pow_registry.services import matching
+
+        if not has_request_context():
+            return
+        session = db.session()
+        by_status = col(Job.status)
+        counts: dict[Any, int] = {row[0]: int(row[1]) for row in
+                                  session.execute(select(by_status, func.count()).group_by(by_status)).all()}
+        jobs = GaugeMetricFamily("pow_registry_jobs", "Jobs in the database, by status (queued: waiting for a worker).",
+                                 labels=["status"])
+        for status in JobStatus:
+            jobs.add_metric([status.value], float(counts.get(status, 0)))
+        yield jobs
+        yield GaugeMetricFamily("pow_registry_match_pending_records",
+                                "Records saved but not yet matched by the worker (it falls behind when this grows).",
+                                value=float(matching.queued_count(session)))
 
 
 def token_allows() -> bool:

@@ -499,6 +499,22 @@ class MatchRecordState(SQLModel, table=True):
     revision: int = Field(default=0, index=True)
 
 
+class MatchPending(SQLModel, table=True):
+    """A record written since the matcher last saw it, waiting for the worker to match it.
+
+    The transaction that changes a person or an inquiry adds its row here (instead of matching
+    inside the request, which needs the whole registry's index in memory); the worker matches it
+    and removes the row. `token` changes each time the record is queued again, so a change made
+    while the worker was matching is never removed with the older one."""
+
+    __tablename__ = "match_pending"
+
+    kind: str = Field(max_length=10, primary_key=True)
+    record_id: int = Field(primary_key=True)
+    token: str = Field(max_length=32)
+    queued_at: datetime = Field(default_factory=utcnow)
+
+
 class MatchState(SQLModel, table=True):
     """One row: the latest matcher revision, locked while matching so writers take turns."""
 

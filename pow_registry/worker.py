@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,13 +29,16 @@ from huey.api import Huey
 from huey.consumer import Consumer
 from huey.serializer import SignedSerializer
 from sqlalchemy import event
+from sqlmodel import Session
 
 from pow_registry import config, db
-from pow_registry.services import jobs
+from pow_registry.services import jobs, matching
 
 log = logging.getLogger(__name__)
 
 TASK_NAME = "run_job"
+#: The task that matches the records commits queued (services/matching.py, `match_queued`).
+MATCH_TASK_NAME = "match_queued"
 #: How often a worker looks for jobs whose worker stopped (and lost messages).
 SWEEP_SECONDS = 5.0
 # On SQLite the heartbeat thread waits this long for the write lock at most, then writes its file.
@@ -86,6 +90,7 @@ class JobQueue:
             huey = SqliteHuey(name, filename=str(jobs_dir(self.app) / "queue.sqlite3"), results=False,
                               serializer=serializer, fsync=True, timeout=30)
         self._task = huey.task(name=TASK_NAME)(self._run)
+        self._match_task = huey.task(name=MATCH_TASK_NAME)(self._match)
         return huey
 
     @property
@@ -121,6 +126,25 @@ class JobQueue:
         with self.app.app_context():
             jobs.run_job(self.runtime(), int(job_id))
 
+    def _match(self) -> None:
+        """Match the records commits queued (the index is brought up to date outside the write lock)."""
+        rt = self.runtime()
+        started = time.perf_counter()
+        with Session(rt.engine) as session, Session(rt.read_engine) as read_session:
+            result = matching.match_queued(session, read_session=read_session)
+        if result.records:
+            log.info("records matched", extra={"records": result.records, "new_candidates": result.new_candidates,
+                                               "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
+
+    def warm_index(self) -> None:
+        """Build the match index now (a worker starting), not when the first records arrive."""
+        rt = self.runtime()
+        started = time.perf_counter()
+        with Session(rt.read_engine) as session:
+            records = matching.warm_index(session)
+        log.info("match index ready", extra={"records": records or 0,
+                                             "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
+
     # -- the web side ------------------------------------------------------------------------
 
     def enqueue(self, job_id: int) -> bool:
@@ -134,9 +158,35 @@ class JobQueue:
             return False
         return True
 
+    def enqueue_matching(self) -> bool:
+        """Wake a worker to match the records a commit queued; False when the queue cannot be
+        reached (the rows stay in match_pending and a worker's sweeper wakes one later)."""
+        try:
+            self.huey  # noqa: B018 - made on first use, with its tasks
+            self._match_task()
+        except Exception:  # noqa: BLE001 - the queued rows keep the work
+            log.exception("matching: could not be put on the queue; a worker's sweeper will put it there")
+            return False
+        return True
+
+    def matching_waits(self) -> bool:
+        return any(getattr(task, "name", "") == MATCH_TASK_NAME for task in self.huey.pending())
+
+    def sweep_matching(self) -> bool:
+        """Records queued for matching but no wake-up on the queue (it was down at the commit, a
+        command queued them, a worker stopped half-way): put one there. True when it did."""
+        rt = self.runtime()
+        with Session(rt.read_engine) as session:
+            waiting = matching.queued_count(session)
+        if waiting and not self.matching_waits():
+            return self.enqueue_matching()
+        return False
+
     def pending_ids(self) -> set[int]:
         ids = set()
         for task in self.huey.pending():
+            if getattr(task, "name", "") == MATCH_TASK_NAME:
+                continue
             if task.args:
                 try:
                     ids.add(int(task.args[0]))
@@ -151,10 +201,16 @@ class JobQueue:
 
     def start_sweeper(self, stop: threading.Event) -> threading.Thread:
         def loop() -> None:
+            try:
+                with self.app.app_context():
+                    self.warm_index()
+            except Exception:  # noqa: BLE001 - the first records to match build it instead
+                log.exception("building the match index at start failed")
             while True:
                 try:
                     with self.app.app_context():
                         self.sweep()
+                        self.sweep_matching()
                 except Exception:  # noqa: BLE001 - the next sweep tries again
                     log.exception("sweeping the jobs failed")
                 if stop.wait(SWEEP_SECONDS):
@@ -212,4 +268,7 @@ def queue(app: Flask | None = None) -> JobQueue:
 
 def init_app(app: Flask) -> None:
     check_queue_url(str(app.config.get("JOB_QUEUE_URL") or ""))
-    app.extensions[EXTENSION] = JobQueue(app)
+    job_queue = app.extensions[EXTENSION] = JobQueue(app)
+    if app.config.get("MATCHING_IN_JOBS", True):
+        # Commits queue the records they change; the process that runs jobs matches them.
+        matching.match_in_jobs(app.extensions["pow_registry.engine"], job_queue.enqueue_matching)

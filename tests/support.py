@@ -30,6 +30,10 @@ def fast_app_config(db_url: str, tmp_path: Path) -> dict[str, Any]:
         # Two-factor sign-in is tested on its own (test_two_factor.py) and in the browser journeys;
         # elsewhere the fixtures' accounts sign in with a password only.
         "TWO_FACTOR_ROLES": [],
+        # Records are matched inside the transaction that writes them, so that a test sees its
+        # candidates at once; tests/test_match_queue.py runs the production way (queued, matched
+        # by the worker) end to end, web pages included.
+        "MATCHING_IN_JOBS": False,
     }
 
 

@@ -1,9 +1,14 @@
 """Cross-referencing: the matcher kept in step with the database, and the review of its pairs.
 
-Every commit that creates or changes a person, a capture report or an inquiry re-matches the
-records it touched before it commits (a session hook, so no code path can forget it: the web
-forms, the imports and the CLI all go through it). A record whose matching fields did not
-change (its *fingerprint*) is left alone, so editing a note or verifying evidence costs nothing.
+Every commit that creates or changes a person, a capture report or an inquiry has the records
+it touched matched (a session hook, so no code path can forget it: the web forms, the imports
+and the CLI all go through it). Where the app runs jobs (`MATCHING_IN_JOBS`, the default), the
+commit only queues them in `match_pending` and a worker matches them a moment later
+(`match_queued`): the index of the whole registry lives in the process that runs jobs, built
+when it starts, never in a web request, and several web processes do not each hold a copy.
+Otherwise (the command line, and an app configured so) they are matched inside the transaction
+before it commits. A record whose matching fields did not change (its *fingerprint*) is left
+alone, so editing a note or verifying evidence costs nothing.
 
 Each process keeps one in-memory `MatchIndex` per database. The database holds, per record, the
 revision at which its fingerprint last changed, and one `match_state` row with the latest
@@ -26,11 +31,11 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event, func, inspect, or_, update
+from sqlalchemy import bindparam, delete, event, func, inspect, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
@@ -53,6 +58,7 @@ from pow_registry.models import (
     Inquiry,
     InquiryStatus,
     MatchCandidate,
+    MatchPending,
     MatchRecordState,
     MatchState,
     MatchStatus,
@@ -533,6 +539,7 @@ def match_everything(session: Session, *, everything: bool = False) -> RematchRe
     """`pow-registry match`: re-match what is new or changed since the matcher last saw it
     (records changed outside the app, data from before matching existed); `everything`: count
     the name frequencies afresh and re-score every record (`pow-registry match --all`)."""
+    queued = session.exec(select(MatchPending.kind, MatchPending.record_id, MatchPending.token)).all()
     current = load_records(session)
     if everything:
         keys = list(current) + [(s.kind, s.record_id) for s in session.exec(select(MatchRecordState))
@@ -543,6 +550,8 @@ def match_everything(session: Session, *, everything: bool = False) -> RematchRe
         keys += [key for key, print_ in seen.items() if print_ and key not in current]
     try:
         result = rematch(session, keys, force=everything, refresh_statistics=everything)
+        if queued:  # every queued record was in `keys` (its fingerprint changed) or needs nothing
+            _unqueue(session, queued)
         open_inquiries = [i for k, i in current if k == "inquiry"]
         for chunk in _chunks(open_inquiries):
             session.exec(update(Inquiry).where(col(Inquiry.id).in_(chunk)).values(last_checked_at=utcnow()))  # type: ignore[call-overload]
@@ -551,6 +560,117 @@ def match_everything(session: Session, *, everything: bool = False) -> RematchRe
         session.rollback()
         raise
     return result
+
+
+# --- matching in the worker ------------------------------------------------------------------
+
+_QUEUE_ATTRIBUTE = "pow_registry_match_queue"
+#: Records the worker matches in one transaction: on SQLite the write lock is held while a batch
+#: is scored, so a batch stays well under a second and other writers wait little.
+QUEUED_BATCH = 200
+
+Notify = Callable[[], object]
+
+
+def match_in_jobs(engine: Any, notify: Notify | None) -> None:
+    """From now on, commits through `engine` (and its read-only variants) queue the records they
+    change in `match_pending`, and call `notify` after the commit (it puts a wake-up on the job
+    queue), instead of matching inside the transaction; None: match inside it again."""
+    setattr(engine.dialect, _QUEUE_ATTRIBUTE, notify)
+
+
+def match_inline(session: Session) -> Session:
+    """This session matches what it changes before its commits return (the command line: an
+    operator's command ends with its work done, whether or not a worker runs)."""
+    session.info["match_inline"] = True
+    return session
+
+
+def _queue_of(session: Session) -> Notify | None:
+    if session.info.get("match_inline"):
+        return None
+    return getattr(session.get_bind().dialect, _QUEUE_ATTRIBUTE, None)  # type: ignore[no-any-return]
+
+
+def _queue(session: Session, keys: Iterable[Key]) -> None:
+    """Add the records to match_pending in the caller's transaction (again with a new token when
+    already there: the worker then keeps the row for the newer change)."""
+    rows = [{"kind": kind, "record_id": record_id, "token": uuid.uuid4().hex, "queued_at": utcnow()}
+            for kind, record_id in sorted(set(keys))]
+    if not rows:
+        return
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[session.get_bind().dialect.name]
+    upsert: Any = insert(MatchPending.__table__)  # type: ignore[attr-defined]
+    statement = upsert.on_conflict_do_update(
+        index_elements=["kind", "record_id"],
+        set_={"token": upsert.excluded.token, "queued_at": upsert.excluded.queued_at})
+    connection = session.connection()  # Core, many rows at once (the ORM has no bulk upsert)
+    for start in range(0, len(rows), 500):
+        connection.execute(statement, rows[start:start + 500])
+
+
+def _unqueue(session: Session, rows: Iterable[Any]) -> None:
+    """Remove these (kind, record_id, token) rows from the queue; one queued again since (a new
+    token) stays."""
+    table = MatchPending.__table__  # type: ignore[attr-defined]
+    statement = delete(table).where(table.c.kind == bindparam("k"), table.c.record_id == bindparam("i"),
+                                    table.c.token == bindparam("t"))
+    params = [{"k": kind, "i": record_id, "t": token} for kind, record_id, token in rows]
+    if params:
+        session.connection().execute(statement, params)
+
+
+def queued_count(session: Session) -> int:
+    return int(session.exec(sa_select(func.count()).select_from(MatchPending)).one()[0])  # type: ignore[call-overload]
+
+
+def is_queued(session: Session, kind: str, record_id: int) -> bool:
+    """The record changed and the worker has not matched it yet (its candidates may be missing)."""
+    return session.get(MatchPending, (kind, record_id)) is not None
+
+
+def warm_index(session: Session) -> int | None:
+    """Build (or bring up to date) this process's index from a read-only transaction: the worker
+    does it when it starts, so neither a web request nor a writer's lock pays for it. The number
+    of records indexed; None when nothing was ever matched (no state yet)."""
+    state = session.get(MatchState, 1)
+    if state is None:
+        return None
+    cache = _cache_for(session)
+    with cache.lock:
+        index = _sync(session, cache, state)
+        return len(index)
+
+
+def match_queued(session: Session, *, read_session: Session | None = None,
+                 batch: int = QUEUED_BATCH) -> RematchResult:
+    """The worker's side: match every queued record, `batch` at a time, each batch in a
+    transaction of its own that also removes its rows from the queue. A record queued again
+    while it was being matched (a newer token) stays queued for the next round.
+
+    `read_session`: a read-only session in which the index is brought up to date first, so that
+    on SQLite the write lock is not held while a large index is built."""
+    total = RematchResult()
+    if read_session is not None:
+        warm_index(read_session)
+        read_session.rollback()
+    while True:
+        try:
+            rows = session.exec(select(MatchPending.kind, MatchPending.record_id, MatchPending.token)
+                                .order_by(col(MatchPending.queued_at)).limit(batch)).all()
+            if not rows:
+                session.rollback()
+                return total
+            result = rematch(session, [(kind, record_id) for kind, record_id, _token in rows])
+            _unqueue(session, rows)
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        total.records += result.records
+        total.new_candidates += result.new_candidates
+        total.dropped_candidates += result.dropped_candidates
+        total.reopened += result.reopened
 
 
 # --- the session hook ------------------------------------------------------------------------
@@ -588,7 +708,12 @@ def _rematch_before_commit(session: Session) -> None:
     keys = session.info.pop("match_dirty", set())
     session.info["match_off"] = True
     try:
-        rematch(session, keys)
+        notify = _queue_of(session)
+        if notify is not None:
+            _queue(session, keys)
+            session.info["match_notify"] = notify
+        else:
+            rematch(session, keys)
     finally:
         session.info["match_off"] = False
         session.info.pop("match_dirty", None)
@@ -597,11 +722,18 @@ def _rematch_before_commit(session: Session) -> None:
 @event.listens_for(Session, "after_commit")
 def _forget(session: Session) -> None:
     session.info.pop("match_cache", None)
+    notify = session.info.pop("match_notify", None)
+    if notify is not None:
+        try:
+            notify()
+        except Exception:  # noqa: BLE001 - the rows are committed: a worker's sweep finds them
+            log.exception("records queued for matching; the worker could not be woken (its sweep will find them)")
 
 
 @event.listens_for(Session, "after_rollback")
 def _rebuild_after_rollback(session: Session) -> None:
     session.info.pop("match_dirty", None)
+    session.info.pop("match_notify", None)
     cache = session.info.pop("match_cache", None)
     if cache is not None:
         with cache.lock:

@@ -181,7 +181,13 @@ def queue() -> str:
     page, size = page_number(), current_app.config["PAGE_SIZE"]
     rows, total = matching.queue(db.session(), flt, page=page, page_size=size)
     args = {k: v for k, v in request.args.items() if k != "page"}
+    # Records changed a moment ago whose candidates the worker has not worked out yet.
+    waiting = matching.queued_count(db.session())
+    record_waits = bool(waiting) and (
+        (flt.inquiry_id is not None and matching.is_queued(db.session(), "inquiry", flt.inquiry_id))
+        or (flt.person_id is not None and matching.is_queued(db.session(), "person", flt.person_id)))
     return render_template("matches/queue.html", form=form, rows=rows, total=total, page=page,
+                           waiting=waiting, record_waits=record_waits,
                            pages=max(1, -(-total // size)), args=args, flt=flt,
                            field_label=field_label, level_label=level_label, explained=explained, likely_from=matching.LIKELY)
 
