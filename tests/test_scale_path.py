@@ -263,10 +263,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
         a, b, proxy = free_port(), free_port(), free_port()
         logs = {what: tmp / f"{what}.log" for what in ("serve-a", "serve-b", "worker")}
+        # As if on three machines: each process has an instance folder of its own holding only the
+        # shared keys (init-db's config.py); the evidence store is the one folder they share.
+        envs = {}
+        for what in logs:
+            own = tmp / f"instance-{what}"
+            own.mkdir(mode=0o700)
+            shutil.copy2(tmp / "instance" / "config.py", own / "config.py")
+            envs[what] = {**env, "POW_REGISTRY_INSTANCE_PATH": str(own),
+                          "POW_REGISTRY_EVIDENCE_DIR": str(tmp / "instance" / "evidence")}
         for port, what in ((a, "serve-a"), (b, "serve-b")):
             processes.append(_start([script, "serve", "--host", "127.0.0.1", "--port", str(port), "--job-workers", "0"],
-                                    env, logs[what]))
-        worker = _start([script, "worker"], env, logs["worker"])
+                                    envs[what], logs[what]))
+        worker = _start([script, "worker"], envs["worker"], logs["worker"])
         processes.append(worker)
         nginx = start_nginx(tmp, proxy, [a, b])
         processes.append(nginx)
