@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +19,10 @@ WORLD_ACCESS_CODE = "T3ST-C0DE-0000-0001"
 # A real 1×1 PNG: enough for the archive's type check and for a browser to show.
 PNG = (b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
        + b"\x1f\x15\xc4\x89")
+
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+NGINX = Path("/usr/sbin/nginx")
 
 
 def fast_app_config(db_url: str, tmp_path: Path) -> dict[str, Any]:
@@ -181,3 +190,92 @@ def job_page_after(client: Any, response: Any, app: Any) -> Any:
     assert location.startswith("/jobs/"), location
     run_queued_jobs(app)
     return client.get(location)
+
+
+# ---------------------------------------------------------------------------------------------
+# Real processes: `pow-registry serve` and worker as subprocesses, Debian's nginx in front of them
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str, seconds: float = 60) -> None:
+    """Until something listens on the port; fails with the process's output if it exits first."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            out = process.stdout.read().decode(errors="replace") if process.stdout else ""
+            raise AssertionError(f"{what} exited early ({process.returncode}): {out}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{what} did not start on port {port}")
+
+
+def stop_processes(processes: Iterable[subprocess.Popen[bytes]]) -> None:
+    """Terminate each (SIGTERM, then SIGKILL after 10 s) and close its output pipe."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout:
+            process.stdout.close()
+
+
+def require_nginx() -> None:
+    """Skip the test with the reason when Debian's nginx is missing; in CI that is a failure."""
+    import pytest
+
+    if not NGINX.exists():
+        if IN_CI:
+            pytest.fail(f"nginx is required in CI and {NGINX} is missing (apt-get install nginx)")
+        pytest.skip(f"{NGINX} is missing (Debian's nginx: apt-get install nginx)")
+
+
+NGINX_CONF = """
+daemon off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/client_body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    upstream pow_registry {{
+{servers}
+    }}
+    server {{
+        listen 127.0.0.1:{listen};
+        location / {{
+            proxy_pass http://pow_registry;
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            # TLS ends here in production ($scheme there); the tests speak http to nginx.
+            proxy_set_header X-Forwarded-Proto https;
+        }}
+    }}
+}}
+"""
+
+
+def start_nginx(tmp: Path, listen: int, app_ports: Iterable[int]) -> subprocess.Popen[bytes]:
+    """Debian's nginx as an ordinary user (pid, logs and temp files in `tmp`) on 127.0.0.1:listen,
+    one upstream of every app port (round robin, nginx's default), the proxy's headers set."""
+    servers = "\n".join(f"        server 127.0.0.1:{port};" for port in app_ports)
+    conf = tmp / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(tmp=tmp, listen=listen, servers=servers), encoding="utf-8")
+    return subprocess.Popen([str(NGINX), "-p", str(tmp), "-c", str(conf), "-e", str(tmp / "nginx-error.log")],  # noqa: S603
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -13,20 +13,17 @@ import http.client
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support import free_port, require_nginx, start_nginx, stop_processes, wait_for_port
 
 from pow_registry import security
-from tests.conftest import IN_CI
 
-NGINX = Path("/usr/sbin/nginx")
 PROXY = "127.0.0.1"
 STRONG = "Vq3-proxy-test-Kx9wPz7tN2mR8sL4jH6fD1bC5aE0gY"
 
@@ -75,53 +72,6 @@ def test_serve_on_loopback_keeps_secure_cookies_behind_a_proxy(make_app: Any, mo
 # A real nginx in front of the real `pow-registry serve`
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(port: int, process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            out = process.stdout.read().decode(errors="replace") if process.stdout else ""
-            raise AssertionError(f"{what} exited early ({process.returncode}): {out}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"{what} did not start on port {port}")
-
-
-NGINX_CONF = """
-daemon off;
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/nginx-error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/client_body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    server {{
-        listen 127.0.0.1:{listen};
-        location / {{
-            proxy_pass http://127.0.0.1:{app};
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            # TLS ends here in production ($scheme there); this test speaks http to nginx.
-            proxy_set_header X-Forwarded-Proto https;
-        }}
-    }}
-}}
-"""
-
-
 class Stack:
     def __init__(self, proxy_port: int, app_port: int) -> None:
         self.proxy_port = proxy_port
@@ -157,10 +107,7 @@ class Stack:
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[tuple[Stack, str, str]]:
-    if not NGINX.exists():
-        if IN_CI:
-            pytest.fail(f"nginx is required in CI and {NGINX} is missing (apt-get install nginx)")
-        pytest.skip(f"{NGINX} is missing (Debian's nginx: apt-get install nginx)")
+    require_nginx()
     script = shutil.which("pow-registry", path=str(Path(sys.executable).parent))
     assert script, "pow-registry is not installed in this environment"
     env = {k: v for k, v in os.environ.items() if not k.startswith("POW_REGISTRY_")}
@@ -177,27 +124,16 @@ def stack(tmp_path: Path) -> Iterator[tuple[Stack, str, str]]:
     subprocess.run([script, "import", "inquiries", str(inquiries), "--codes", str(codes)],  # noqa: S603
                    env=env, check=True, capture_output=True, timeout=120)
     reference, code = codes.read_text(encoding="utf-8").splitlines()[1].split(",")[1:3]
-    app_port, proxy_port = _free_port(), _free_port()
+    app_port, proxy_port = free_port(), free_port()
     app = subprocess.Popen([script, "serve", "--host", "127.0.0.1", "--port", str(app_port)],  # noqa: S603
                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(tmp=tmp_path, listen=proxy_port, app=app_port), encoding="utf-8")
-    nginx = subprocess.Popen([str(NGINX), "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "nginx-error.log")],  # noqa: S603
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    nginx = start_nginx(tmp_path, proxy_port, [app_port])
     try:
-        _wait_for(app_port, app, "pow-registry serve")
-        _wait_for(proxy_port, nginx, "nginx")
+        wait_for_port(app_port, app, "pow-registry serve")
+        wait_for_port(proxy_port, nginx, "nginx")
         yield Stack(proxy_port, app_port), reference.strip(), code.strip()
     finally:
-        for process in (nginx, app):
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            if process.stdout:
-                process.stdout.close()
+        stop_processes([nginx, app])
 
 
 WRONG = "0000-0000-0000-0000"
