@@ -14,7 +14,7 @@ overwrite), one audit event per change, one commit. Only staff write; the one ex
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -61,7 +61,7 @@ from pow_registry.services.parsing import text as _text
 from pow_registry.services.parsing import yes_no as _bool
 from pow_registry.services.registry import MAX_PAGE_SIZE, NOTES_MAX
 from pow_registry.services.transactions import check_version as _check_version
-from pow_registry.services.transactions import insert_many, note_written_in_bulk
+from pow_registry.services.transactions import drafts_of, insert_many, note_written_in_bulk
 from pow_registry.services.transactions import unit_of_work as _unit_of_work
 
 __all__ = [
@@ -311,8 +311,8 @@ def _insert_inquiry(
 
 
 def _new_inquiry(*, actor: User | None, access_key: bytes, values: dict[str, Any], channel: InquiryChannel,
-                 source_ref: str | None, reference: str, code: str) -> Inquiry:
-    inquiry = Inquiry(
+                 source_ref: str | None, reference: str, code: str, make: Callable[..., Inquiry] = Inquiry) -> Inquiry:
+    inquiry = make(
         reference=reference,
         access_code_digest=access_code_digest(code, access_key),
         channel=channel,
@@ -330,9 +330,10 @@ def _inquiry_created(session: Session, inquiry: Inquiry, phones: list[PhoneNumbe
                            "source_ref": inquiry.source_ref, "status": inquiry.status.value})
 
 
-def _phone_rows(session: Session, inquiry_id: int, phones: list[PhoneNumber]) -> list[InquiryPhone]:
+def _phone_rows(session: Session, inquiry_id: int, phones: list[PhoneNumber],
+                make: Callable[..., InquiryPhone] = InquiryPhone) -> list[InquiryPhone]:
     crypto = contact_data.crypto_of(session)
-    return [InquiryPhone(inquiry_id=inquiry_id, position=position, raw=phone.raw[:100], e164=phone.e164,
+    return [make(inquiry_id=inquiry_id, position=position, raw=phone.raw[:100], e164=phone.e164,
                          e164_index=crypto.blind_index(phone.e164), region=phone.region)
             for position, phone in enumerate(phones)]
 
@@ -359,7 +360,7 @@ def create_inquiries(
     channel: InquiryChannel = InquiryChannel.imported,
 ) -> list[IssuedInquiry]:
     """Many new inquiries written in bulk (an import), each with a fresh reference and access code
-    handed back (never stored): the same rows and audit events, in the same order, as
+    handed back (never stored; the inquiries as written, not objects of the session): the same rows and audit events, in the same order, as
     create_inquiry for each, in a few multi-row INSERTs instead of a flush per object. The
     caller looked the source refs up (the unique index still refuses one added meanwhile:
     IntegrityError) and commits.
@@ -367,15 +368,17 @@ def create_inquiries(
     _require_staff(actor)
     channel = InquiryChannel(channel)
     codes = [new_access_code() for _ in items]
+    # Drafts, not table objects: the same builders, without the ORM's bookkeeping (insert_many).
+    new_inquiry, new_phone = drafts_of(Inquiry), drafts_of(InquiryPhone)
     inquiries = [_new_inquiry(actor=actor, access_key=access_key, values=item.values, channel=channel,
-                              source_ref=item.source_ref, reference=reference, code=code)
+                              source_ref=item.source_ref, reference=reference, code=code, make=new_inquiry)
                  for item, reference, code in zip(items, _free_references(session, len(items)), codes, strict=True)]
     ids = insert_many(session, Inquiry, [inquiry.model_dump(exclude={"id"}) for inquiry in inquiries])
     phones: list[InquiryPhone] = []
     events: list[audit.Pending] = []
     for inquiry, inquiry_id, item in zip(inquiries, ids, items, strict=True):
         inquiry.id = inquiry_id
-        phones.extend(_phone_rows(session, inquiry_id, item.values["phones"]))
+        phones.extend(_phone_rows(session, inquiry_id, item.values["phones"], new_phone))
         events.append(audit.Pending("inquiry.create", "inquiry", inquiry_id,
                                     _inquiry_created(session, inquiry, item.values["phones"])))
     insert_many(session, InquiryPhone, [phone.model_dump(exclude={"id"}) for phone in phones])

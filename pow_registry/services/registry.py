@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -56,7 +56,7 @@ from pow_registry.services.parsing import partial_date as _partial_date
 from pow_registry.services.parsing import plain as _plain
 from pow_registry.services.parsing import text as _text
 from pow_registry.services.transactions import check_version as _check_version
-from pow_registry.services.transactions import insert_many, note_written_in_bulk
+from pow_registry.services.transactions import drafts_of, insert_many, note_written_in_bulk
 from pow_registry.services.transactions import unit_of_work as _unit_of_work
 
 # ---------------------------------------------------------------------------------------------
@@ -352,14 +352,14 @@ def _insert_report(session: Session, *, actor: User, audit_key: bytes, person: P
 # each, for the one-by-one path and for `create_captures` (an import) alike.
 
 
-def _new_person(actor: User, values: dict[str, Any]) -> Person:
-    row = Person(created_by_id=actor.id, surname=values["surname"])
+def _new_person(actor: User, values: dict[str, Any], make: Callable[..., Person] = Person) -> Person:
+    row = make(created_by_id=actor.id, surname=values["surname"])
     _apply_person(row, values)
     return row
 
 
-def _first_status(person: Person, actor: User) -> StatusChange:
-    return StatusChange(person_id=person.id or 0, new_status=person.status, reason=person.status_basis,
+def _first_status(person: Person, actor: User, make: Callable[..., StatusChange] = StatusChange) -> StatusChange:
+    return make(person_id=person.id or 0, new_status=person.status, reason=person.status_basis,
                         actor_id=actor.id)
 
 
@@ -367,8 +367,9 @@ def _person_created(person: Person) -> dict[str, Any]:
     return audit.diff({}, audit.snapshot(person, PERSON_FIELDS))
 
 
-def _new_report(actor: User, person_id: int, values: dict[str, Any]) -> CaptureReport:
-    report = CaptureReport(person_id=person_id, created_by_id=actor.id)
+def _new_report(actor: User, person_id: int, values: dict[str, Any],
+                make: Callable[..., CaptureReport] = CaptureReport) -> CaptureReport:
+    report = make(person_id=person_id, created_by_id=actor.id)
     _apply_report(report, values)
     return report
 
@@ -377,8 +378,9 @@ def _report_created(report: CaptureReport) -> dict[str, Any]:
     return {"person_id": [None, report.person_id], **audit.diff({}, audit.snapshot(report, REPORT_FIELDS))}
 
 
-def _new_evidence(actor: User, report_id: int, values: dict[str, Any]) -> Evidence:
-    return Evidence(capture_report_id=report_id, created_by_id=actor.id, **values)
+def _new_evidence(actor: User, report_id: int, values: dict[str, Any],
+                  make: Callable[..., Evidence] = Evidence) -> Evidence:
+    return make(capture_report_id=report_id, created_by_id=actor.id, **values)
 
 
 def _evidence_created(row: Evidence) -> dict[str, Any]:
@@ -417,16 +419,19 @@ def create_captures(*, session: Session, actor: User, audit_key: bytes,
     refuses one added meanwhile: IntegrityError) and commits.
     """
     _require_researcher(actor)
-    persons = [_new_person(actor, capture.person) for capture in captures]
-    reports = [_new_report(actor, 0, capture.report) for capture in captures]
-    first_status = [_first_status(person, actor) for person in persons]
+    # Drafts, not table objects: the same builders, without the ORM's bookkeeping (insert_many).
+    new_person, new_report = drafts_of(Person), drafts_of(CaptureReport)
+    new_evidence, new_status = drafts_of(Evidence), drafts_of(StatusChange)
+    persons = [_new_person(actor, capture.person, new_person) for capture in captures]
+    reports = [_new_report(actor, 0, capture.report, new_report) for capture in captures]
+    first_status = [_first_status(person, actor, new_status) for person in persons]
     created_events = [_person_created(person) for person in persons]
     # What refresh_person derives for a man just created from what was just written (his report,
     # no evidence yet), applied before his row is written rather than as an UPDATE after it.
     derived: list[tuple[dict[str, Any] | None, tuple[StatusChange, dict[str, Any]] | None]] = []
     for person, report in zip(persons, reports, strict=True):
         conflict, status = _rederive(person, [report], [])
-        status_row = _status_changed(person, actor, status.status, status.basis, "") if status else None
+        status_row = _status_changed(person, actor, status.status, status.basis, "", new_status) if status else None
         if conflict is not None or status_row is not None:
             person.version += 1  # the one-by-one path updates the row it has just inserted
         derived.append((conflict, status_row))
@@ -441,7 +446,7 @@ def create_captures(*, session: Session, actor: User, audit_key: bytes,
     status_rows = [row for first, (_c, later) in zip(first_status, derived, strict=True)
                    for row in (first, *([later[0]] if later else []))]
     insert_many(session, StatusChange, _rows(status_rows))
-    evidence = [[_new_evidence(actor, report.id or 0, values) for values in capture.evidence]
+    evidence = [[_new_evidence(actor, report.id or 0, values, new_evidence) for values in capture.evidence]
                 for capture, report in zip(captures, reports, strict=True)]
     evidence_ids = iter(insert_many(session, Evidence, _rows([row for rows in evidence for row in rows])))
     events: list[audit.Pending] = []
@@ -716,15 +721,15 @@ def _change_status(session: Session, *, person: Person, actor: User | None, audi
                  entity_id=person.id, changes=changes)
 
 
-def _status_changed(person: Person, actor: User | None, new_status: PersonStatus, basis: str,
-                    reason: str) -> tuple[StatusChange, dict[str, Any]]:
+def _status_changed(person: Person, actor: User | None, new_status: PersonStatus, basis: str, reason: str,
+                    make: Callable[..., StatusChange] = StatusChange) -> tuple[StatusChange, dict[str, Any]]:
     """Set the person's status: its history row and what the audit event says."""
     old = person.status
     person.status = new_status
     person.status_basis = basis
     person.status_reason = reason
-    row = StatusChange(person_id=person.id or 0, old_status=old, new_status=new_status,
-                       reason=reason or basis, actor_id=actor.id if actor else None)
+    row = make(person_id=person.id or 0, old_status=old, new_status=new_status,
+               reason=reason or basis, actor_id=actor.id if actor else None)
     return row, {"status": [old.value, new_status.value], "basis": basis, "reason": reason}
 
 
