@@ -5,6 +5,7 @@ down or a record changes again while it is being matched (all persons fictitious
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import time
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 from support import add_inquiry, run_queued_jobs
-from test_jobs import _kill, _start_worker, _worker_env, subprocess_app  # noqa: F401 - a fixture
+from test_jobs import _kill, _start_worker, _worker_env, captures_csv, subprocess_app  # noqa: F401 - a fixture
 
 from pow_registry import worker
 from pow_registry.models import Inquiry, MatchCandidate, MatchPending, User
@@ -272,3 +273,26 @@ def test_operators_see_the_backlog_in_the_metrics(make_app: Callable[..., Any], 
     assert 'pow_registry_jobs{status="queued"} 0.0' in metrics and 'pow_registry_jobs{status="running"} 0.0' in metrics
     run_queued_jobs(app)
     assert "pow_registry_match_pending_records 0.0" in scrape()
+
+
+def test_an_import_job_queues_its_men_and_the_worker_matches_them_after_it(
+    app: Any, client: Any, session: Session, make_user: Callable[..., User], login: Any
+) -> None:
+    """The bulk import writes its rows past the session; they are queued all the same, in the
+    import's transaction, and matched after the job (the job itself does no matching)."""
+    inquiry = add_inquiry(session, surname="Выдумкин", given_name="Виталий", patronymic="", date_of_birth="")
+    run_queued_jobs(app)
+    login(make_user("researcher"))
+    data = captures_csv(3).decode() + "Z1,Выдумкин,Виталий,,,2024-08,Суджа\n"
+    queue = worker.queue(app)
+    response = client.post("/registry/import", data={"file": (io.BytesIO(data.encode()), "c.csv")})
+    assert response.status_code == 303
+    task = queue.huey.dequeue()  # the import job's own task
+    assert task is not None and task.name == worker.TASK_NAME
+    queue.huey.execute(task)
+    assert len(_pending(session)) == 4  # the four new men, queued by the import's commit
+    assert _candidates(session) == []
+    assert queue.matching_waits()
+    assert run_queued_jobs(app) == 1
+    assert _pending(session) == []
+    assert any(c[:2] == ("inquiry", inquiry.id) for c in _candidates(session))

@@ -305,25 +305,32 @@ def test_only_researchers_import(tmp_path, session, run, make_user):
     assert counts(session) == before
 
 
-@pytest.mark.parametrize("fail_in", ["create_person_with_report", "add_evidence"])
-def test_a_failure_half_way_through_writing_leaves_nothing(tmp_path, app, session, run, monkeypatch, fail_in):
+@pytest.mark.parametrize("fail_at", ["evidence", "audit events"])
+@pytest.mark.parametrize("chunk", [1000, 2])
+def test_a_failure_half_way_through_writing_leaves_nothing(tmp_path, app, session, run, monkeypatch, fail_at, chunk):
+    """The disk fills up after some rows are written (with chunk=2: in the second chunk, the
+    first one fully written, audit events included): nothing of the file is kept."""
     rows = [HEADERS, *GOOD_ROWS, ["IMP-004", "Пробнов", "Сергей", "", "", "", "", "", "", "",
                                   "https://example.org/imp/4", "", "", "", ""]]
+    monkeypatch.setattr(imports, "WRITE_CHUNK", chunk)
     before = counts(session)
-    original = getattr(registry, fail_in)
+    failing = {"evidence": (registry, "insert_many", Evidence), "audit events": (audit, "insert_many", AuditEvent)}
+    module, name, model = failing[fail_at]
+    original = getattr(module, name)
     calls = {"n": 0}
 
-    def flaky(**kwargs: Any) -> Any:
-        calls["n"] += 1
-        result = original(**kwargs)  # the row is written (flushed), then the disk "fills up"
-        if calls["n"] == 3:
-            raise OSError("No space left on device")
+    def flaky(session_: Session, table: Any, rows_: list[dict[str, Any]]) -> list[int]:
+        result = original(session_, table, rows_)  # the rows are written, then the disk "fills up"
+        if table is model:
+            calls["n"] += 1
+            if calls["n"] == (2 if chunk == 2 else 1):
+                raise OSError("No space left on device")
         return result
 
-    monkeypatch.setattr(registry, fail_in, flaky)
+    monkeypatch.setattr(module, name, flaky)
     with pytest.raises(OSError):
         run(build(tmp_path, "xlsx", rows))
-    assert calls["n"] == 3
+    assert calls["n"] == (2 if chunk == 2 else 1)
     assert counts(session) == before
     session.commit()
     # Seen from another connection too.
@@ -332,22 +339,22 @@ def test_a_failure_half_way_through_writing_leaves_nothing(tmp_path, app, sessio
 
 
 def test_a_row_the_database_refuses_becomes_a_report_not_a_crash(tmp_path, session, run, monkeypatch):
-    """If a row is refused while writing (here: the same source_ref appears meanwhile), nothing is written."""
-    path = build(tmp_path, "csv", [HEADERS, *GOOD_ROWS])
-    original = registry.create_person_with_report
-    calls = {"n": 0}
+    """If a row is refused while writing (here: the same source_ref was saved meanwhile, after the
+    import looked), nothing is written and that row is reported."""
+    assert run(build(tmp_path, "csv", [HEADERS, GOOD_ROWS[1]], name="first")).ok  # IMP-002
+    looked = {"n": 0}
+    real_existing = imports._existing_refs
 
-    def racing(**kwargs: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            kwargs["report"] = {**kwargs["report"], "source_ref": "IMP-001"}
-        return original(**kwargs)
+    def before_it_was_saved(session_: Session, column: Any, refs: list[str]) -> set[str]:
+        looked["n"] += 1
+        return set() if looked["n"] == 1 else real_existing(session_, column, refs)
 
-    monkeypatch.setattr(registry, "create_person_with_report", racing)
+    monkeypatch.setattr(imports, "_existing_refs", before_it_was_saved)
     before = counts(session)
-    report = run(path)
+    report = run(build(tmp_path, "csv", [HEADERS, *GOOD_ROWS]))
     assert not report.ok
-    assert report.errors[0].row == 3
+    assert problems(report) == [(3, "source_ref")]
+    assert "saved meanwhile" in report.errors[0].text()
     assert report.rows_created == 0
     assert counts(session) == before
 

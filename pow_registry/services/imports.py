@@ -86,13 +86,6 @@ class ImportReport:
         self.codes = []
 
 
-@dataclass
-class _PlannedRow:
-    person: dict[str, Any]
-    report: dict[str, Any]
-    evidence: list[dict[str, Any]]
-
-
 def _cell(values: list[str], index: int | None) -> str:
     return values[index] if index is not None and index < len(values) else ""
 
@@ -154,8 +147,8 @@ def _existing_refs(session: Session, column: Any, refs: list[str]) -> set[str]:
 
 # One row of the file checked: (what to write, problems as (column, message)).
 _PlanRow = Callable[[list[str], dict[str, int], str], tuple[Any, list[tuple[str, str]]]]
-# Write one planned row (inside the import's transaction, no commit) and count it in the report.
-_WriteRow = Callable[[Any, "ImportReport"], None]
+# Write some planned rows at once (inside the import's transaction, no commit) and count them.
+_WriteRows = Callable[[list[Any], "ImportReport"], None]
 # Count one planned row as a dry run would have written it.
 _TallyRow = Callable[[Any, "ImportReport"], None]
 # Where an import stands, for whoever watches (a job's progress bar): (phase, rows done, rows in all).
@@ -163,6 +156,10 @@ Progress = Callable[[str, int, int], None]
 # Called inside the import's transaction once every row is written, just before the commit: what
 # it writes (a job's outcome) is committed with the rows or not at all; raising rolls all back.
 OnWritten = Callable[["ImportReport"], None]
+
+# Rows written per multi-row INSERT round (and per progress report while writing): large enough
+# that the statements' overhead vanishes, small enough that the objects built for them stay few.
+WRITE_CHUNK = 1000
 
 # The phases `progress` reports, in order.
 PHASE_READING, PHASE_CHECKING, PHASE_WRITING, PHASE_SAVING = "reading", "checking", "writing", "saving"
@@ -186,7 +183,7 @@ def _run_import(
     required: tuple[tuple[str, ...], ...],
     ref_column: Any,
     plan_row: _PlanRow,
-    write_row: _WriteRow,
+    write_rows: _WriteRows,
     tally_row: _TallyRow,
     report: ImportReport,
     progress: Progress | None = None,
@@ -254,10 +251,11 @@ def _run_import(
     current = 0
     try:
         progress(PHASE_WRITING, 0, len(planned))
-        for done, (row_number, item) in enumerate(planned, start=1):
-            current = row_number
-            write_row(item, report)
-            progress(PHASE_WRITING, done, len(planned))
+        for start in range(0, len(planned), WRITE_CHUNK):
+            chunk = planned[start:start + WRITE_CHUNK]
+            current = chunk[0][0]
+            write_rows([item for _row_number, item in chunk], report)
+            progress(PHASE_WRITING, start + len(chunk), len(planned))
         batch = ImportBatch(kind=kind, filename=filename[:255], file_sha256=hashlib.sha256(data).hexdigest(),
                             rows_created=report.rows_created, rows_skipped=report.rows_skipped, actor_id=actor.id)
         session.add(batch)
@@ -278,8 +276,14 @@ def _run_import(
             report.errors.extend(RowError(current, column.removeprefix("report_"), message)
                                  for column, message in exc.errors.items())
         else:
-            report.errors.append(RowError(current, "", N_("The row could not be written (it conflicts with a "
-                                                          "record saved meanwhile); nothing was imported.")))
+            # Rows are written many at a time: the ones whose source_ref is taken now are those
+            # the database refused (else the first row of the refused chunk).
+            taken = _existing_refs(session, ref_column, [ref for ref in refs_in_file if ref not in existing])
+            session.rollback()  # only looked: end the read (on SQLite it holds the write lock)
+            rows = sorted(refs_in_file[ref] for ref in taken) or [current]
+            report.errors.extend(RowError(row, "source_ref" if taken else "", N_(
+                "The row could not be written (it conflicts with a record saved meanwhile); nothing was imported."))
+                for row in rows)
     except BaseException:
         session.rollback()
         report.reset_written()
@@ -311,12 +315,14 @@ def import_captures(
         person_data = {target: _cell(values, columns.get(source)) for source, target in PERSON_COLUMNS.items()}
         report_data = {target: _cell(values, columns.get(source)) for source, target in REPORT_COLUMNS.items()}
         report_data["source_ref"] = ref
+        person_values: dict[str, Any] = {}
+        report_values: dict[str, Any] = {}
         try:
-            registry.parse_person(person_data)
+            person_values = registry.parse_person(person_data)
         except FieldErrors as exc:
             row_errors += _service_field_to_column(exc.errors, PERSON_COLUMNS)
         try:
-            registry.parse_report(report_data)
+            report_values = registry.parse_report(report_data)
         except FieldErrors as exc:
             row_errors += _service_field_to_column(exc.errors, REPORT_COLUMNS)
         evidence: list[dict[str, Any]] = []
@@ -328,35 +334,29 @@ def import_captures(
         extra["notes"] = ""
         for url in urls:
             try:
-                registry.parse_evidence({**extra, "url": url})
-                evidence.append({**extra, "url": url})
+                evidence.append(registry.parse_evidence({**extra, "url": url}))
             except FieldErrors as exc:
                 for column, message in _service_field_to_column(exc.errors, EVIDENCE_COLUMNS):
                     if (column, message) not in row_errors:
                         row_errors.append((column, message))
         if not urls and any(_cell(values, columns.get(c)) for c in ("evidence_kind", "source_reliability", "info_credibility")):
             row_errors.append(("evidence_url", N_("A grade or kind is given but no link.")))
-        return _PlannedRow(person_data, report_data, evidence), row_errors
+        return registry.NewCapture(person_values, report_values, evidence), row_errors
 
-    def tally_row(item: _PlannedRow, report: ImportReport) -> None:
+    def tally_row(item: registry.NewCapture, report: ImportReport) -> None:
         report.rows_created += 1
         report.persons_created += 1
         report.evidence_created += len(item.evidence)
 
-    def write_row(item: _PlannedRow, report: ImportReport) -> None:
-        _person, report_row = registry.create_person_with_report(
-            session=session, actor=actor, audit_key=audit_key, person=item.person, report=item.report,
-            commit=False, source_ref_checked=True)
-        assert report_row is not None  # every import row carries its report
-        for evidence_data in item.evidence:
-            registry.add_evidence(session=session, actor=actor, audit_key=audit_key, report_id=report_row.id or 0,
-                                  evidence=evidence_data, commit=False)
-        tally_row(item, report)
+    def write_rows(items: list[registry.NewCapture], report: ImportReport) -> None:
+        registry.create_captures(session=session, actor=actor, audit_key=audit_key, captures=items)
+        for item in items:
+            tally_row(item, report)
 
     return _run_import(session=session, actor=actor, audit_key=audit_key, data=data, filename=filename,
                        dry_run=dry_run, max_bytes=max_bytes, kind="captures", table_columns=CAPTURE_COLUMNS,
                        required=REQUIRED, ref_column=CaptureReport.source_ref, plan_row=plan_row,
-                       write_row=write_row, tally_row=tally_row, report=report, progress=progress,
+                       write_rows=write_rows, tally_row=tally_row, report=report, progress=progress,
                        on_written=on_written)
 
 
@@ -396,26 +396,32 @@ def import_inquiries(
 
     def plan_row(values: list[str], columns: dict[str, int], ref: str) -> tuple[Any, list[tuple[str, str]]]:
         row = {target: _cell(values, columns.get(source)) for source, target in INQUIRY_IMPORT_COLUMNS.items()}
+        row_errors: list[tuple[str, str]] = []
+        parsed: dict[str, Any] = {}
+        source_ref: str | None = None
         try:
-            inquiries.parse_inquiry(row)
+            parsed = inquiries.parse_inquiry(row)
         except FieldErrors as exc:
-            return row, _service_field_to_column(exc.errors, INQUIRY_IMPORT_COLUMNS)
-        return (ref, row), []
+            row_errors += _service_field_to_column(exc.errors, INQUIRY_IMPORT_COLUMNS)
+        try:
+            source_ref = inquiries.parse_source_ref(ref)
+        except FieldErrors as exc:
+            row_errors += list(exc.errors.items())
+        return inquiries.NewInquiry(parsed, source_ref), row_errors
 
     def tally_row(_item: Any, report: ImportReport) -> None:
         report.rows_created += 1
         report.inquiries_created += 1
 
-    def write_row(item: tuple[str, dict[str, str]], report: ImportReport) -> None:
-        ref, row = item
-        issued = inquiries.create_inquiry(session=session, actor=actor, audit_key=audit_key, access_key=access_key,
-                                          data=row, channel=InquiryChannel.imported, source_ref=ref, commit=False,
-                                          source_ref_checked=True)
-        report.codes.append(IssuedCode(ref, issued.inquiry.reference, issued.access_code))
-        tally_row(item, report)
+    def write_rows(items: list[inquiries.NewInquiry], report: ImportReport) -> None:
+        issued = inquiries.create_inquiries(session=session, actor=actor, audit_key=audit_key, access_key=access_key,
+                                            items=items, channel=InquiryChannel.imported)
+        for item, new in zip(items, issued, strict=True):
+            report.codes.append(IssuedCode(item.source_ref or "", new.inquiry.reference, new.access_code))
+            tally_row(item, report)
 
     return _run_import(session=session, actor=actor, audit_key=audit_key, data=data, filename=filename,
                        dry_run=dry_run, max_bytes=max_bytes, kind="inquiries", table_columns=INQUIRY_COLUMNS,
                        required=INQUIRY_REQUIRED, ref_column=Inquiry.source_ref, plan_row=plan_row,
-                       write_row=write_row, tally_row=tally_row, report=report, progress=progress,
+                       write_rows=write_rows, tally_row=tally_row, report=report, progress=progress,
                        on_written=on_written)

@@ -688,6 +688,14 @@ def _touched(obj: Any) -> Iterator[Key]:
                 yield ("person", person_id)
 
 
+def note_changed(session: Session, keys: Iterable[Key]) -> None:
+    """These records were written without passing through the session (bulk INSERTs): have them
+    matched when the transaction commits, as the hook below does for the ones it sees."""
+    if session.info.get("match_off"):
+        return
+    session.info.setdefault("match_dirty", set()).update(keys)
+
+
 @event.listens_for(Session, "after_flush")
 def _collect(session: Session, _context: Any) -> None:
     if session.info.get("match_off"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -56,6 +56,7 @@ from pow_registry.services.parsing import partial_date as _partial_date
 from pow_registry.services.parsing import plain as _plain
 from pow_registry.services.parsing import text as _text
 from pow_registry.services.transactions import check_version as _check_version
+from pow_registry.services.transactions import drafts_of, insert_many, note_written_in_bulk
 from pow_registry.services.transactions import unit_of_work as _unit_of_work
 
 # ---------------------------------------------------------------------------------------------
@@ -289,14 +290,12 @@ def create_person_with_report(
                 errors["report_source_ref"] = N_("A capture report with this source reference already exists.")
     if errors:
         raise FieldErrors(errors)
-    row = Person(created_by_id=actor.id, surname=person_values["surname"])
-    _apply_person(row, person_values)
+    row = _new_person(actor, person_values)
     session.add(row)
     session.flush()
-    session.add(StatusChange(person_id=row.id or 0, new_status=row.status, reason=row.status_basis,
-                             actor_id=actor.id))
+    session.add(_first_status(row, actor))
     audit.record(session, key=audit_key, actor=actor, action="person.create", entity_type="person",
-                 entity_id=row.id, changes=audit.diff({}, audit.snapshot(row, PERSON_FIELDS)))
+                 entity_id=row.id, changes=_person_created(row))
     report_row = None
     if report_values is not None:
         report_row = _insert_report(session, actor=actor, audit_key=audit_key, person=row, values=report_values,
@@ -341,14 +340,132 @@ def _insert_report(session: Session, *, actor: User, audit_key: bytes, person: P
                    values: dict[str, Any], source_ref_checked: bool = False) -> CaptureReport:
     if not source_ref_checked and _source_ref_taken(session, values.get("source_ref")):
         raise FieldErrors({"source_ref": N_("A capture report with this source reference already exists.")})
-    report = CaptureReport(person_id=person.id or 0, created_by_id=actor.id)
-    _apply_report(report, values)
+    report = _new_report(actor, person.id or 0, values)
     session.add(report)
     session.flush()
     audit.record(session, key=audit_key, actor=actor, action="report.create", entity_type="capture_report",
-                 entity_id=report.id, changes={"person_id": [None, person.id],
-                                               **audit.diff({}, audit.snapshot(report, REPORT_FIELDS))})
+                 entity_id=report.id, changes=_report_created(report))
     return report
+
+
+# What a new person, report or piece of evidence is, and what its audit event says: one builder
+# each, for the one-by-one path and for `create_captures` (an import) alike.
+
+
+def _new_person(actor: User, values: dict[str, Any], make: Callable[..., Person] = Person) -> Person:
+    row = make(created_by_id=actor.id, surname=values["surname"])
+    _apply_person(row, values)
+    return row
+
+
+def _first_status(person: Person, actor: User, make: Callable[..., StatusChange] = StatusChange) -> StatusChange:
+    return make(person_id=person.id or 0, new_status=person.status, reason=person.status_basis,
+                        actor_id=actor.id)
+
+
+def _person_created(person: Person) -> dict[str, Any]:
+    return audit.diff({}, audit.snapshot(person, PERSON_FIELDS))
+
+
+def _new_report(actor: User, person_id: int, values: dict[str, Any],
+                make: Callable[..., CaptureReport] = CaptureReport) -> CaptureReport:
+    report = make(person_id=person_id, created_by_id=actor.id)
+    _apply_report(report, values)
+    return report
+
+
+def _report_created(report: CaptureReport) -> dict[str, Any]:
+    return {"person_id": [None, report.person_id], **audit.diff({}, audit.snapshot(report, REPORT_FIELDS))}
+
+
+def _new_evidence(actor: User, report_id: int, values: dict[str, Any],
+                  make: Callable[..., Evidence] = Evidence) -> Evidence:
+    return make(capture_report_id=report_id, created_by_id=actor.id, **values)
+
+
+def _evidence_created(row: Evidence) -> dict[str, Any]:
+    return {"capture_report_id": [None, row.capture_report_id],
+            **audit.diff({}, audit.snapshot(row, [*EVIDENCE_FIELDS, "archive_sha256"]))}
+
+
+@dataclass
+class NewCapture:
+    """A man with the capture report that made us aware of him and that report's evidence, each
+    already parsed (parse_person, parse_report, parse_evidence): what an import row becomes."""
+
+    person: dict[str, Any]
+    report: dict[str, Any]
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class CreatedCapture:
+    person_id: int
+    report_id: int
+    evidence_ids: list[int]
+
+
+def _rows(objects: list[Any]) -> list[dict[str, Any]]:
+    return [obj.model_dump(exclude={"id"}) for obj in objects]
+
+
+@_unit_of_work
+def create_captures(*, session: Session, actor: User, audit_key: bytes,
+                    captures: list[NewCapture]) -> list[CreatedCapture]:
+    """Many new men, each with his first capture report and its evidence, written in bulk (an
+    import): the same rows, status history and audit events, in the same order, as
+    create_person_with_report followed by add_evidence for each, in a few multi-row INSERTs
+    instead of a flush per object. The caller looked the source refs up (the unique index still
+    refuses one added meanwhile: IntegrityError) and commits.
+    """
+    _require_researcher(actor)
+    # Drafts, not table objects: the same builders, without the ORM's bookkeeping (insert_many).
+    new_person, new_report = drafts_of(Person), drafts_of(CaptureReport)
+    new_evidence, new_status = drafts_of(Evidence), drafts_of(StatusChange)
+    persons = [_new_person(actor, capture.person, new_person) for capture in captures]
+    reports = [_new_report(actor, 0, capture.report, new_report) for capture in captures]
+    first_status = [_first_status(person, actor, new_status) for person in persons]
+    created_events = [_person_created(person) for person in persons]
+    # What refresh_person derives for a man just created from what was just written (his report,
+    # no evidence yet), applied before his row is written rather than as an UPDATE after it.
+    derived: list[tuple[dict[str, Any] | None, tuple[StatusChange, dict[str, Any]] | None]] = []
+    for person, report in zip(persons, reports, strict=True):
+        conflict, status = _rederive(person, [report], [])
+        status_row = _status_changed(person, actor, status.status, status.basis, "", new_status) if status else None
+        if conflict is not None or status_row is not None:
+            person.version += 1  # the one-by-one path updates the row it has just inserted
+        derived.append((conflict, status_row))
+    for person, person_id in zip(persons, insert_many(session, Person, _rows(persons)), strict=True):
+        person.id = person_id
+    for person, report, first, (_conflict, later) in zip(persons, reports, first_status, derived, strict=True):
+        report.person_id = first.person_id = person.id or 0
+        if later is not None:
+            later[0].person_id = person.id or 0
+    for report, report_id in zip(reports, insert_many(session, CaptureReport, _rows(reports)), strict=True):
+        report.id = report_id
+    status_rows = [row for first, (_c, later) in zip(first_status, derived, strict=True)
+                   for row in (first, *([later[0]] if later else []))]
+    insert_many(session, StatusChange, _rows(status_rows))
+    evidence = [[_new_evidence(actor, report.id or 0, values, new_evidence) for values in capture.evidence]
+                for capture, report in zip(captures, reports, strict=True)]
+    evidence_ids = iter(insert_many(session, Evidence, _rows([row for rows in evidence for row in rows])))
+    events: list[audit.Pending] = []
+    created: list[CreatedCapture] = []
+    for person, report, person_created, (conflict, later), rows in zip(
+            persons, reports, created_events, derived, evidence, strict=True):
+        events.append(audit.Pending("person.create", "person", person.id, person_created))
+        events.append(audit.Pending("report.create", "capture_report", report.id, _report_created(report)))
+        if conflict is not None:
+            events.append(audit.Pending("person.conflict", "person", person.id, conflict))
+        if later is not None:
+            events.append(audit.Pending("person.status", "person", person.id, later[1]))
+        for row in rows:
+            row.id = next(evidence_ids)
+            events.append(audit.Pending("evidence.create", "evidence", row.id, _evidence_created(row)))
+        created.append(CreatedCapture(person.id or 0, report.id or 0, [row.id or 0 for row in rows]))
+    audit.record_many(session, key=audit_key, actor=actor, events=events)
+    note_written_in_bulk(session, {("person", person.id or 0) for person in persons})
+    return created
 
 
 @_unit_of_work
@@ -410,7 +527,7 @@ def add_evidence(
     if report is None:
         raise NotFound()
     values = parse_evidence(evidence)
-    row = Evidence(capture_report_id=report_id, created_by_id=actor.id, **values)
+    row = _new_evidence(actor, report_id, values)
     if archive is not None and archive[0]:
         if store is None:
             raise FieldErrors({"archive": N_("Archived copies cannot be stored here.")})
@@ -423,8 +540,7 @@ def add_evidence(
     session.add(row)
     session.flush()
     audit.record(session, key=audit_key, actor=actor, action="evidence.create", entity_type="evidence",
-                 entity_id=row.id, changes={"capture_report_id": [None, report_id],
-                                            **audit.diff({}, audit.snapshot(row, [*EVIDENCE_FIELDS, "archive_sha256"]))})
+                 entity_id=row.id, changes=_evidence_created(row))
     if commit:
         session.commit()
     return row
@@ -553,9 +669,25 @@ def refresh_person(session: Session, *, person: Person, actor: User | None, audi
         reports = known[0]
         captured = {r.id for r in reports if r.claim == ReportClaim.captured}
         evidence = [e for e in known[1] if e.capture_report_id in captured]
+    conflict, derived = _rederive(person, reports, evidence)
+    if conflict is not None:
+        audit.record(session, key=audit_key, actor=actor, action="person.conflict", entity_type="person",
+                     entity_id=person.id, changes=conflict)
+    if derived is not None:
+        _change_status(session, person=person, actor=actor, audit_key=audit_key,
+                       new_status=derived.status, basis=derived.basis, reason="")
+    session.add(person)
+
+
+def _rederive(person: Person, reports: list[CaptureReport],
+              evidence: list[Evidence]) -> tuple[dict[str, Any] | None, DerivedStatus | None]:
+    """refresh_person's rules without the database: sets the person's conflict flag and note and
+    returns the change for the audit log (None: unchanged), and the status the evidence now
+    gives him when it differs from his (None: keep it; the caller records the change)."""
     conflicts = find_conflicts(person, reports)
     signature = hashlib.sha256("\n".join(conflicts).encode()).hexdigest() if conflicts else ""
     flag = bool(conflicts) and signature != person.conflict_resolved_signature
+    conflict = None
     if flag != person.conflict or (flag and person.conflict_note != "\n".join(conflicts)):
         before = {"conflict": person.conflict, "conflict_note": person.conflict_note}
         person.conflict = flag
@@ -563,14 +695,12 @@ def refresh_person(session: Session, *, person: Person, actor: User | None, audi
             person.conflict_note = "\n".join(conflicts)
         elif not conflicts:
             person.conflict_note = ""  # the contradiction went away by itself: nothing left to explain
-        audit.record(session, key=audit_key, actor=actor, action="person.conflict", entity_type="person",
-                     entity_id=person.id, changes=audit.diff(before, {"conflict": person.conflict, "conflict_note": person.conflict_note}))
+        conflict = audit.diff(before, {"conflict": person.conflict, "conflict_note": person.conflict_note})
     if person.status not in MANUAL_STATUSES:
         derived = derive_status(evidence)
         if derived.status != person.status or derived.basis != person.status_basis:
-            _change_status(session, person=person, actor=actor, audit_key=audit_key,
-                           new_status=derived.status, basis=derived.basis, reason="")
-    session.add(person)
+            return conflict, derived
+    return conflict, None
 
 
 def _evidence_of(session: Session, reports: list[CaptureReport]) -> list[Evidence]:
@@ -585,14 +715,22 @@ def _evidence_of(session: Session, reports: list[CaptureReport]) -> list[Evidenc
 
 def _change_status(session: Session, *, person: Person, actor: User | None, audit_key: bytes,
                    new_status: PersonStatus, basis: str, reason: str) -> None:
+    row, changes = _status_changed(person, actor, new_status, basis, reason)
+    session.add(row)
+    audit.record(session, key=audit_key, actor=actor, action="person.status", entity_type="person",
+                 entity_id=person.id, changes=changes)
+
+
+def _status_changed(person: Person, actor: User | None, new_status: PersonStatus, basis: str, reason: str,
+                    make: Callable[..., StatusChange] = StatusChange) -> tuple[StatusChange, dict[str, Any]]:
+    """Set the person's status: its history row and what the audit event says."""
     old = person.status
     person.status = new_status
     person.status_basis = basis
     person.status_reason = reason
-    session.add(StatusChange(person_id=person.id or 0, old_status=old, new_status=new_status,
-                             reason=reason or basis, actor_id=actor.id if actor else None))
-    audit.record(session, key=audit_key, actor=actor, action="person.status", entity_type="person",
-                 entity_id=person.id, changes={"status": [old.value, new_status.value], "basis": basis, "reason": reason})
+    row = make(person_id=person.id or 0, old_status=old, new_status=new_status,
+               reason=reason or basis, actor_id=actor.id if actor else None)
+    return row, {"status": [old.value, new_status.value], "basis": basis, "reason": reason}
 
 
 def status_from_outcome(session: Session, *, person: Person, actor: User | None, audit_key: bytes,
