@@ -489,8 +489,8 @@ def answers(list_id: int) -> ResponseReturnValue:
     form = AnswersImportForm()
 
     def frozen() -> bool:
-        if row.state == ListState.draft:  # the job would refuse it: say so on the form at once
-            form.file.errors = [_("Answers are recorded on frozen lists only.")]
+        if row.state == ListState.draft:  # the job would refuse it: say so at once (a draft's page has no such form)
+            flash(_("Answers are recorded on frozen lists only."), "error")
             return False
         return True
 
