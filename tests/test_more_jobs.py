@@ -366,5 +366,5 @@ def test_the_jobs_list_names_every_kind(app: Any, session: Session, world: dict[
     staff_client.post(f"/counterpart/{world['counterpart_list_id']}/reconcile", data={})
     run_queued_jobs(app)
     listing = staff_client.get("/jobs/").get_data(as_text=True)
-    assert re.search(r"An exchange list(    assert "An exchange list&#39;s spreadsheet" in listing and#39;|    assert "An exchange list&#39;s spreadsheet" in listing and#x27;|')s spreadsheet", listing) and "A counterpart list matched again" in listing
+    assert re.search(r"An exchange list(&#39;|&#x27;|')s spreadsheet", listing) and "A counterpart list matched again" in listing
     assert listing.count("done") >= 2 and "nothing imported" not in listing
