@@ -368,3 +368,72 @@ def test_the_jobs_list_names_every_kind(app: Any, session: Session, world: dict[
     listing = staff_client.get("/jobs/").get_data(as_text=True)
     assert re.search(r"An exchange list(&#39;|&#x27;|')s spreadsheet", listing) and "A counterpart list matched again" in listing
     assert listing.count("done") >= 2 and "nothing imported" not in listing
+
+
+# --- a worker killed mid-job ------------------------------------------------------------------------
+
+
+def _names_csv(rows: int) -> bytes:
+    surnames = ["Выдумкин", "Макетов", "Шаблонов", "Черновиков", "Пробнов", "Эскизов", "Набросков", "Заготовкин"]
+    given = ["Алексей", "Виталий", "Николай", "Дмитрий", "Артём", "Юрий", "Сергей", "Максим"]
+    lines = ["surname,given_name,date_of_birth"]
+    lines += [f"{surnames[i % 8]}{i // 64},{given[(i // 8) % 8]},{1970 + i % 30}" for i in range(rows)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.fixture
+def subprocess_app(make_app: Any) -> Any:
+    """An app whose keys a `pow-registry worker` subprocess can be given (as in test_jobs.py)."""
+    import secrets
+
+    from pow_registry.domain.contact_crypto import generate_data_key, generate_index_key
+
+    return make_app(SECRET_KEY=secrets.token_urlsafe(48), CONTACT_DATA_KEYS=[generate_data_key()],
+                    CONTACT_INDEX_KEY=generate_index_key(), JOB_QUEUE_NAME=f"test-{secrets.token_hex(4)}")
+
+
+def test_a_worker_killed_mid_counterpart_import_leaves_nothing_and_the_next_one_imports_it_once(
+        subprocess_app: Any, session: Session, make_user: Any, tmp_path: Any) -> None:
+    """kill -9 while the names are being written and matched: no list, no name, no pair is in the
+    database and the job is not left "running"; the next worker runs it again from the start."""
+    from pathlib import Path
+
+    from test_jobs import _kill, _start_worker, _worker_env, job_row, wait_for
+
+    app = subprocess_app
+    client = app.test_client()
+    client.post("/login", data={"email": make_user("staff").email, "password": "correct horse battery staple"})
+    rows = 4000  # several seconds of writing and matching on either database
+    job_id = job_id_of(client.post("/counterpart/new", content_type="multipart/form-data", data={
+        "kind": "held", "title": "Вымышленный список", "file": (io.BytesIO(_names_csv(rows)), "held.csv")}))
+    env, log = _worker_env(app, Path(app.instance_path)), tmp_path / "worker.log"
+    progress_dir = worker.jobs_dir(app)
+
+    def at_work() -> bool:
+        job = job_row(session, job_id)
+        state = jobs.progress_of(job, progress_dir)
+        return (job.attempts == 1 and state.phase == jobs.PHASE_MATCHING and state.at is not None
+                and job.started_at is not None and state.at - job.started_at > timedelta(seconds=1))
+
+    process = _start_worker(env, log)
+    try:
+        wait_for(at_work, 120, "the names to be written and matched")
+    finally:
+        _kill(process)
+    job = job_row(session, job_id)
+    assert (job.status, job.attempts) == (JobStatus.running, 1)  # as the dead worker left it
+    for model in (CounterpartList, MatchCandidate):
+        assert count(session, model) == 0, model  # nothing half-written
+    process = _start_worker(env, log)
+    try:
+        wait_for(lambda: job_row(session, job_id).status == JobStatus.done
+                 and not list(progress_dir.glob("job-*.json")), 240, "the job to run again and finish")
+    finally:
+        _kill(process)
+    job = job_row(session, job_id)
+    outcome = jobs.outcome_of(job)
+    assert job.attempts == 2 and outcome is not None and outcome.ok and outcome.rows_created == rows
+    assert count(session, CounterpartList) == 1
+    events = session.exec(select(AuditEvent).where(AuditEvent.action == "counterpart.import")).all()
+    session.commit()
+    assert len(events) == 1
