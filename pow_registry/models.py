@@ -708,6 +708,8 @@ class Job(SQLModel, table=True):
     # HMAC of the form's one-time token: a reload or a second click finds this job instead of making one.
     submission_digest: str = Field(max_length=64, sa_column_kwargs={"unique": True, "nullable": False})
     payload: bytes | None = Field(default=None, sa_column=Column(sa.LargeBinary, nullable=True))
+    # What the job works on besides the file, as JSON (a list's id, a counterpart list's details).
+    params: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     phase: str = Field(default="", max_length=20)
     rows_done: int = 0
     rows_total: int = 0

@@ -321,12 +321,12 @@ def test_an_attempt_given_up_for_dead_cannot_commit(app: Any, session: Session, 
     runtime = worker.queue(app).runtime()
     real_finish = jobs._finish  # noqa: SLF001
 
-    def overtaken(session_: Session, rt: Any, job_id: int, attempt: int, report: Any) -> None:
+    def overtaken(session_: Session, rt: Any, job_id: int, attempt: int, report: Any, *rest: Any) -> None:
         # The sweeper gave this attempt up meanwhile (no heartbeat for LEASE) and queued the job again.
         with Session(rt.beat_engine) as other:
             other.exec(update(Job).where(Job.id == job_id).values(status=JobStatus.queued))  # type: ignore[arg-type]
             other.commit()
-        real_finish(session_, rt, job_id, attempt, report)
+        real_finish(session_, rt, job_id, attempt, report, *rest)
 
     import pow_registry.services.jobs as module
 

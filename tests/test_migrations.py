@@ -662,7 +662,7 @@ def test_0011_adds_the_job_table_and_keeps_everything_else(empty_db: str) -> Non
     assert "job" not in tables(empty_db)
     upgrade(empty_db, "0011_jobs")
     assert "job" in tables(empty_db)
-    assert schema_diff_of(empty_db, "job") == []
+    assert [d[0] for d in schema_diff_of(empty_db, "job")] == ["add_column"]  # `params` comes with 0012
     # One form send, one job: the submission digest is unique (a reload finds the job it made).
     engine = make_engine(empty_db)
     try:
@@ -672,5 +672,38 @@ def test_0011_adds_the_job_table_and_keeps_everything_else(empty_db: str) -> Non
         engine.dispose()
     downgrade(empty_db, "0010")
     assert "job" not in tables(empty_db) and len(_persons(empty_db)) == 1
+    upgrade(empty_db)
+    assert schema_diff(empty_db) == []
+
+
+# 0012_job_params: what a job works on besides a file
+
+
+def test_0012_adds_the_jobs_params_and_keeps_the_jobs(empty_db: str) -> None:
+    upgrade(empty_db, "0011_jobs")
+    engine = make_engine(empty_db)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO user_account (id, version, email, display_name, password_hash, roles, is_active,"
+                " session_token, preferred_language, created_at, must_change_password, totp_secret_enc,"
+                " totp_last_step, recovery_codes) VALUES (1, 1, 'a@example.org', '', 'x', 'staff', true, 's', 'ru',"
+                " '2026-01-01', false, '', 0, '')"))
+            conn.execute(text(
+                "INSERT INTO job (kind, owner_id, status, dry_run, filename, file_bytes, file_sha256, submission_digest,"
+                " phase, rows_done, rows_total, failure, codes_count, attempts, worker, created_at) VALUES"
+                " ('import_captures', 1, 'done', false, 'c.csv', 1, '', 'd', '', 1, 1, '', 0, 1, '', '2026-01-01')"))
+    finally:
+        engine.dispose()
+    upgrade(empty_db, "0012_job_params")
+    assert schema_diff_of(empty_db, "job") == []
+    engine = make_engine(empty_db)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT kind, params FROM job")).all() == [("import_captures", None)]
+    finally:
+        engine.dispose()
+    downgrade(empty_db, "0011_jobs")
+    assert [d[0] for d in schema_diff_of(empty_db, "job")] == ["add_column"]
     upgrade(empty_db)
     assert schema_diff(empty_db) == []

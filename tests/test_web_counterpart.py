@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlmodel import Session, select
+from support import job_page_after
 
 from pow_registry.models import CounterpartEntry, MatchCandidate, Person, PersonStatus, User
 
@@ -24,9 +25,13 @@ def test_staff_import_a_list_and_confirm_a_name(client: Any, session: Session, m
     person = make_person()
     session.commit()
     login(make_user("staff"))
-    response = _upload(client)
-    assert response.status_code == 302
-    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    client.post("/language", data={"lang-language": "en"})
+    done = job_page_after(client, _upload(client), client.application).get_data(as_text=True)
+    assert "Imported 2 names: 1 candidate pairs to review, 1 names nobody matched." in done
+    list_id = session.exec(select(CounterpartEntry)).first().list_id
+    session.commit()
+    assert f'href="/counterpart/{list_id}"' in done
+    page = client.get(f"/counterpart/{list_id}").get_data(as_text=True)
     assert "Небывалов" in page  # reported as unmatched, not dropped
     pair = session.exec(select(MatchCandidate).where(MatchCandidate.left_kind == "counterpart")).one()
     session.commit()
@@ -43,7 +48,7 @@ def test_staff_import_a_list_and_confirm_a_name(client: Any, session: Session, m
 def test_a_bad_file_is_refused_whole_and_others_may_not(client: Any, session: Session,
                                                          make_user: Callable[..., User], login: Any) -> None:
     login(make_user("staff"))
-    page = _upload(client, data=LIST + b"3,,,\n").get_data(as_text=True)
+    page = job_page_after(client, _upload(client, data=LIST + b"3,,,\n"), client.application).get_data(as_text=True)
     assert "flash-error" in page and "<td>4</td>" in page
     assert session.exec(select(CounterpartEntry)).all() == []
     session.commit()

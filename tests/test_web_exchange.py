@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 from sqlmodel import Session, select
-from support import add_inquiry, snapshot
+from support import add_inquiry, job_page_after, snapshot
 
 from pow_registry import clock
 from pow_registry.domain.exchange import age_on
@@ -254,9 +254,11 @@ def test_staff_build_change_freeze_and_download_a_list(client: Any, session: Ses
     row = _list(session, list_id)
     assert row.state == ListState.frozen and row.number == 1 and row.file_sha256 is None
 
-    # Download: a POST; the first records the file's SHA-256, which the page then shows.
+    # Download: a POST; the first makes the file in a job and records its SHA-256, which the page then shows.
     page = client.get(f"/lists/{list_id}").get_data(as_text=True)
-    assert f"/lists/{list_id}/download" in page and "The file's SHA-256 is recorded at the first download" in page
+    assert f"/lists/{list_id}/download" in page and "its SHA-256 recorded; every later download" in page
+    made = job_page_after(client, client.post(f"/lists/{list_id}/download"), client.application).get_data(as_text=True)
+    assert "The spreadsheet of list №1 is ready" in made and f'action="/lists/{list_id}/download"' in made
     first = client.post(f"/lists/{list_id}/download")
     assert first.status_code == 200
     assert first.mimetype == XLSX
@@ -447,7 +449,8 @@ def test_answers_are_recorded_by_hand_and_from_the_offices_spreadsheet(
     answers = "№,Відповідь\n2,не знайдено\n".encode()
     uploaded = client.post(f"/lists/{list_id}/answers", data={"file": (io.BytesIO(answers), "answers.csv")},
                            content_type="multipart/form-data")
-    assert uploaded.status_code == 302
+    done = job_page_after(client, uploaded, client.application).get_data(as_text=True)
+    assert "Recorded 1 answers; 0 rows had no answer yet." in done and f'href="/lists/{list_id}"' in done
     assert [e.outcome.value if e.outcome else None for e in _entries(session, list_id)] == ["exchanged", "not_found"]
     assert _list(session, list_id).state == ListState.closed
     page = client.get(f"/lists/{list_id}").get_data(as_text=True)
@@ -512,6 +515,7 @@ def test_a_swapped_file_is_not_downloaded_and_the_page_shows_the_hash_the_audit_
     from sqlalchemy import text
 
     list_id = _frozen(client, session, office, confirmed(surname="Выдумкин"))
+    job_page_after(client, client.post(f"/lists/{list_id}/download"), client.application)  # made in a job
     sent = client.post(f"/lists/{list_id}/download").get_data()
     recorded = hashlib.sha256(sent).hexdigest()
     forged = sent.replace(b"docProps", b"docprops")  # another file, any other bytes will do

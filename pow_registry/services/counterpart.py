@@ -10,7 +10,7 @@ other side says it *holds*: a confirmed name moves linked inquiries still being 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +42,7 @@ from pow_registry.services.errors import N_, FieldErrors, Forbidden, Msg, NotFou
 from pow_registry.services.imports import ImportReport, RowError
 from pow_registry.services.parsing import partial_date
 
-__all__ = ["CounterpartEntry", "CounterpartReport", "apply_confirmed", "import_list",
+__all__ = ["CounterpartEntry", "CounterpartReport", "apply_confirmed", "check_details", "import_list",
            "list_detail", "reconcile"]
 
 MAX_NAMES = 20_000
@@ -85,10 +85,19 @@ def _list_values(data: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
+def check_details(details: Mapping[str, Any]) -> None:
+    """The list's own details (kind, title, dates), checked before its file is even read: a page
+    shows these on its form (FieldErrors) instead of starting a job that can only fail."""
+    _list_values(details)
+
+
 def import_list(*, session: Session, actor: User, audit_key: bytes, data: bytes, filename: str,
-                details: Mapping[str, Any], dry_run: bool = False, max_bytes: int = 20_000_000) -> CounterpartReport:
+                details: Mapping[str, Any], dry_run: bool = False, max_bytes: int = 20_000_000,
+                on_written: Callable[[CounterpartReport], None] | None = None) -> CounterpartReport:
     """Read the list (all or nothing: every bad row reported, nothing written with one), then
-    reconcile it. Names need only a surname or a given name; everything else may be missing."""
+    reconcile it. Names need only a surname or a given name; everything else may be missing.
+    Every row is checked before anything is written; `on_written` runs in the write transaction
+    just before its commit (a job records its outcome there: both or neither)."""
     if not actor.has_role(Role.staff):
         raise Forbidden()
     values = _list_values(details)
@@ -142,6 +151,8 @@ def import_list(*, session: Session, actor: User, audit_key: bytes, data: bytes,
                                                 "names": len(entries), "file_sha256": row.file_sha256})
         report.list_id, report.rows_created = row.id, len(entries)
         report.candidates, report.unmatched = _reconcile(session, entries)
+        if on_written is not None:
+            on_written(report)
         session.commit()
     except BaseException:
         session.rollback()
@@ -182,8 +193,10 @@ def _reconcile(session: Session, entries: list[CounterpartEntry]) -> tuple[int, 
     return candidates, unmatched
 
 
-def reconcile(*, session: Session, actor: User, list_id: int) -> tuple[int, int]:
-    """Look again (after the registry changed): candidates and unmatched names."""
+def reconcile(*, session: Session, actor: User, list_id: int,
+              on_written: Callable[[tuple[int, int]], None] | None = None) -> tuple[int, int]:
+    """Look again (after the registry changed): candidates and unmatched names. `on_written`
+    runs in the write transaction just before its commit (a job records its outcome there)."""
     if not actor.has_role(Role.staff):
         raise Forbidden()
     if session.get(CounterpartList, list_id) is None:
@@ -191,6 +204,8 @@ def reconcile(*, session: Session, actor: User, list_id: int) -> tuple[int, int]
     try:
         entries = list(session.exec(select(CounterpartEntry).where(CounterpartEntry.list_id == list_id)))
         result = _reconcile(session, entries)
+        if on_written is not None:
+            on_written(result)
         session.commit()
     except BaseException:
         session.rollback()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -773,10 +773,13 @@ OUTCOME_WORDS: dict[str, Outcome] = {
 
 @_unit_of_work
 def import_outcomes(*, session: Session, actor: User, audit_key: bytes, list_id: int, data: bytes, filename: str,
-                    dry_run: bool = False, max_bytes: int = 20_000_000, today: date | None = None) -> ImportReport:
+                    dry_run: bool = False, max_bytes: int = 20_000_000, today: date | None = None,
+                    on_written: Callable[[ImportReport], None] | None = None) -> ImportReport:
     """The office's answers, from the spreadsheet it sent back (our list with an answer column
     added, or any table with a row number or registry reference and an answer). All or
-    nothing: every bad row is reported and nothing is recorded with one."""
+    nothing: every bad row is reported and nothing is recorded with one. The file is read and
+    every row checked before anything is written; `on_written` runs inside the write
+    transaction just before its commit (a job records its outcome there: both or neither)."""
     _require(actor, Role.staff)
     today = today or clock.today()
     row = get_list(session, list_id)
@@ -786,7 +789,7 @@ def import_outcomes(*, session: Session, actor: User, audit_key: bytes, list_id:
     try:
         table = read_table(data, filename, max_bytes=max_bytes)
     except TableError as exc:
-        report.errors.append(RowError(0, "", str(exc)))
+        report.errors.append(RowError(0, "", exc.template, exc.params))  # translated where it is shown
         return report
     wanted = {key: {normalize_header(h) for h in (key, *exchange_xlsx.COLUMNS[key].values())}
               for key in ("row_number", "person_ref")}
@@ -835,6 +838,8 @@ def import_outcomes(*, session: Session, actor: User, audit_key: bytes, list_id:
                        note=note)
         report.rows_created += 1
     _close_when_answered(session, actor=actor, audit_key=audit_key, row=row)
+    if on_written is not None:
+        on_written(report)
     session.commit()
     return report
 
@@ -907,12 +912,15 @@ def recorded_sha256(session: Session, *, audit_key: bytes, list_id: int) -> str 
     return digest
 
 
-def export_list(*, session: Session, actor: User | None, audit_key: bytes, list_id: int) -> ExportedFile:
+def export_list(*, session: Session, actor: User | None, audit_key: bytes, list_id: int,
+                on_written: Callable[[ExportedFile], None] | None = None) -> ExportedFile:
     """The list's .xlsx. The first export makes the file, keeps it, and records its SHA-256 and
     size in the audit log; every later one returns the kept bytes once their SHA-256 matches the
     one in that audit event (`recorded_sha256`). A kept file that does not match, a kept file
     without an export event, and an event that does not verify are refused (TamperedExport): the
-    file the office gets is always the one the log vouches for."""
+    file the office gets is always the one the log vouches for. The first export builds the file
+    before it writes anything; `on_written` runs in that write transaction just before its commit
+    (a job records its outcome there)."""
     try:
         row = get_list(session, list_id)
         recorded = recorded_sha256(session, audit_key=audit_key, list_id=list_id)
@@ -926,6 +934,8 @@ def export_list(*, session: Session, actor: User | None, audit_key: bytes, list_
             session.add(row)
             audit.record(session, key=audit_key, actor=actor, action=EXPORT_ACTION, entity_type="exchange_list",
                          entity_id=row.id, changes={"file_sha256": [None, digest], "file_size": [None, len(data)]})
+            if on_written is not None:
+                on_written(ExportedFile(data, digest, f"exchange-list-{row.number:04d}.xlsx", True))
             session.commit()
         else:
             kept = row.file_data

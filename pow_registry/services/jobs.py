@@ -1,10 +1,17 @@
 """Long work off the request path (design/architecture.md, point 12).
 
-A page validates an upload and calls `create_import_job`, which keeps the file (encrypted) in a
-`Job` row; the caller then puts the job's id on the queue. A worker calls `run_job`, which runs
-the very service function the command line runs (services/imports.py): the file is parsed and
-every row checked before the write transaction opens, the rows are written in one transaction,
-and the job's outcome is written in that same transaction (all or nothing, outcome included).
+A page validates an upload and calls `create_import_job` (or `create_job` for work without a
+file), which keeps the file (encrypted) and what the job is for (`params`) in a `Job` row; the
+caller then puts the job's id on the queue. A worker calls `run_job`, which runs the very service
+function the command line or the page ran before (services/imports.py, the office's answers and
+the list's spreadsheet in services/exchange.py, services/counterpart.py, re-matching in
+services/matching.py): the file is parsed and every row checked before the write transaction
+opens, the rows are written in one transaction, and the job's outcome is written in that same
+transaction (all or nothing, outcome included).
+
+Re-matching everything (`match_all`) is the one exception: services/matching.py commits on its
+own, so its outcome is recorded just after; a worker that stops between the two commits leaves a
+job that runs again (re-scoring is idempotent: the rerun's outcome counts what it changed then).
 
 The row is the truth, the queue only a wake-up call: the page reads progress and outcome from
 the database, and a job whose worker stopped is found by its stale heartbeat (`sweep`), then run
@@ -44,21 +51,37 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, func, select
 
 from pow_registry import clock
-from pow_registry.models import Job, JobStatus, Role, User
-from pow_registry.services import imports
-from pow_registry.services.errors import NotFound
+from pow_registry.models import ExchangeList, Job, JobStatus, Role, User
+from pow_registry.services import counterpart, exchange, imports, matching
+from pow_registry.services.errors import Conflict, FieldErrors, NotFound, ServiceError
 
 __all__ = [
-    "BEAT_SECONDS", "CODES_KEEP", "IMPORT_KINDS", "LEASE", "MAX_ATTEMPTS", "JobSuperseded", "Outcome", "Progress",
-    "Runtime", "codes_csv_rows", "create_import_job", "find_submission", "jobs_of", "outcome_of", "progress_of",
-    "run_job", "sweep", "take_codes", "visible_job", "worker_identity",
+    "BEAT_SECONDS", "CODES_KEEP", "IMPORT_KINDS", "JOB_KINDS", "LEASE", "MAX_ATTEMPTS", "JobSuperseded", "Outcome",
+    "Progress", "Runtime", "codes_csv_rows", "create_import_job", "create_job", "find_submission", "job_params",
+    "jobs_of", "open_job_for", "outcome_of", "progress_of", "run_job", "sweep", "take_codes", "visible_job",
+    "worker_identity",
 ]
 
 log = logging.getLogger(__name__)
 
-# What a job can be, and the role its owner needs for it.
+# What a job can be, and the role its owner needs for it (the role of the page that starts it).
 IMPORT_CAPTURES, IMPORT_INQUIRIES = "import_captures", "import_inquiries"
 IMPORT_KINDS = {IMPORT_CAPTURES: Role.researcher, IMPORT_INQUIRIES: Role.staff}
+OFFICE_ANSWERS = "office_answers"  # an office's answers to a frozen exchange list, from its spreadsheet
+COUNTERPART_IMPORT = "counterpart_import"  # a counterpart list read, stored and reconciled
+COUNTERPART_RECONCILE = "counterpart_reconcile"  # a counterpart list matched again
+MATCH_ALL = "match_all"  # `pow-registry match --all`: frequencies, model, every record re-scored
+LIST_EXPORT = "list_export"  # a frozen exchange list's spreadsheet, made and recorded once
+JOB_KINDS = {**IMPORT_KINDS, OFFICE_ANSWERS: Role.staff, COUNTERPART_IMPORT: Role.staff,
+             COUNTERPART_RECONCILE: Role.staff, MATCH_ALL: Role.admin, LIST_EXPORT: Role.staff}
+#: Jobs that work on an uploaded file: without it (erased when a job ends) they cannot run again.
+FILE_KINDS = frozenset({IMPORT_CAPTURES, IMPORT_INQUIRIES, OFFICE_ANSWERS, COUNTERPART_IMPORT})
+
+# Phases of the jobs that are not imports (imports.PHASE_* are the imports' own).
+PHASE_MATCHING = "matching"
+PHASE_BUILDING = "building"
+#: Phases in which the job's transaction may hold SQLite's write lock: the beat writes its file.
+WRITE_PHASES = frozenset({imports.PHASE_WRITING, imports.PHASE_SAVING, PHASE_MATCHING, PHASE_BUILDING})
 
 #: How often the running job's thread writes its progress and heartbeat.
 BEAT_SECONDS = 1.0
@@ -107,19 +130,35 @@ def find_submission(session: Session, *, key: bytes, token: str) -> Job | None:
 
 
 def create_import_job(session: Session, *, actor: User, crypto: Any, key: bytes, token: str, kind: str,
-                      data: bytes, filename: str, dry_run: bool) -> Job:
-    """A queued import job holding the file, encrypted with the contact-data key; the same form
-    send (same one-time `token`) gives the same job. The caller enqueues `job.id` after this commits."""
-    if kind not in IMPORT_KINDS:
+                      data: bytes, filename: str, dry_run: bool, params: dict[str, Any] | None = None) -> Job:
+    """A queued job holding the file, encrypted with the contact-data key; the same form send
+    (same one-time `token`) gives the same job. The caller enqueues `job.id` after this commits."""
+    if kind not in FILE_KINDS:
         raise ValueError(kind)
+    return _create(session, key=key, token=token, fields={
+        "kind": kind, "owner_id": actor.id or 0, "dry_run": dry_run, "filename": filename[:255], "file_bytes": len(data),
+        "file_sha256": hashlib.sha256(data).hexdigest(), "payload": crypto.encrypt_bytes(data),
+        "params": json.dumps(params, ensure_ascii=False) if params is not None else None})
+
+
+def create_job(session: Session, *, actor: User, key: bytes, token: str, kind: str,
+               params: dict[str, Any] | None = None) -> Job:
+    """A queued job without a file (re-matching, a list's spreadsheet, a counterpart list matched
+    again); the same form send gives the same job."""
+    if kind not in JOB_KINDS or kind in FILE_KINDS:
+        raise ValueError(kind)
+    return _create(session, key=key, token=token, fields={
+        "kind": kind, "owner_id": actor.id or 0,
+        "params": json.dumps(params, ensure_ascii=False) if params is not None else None})
+
+
+def _create(session: Session, *, key: bytes, token: str, fields: dict[str, Any]) -> Job:
     existing = find_submission(session, key=key, token=token)
     if existing is not None:
         return existing
     now = clock.now()
-    job = Job(kind=kind, owner_id=actor.id or 0, status=JobStatus.queued, dry_run=dry_run, filename=filename[:255],
-              file_bytes=len(data), file_sha256=hashlib.sha256(data).hexdigest(),
-              submission_digest=_submission_digest(key, token), payload=crypto.encrypt_bytes(data),
-              created_at=now, enqueued_at=now)
+    job = Job(**fields, status=JobStatus.queued, submission_digest=_submission_digest(key, token), created_at=now,
+              enqueued_at=now)
     session.add(job)
     try:
         session.commit()
@@ -132,6 +171,26 @@ def create_import_job(session: Session, *, actor: User, crypto: Any, key: bytes,
     return job
 
 
+def job_params(job: Job) -> dict[str, Any]:
+    """What the job works on (empty for an import)."""
+    try:
+        value = json.loads(job.params) if job.params else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def open_job_for(session: Session, *, kind: str, list_id: int | None = None) -> Job | None:
+    """A job of this kind (for this list) still waiting or running: a second click, by anyone,
+    joins it instead of doing the same work twice."""
+    rows = session.exec(select(Job).where(Job.kind == kind, col(Job.status).in_([JobStatus.queued, JobStatus.running]))
+                        .order_by(col(Job.id))).all()
+    for job in rows:
+        if list_id is None or job_params(job).get("list_id") == list_id:
+            return job
+    return None
+
+
 def visible_job(session: Session, job_id: int, user: User) -> Job:
     """The job, for its owner or an admin; NotFound for anyone else (whether it exists is not told)."""
     job = session.get(Job, job_id)
@@ -140,10 +199,13 @@ def visible_job(session: Session, job_id: int, user: User) -> Job:
     return job
 
 
-def jobs_of(session: Session, user: User, *, page: int, page_size: int) -> tuple[list[Job], int]:
-    """The user's jobs, newest first (an admin's list: everyone's)."""
+def jobs_of(session: Session, user: User, *, page: int, page_size: int, kind: str | None = None) -> tuple[list[Job], int]:
+    """The user's jobs (of one kind), newest first (an admin's list: everyone's)."""
     query = select(Job)
     count = select(func.count()).select_from(Job)
+    if kind is not None:
+        query = query.where(Job.kind == kind)
+        count = count.where(Job.kind == kind)
     if not user.has_role(Role.admin):
         query = query.where(Job.owner_id == user.id)
         count = count.where(Job.owner_id == user.id)
@@ -220,6 +282,9 @@ class Outcome:
     evidence_created: int
     inquiries_created: int
     errors: list[Problem] = field(default_factory=list)
+    #: The other jobs' numbers: list_id, candidates, unmatched (counterpart lists); records,
+    #: new_candidates, dropped_candidates, reopened (re-matching); number, file_size (a list's file).
+    counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -233,7 +298,7 @@ def _mask(value: Any) -> Any:
     return "…" + text[-2:] if len(text) > 4 else "…"
 
 
-def _outcome_json(report: imports.ImportReport) -> str:
+def _outcome_json(report: imports.ImportReport, counts: dict[str, int] | None = None) -> str:
     errors = []
     for error in report.errors:
         template = getattr(error.message, "template", error.message)
@@ -247,7 +312,7 @@ def _outcome_json(report: imports.ImportReport) -> str:
         "dry_run": report.dry_run, "rows_total": report.rows_total, "rows_created": report.rows_created,
         "rows_skipped": report.rows_skipped, "persons_created": report.persons_created,
         "evidence_created": report.evidence_created, "inquiries_created": report.inquiries_created,
-        "errors": errors,
+        "errors": errors, "counts": counts or {},
     }, ensure_ascii=False)
 
 
@@ -260,7 +325,8 @@ def outcome_of(job: Job) -> Outcome | None:
     return Outcome(dry_run=bool(raw["dry_run"]), rows_total=int(raw["rows_total"]),
                    rows_created=int(raw["rows_created"]), rows_skipped=int(raw["rows_skipped"]),
                    persons_created=int(raw["persons_created"]), evidence_created=int(raw["evidence_created"]),
-                   inquiries_created=int(raw["inquiries_created"]), errors=errors)
+                   inquiries_created=int(raw["inquiries_created"]), errors=errors,
+                   counts={str(k): int(v) for k, v in (raw.get("counts") or {}).items()})
 
 
 # --- the access codes of imported inquiries: sealed, handed over once -------------------------
@@ -378,7 +444,7 @@ class _Beat:
 
     def beat(self) -> None:
         phase, done, total = self.state
-        if self.rt.sqlite and phase in (imports.PHASE_WRITING, imports.PHASE_SAVING):
+        if self.rt.sqlite and phase in WRITE_PHASES:
             self._write_file(phase, done, total)  # the import holds SQLite's write lock
             return
         try:
@@ -401,12 +467,13 @@ class _Beat:
         os.replace(temporary, path)
 
 
-def _finish(session: Session, rt: Runtime, job_id: int, attempt: int, report: imports.ImportReport) -> None:
+def _finish(session: Session, rt: Runtime, job_id: int, attempt: int, report: imports.ImportReport,
+            counts: dict[str, int] | None = None) -> None:
     """Record the outcome, in the caller's transaction (the import's own when rows were written)."""
     now = clock.now()
     values: dict[str, Any] = {
         "status": JobStatus.done, "phase": "", "rows_total": report.rows_total, "rows_done": report.rows_total,
-        "outcome": _outcome_json(report), "payload": None, "finished_at": now, "heartbeat_at": now,
+        "outcome": _outcome_json(report, counts), "payload": None, "finished_at": now, "heartbeat_at": now,
         "codes_count": len(report.codes),
         "sealed_codes": _seal_codes(rt.access_key, report.codes) if report.codes else None,
     }
@@ -432,7 +499,7 @@ def run_job(rt: Runtime, job_id: int) -> None:
     beat.start()
     started = time.perf_counter()
     try:
-        _run_import_job(rt, job_id, attempt, beat)
+        _run_claimed(rt, job_id, attempt, beat)
     except JobSuperseded:
         log.warning("job %s: attempt %s was superseded; nothing of it was kept", job_id, attempt)
     except Exception:
@@ -447,43 +514,198 @@ def run_job(rt: Runtime, job_id: int) -> None:
                                                 "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
 
 
-def _run_import_job(rt: Runtime, job_id: int, attempt: int, beat: _Beat) -> None:
+@dataclass
+class _Context:
+    """A claimed job as its runner sees it: the session its writes go in, its owner, its input."""
+
+    rt: Runtime
+    job_id: int
+    attempt: int
+    kind: str
+    beat: _Beat
+    session: Session
+    owner: User
+    data: bytes
+    filename: str
+    dry_run: bool
+    params: dict[str, Any]
+
+    def finish(self, report: imports.ImportReport, counts: dict[str, int] | None = None) -> None:
+        _finish(self.session, self.rt, self.job_id, self.attempt, report, counts)
+
+    def finish_alone(self, report: imports.ImportReport, counts: dict[str, int] | None = None) -> None:
+        """Nothing was written (a dry run, problems found, a refusal): end the work's transaction
+        (on SQLite it may hold the write lock) and record the outcome in one of its own."""
+        self.session.rollback()
+        self.finish(report, counts)
+        self.session.commit()
+
+
+def _run_claimed(rt: Runtime, job_id: int, attempt: int, beat: _Beat) -> None:
     with Session(rt.engine, expire_on_commit=False) as session:
         job = session.get(Job, job_id)
         assert job is not None  # claimed a moment ago; jobs are never deleted while they run
         owner = session.get(User, job.owner_id)
-        payload, kind, filename, dry_run = job.payload, job.kind, job.filename, job.dry_run
+        payload, kind, filename, dry_run, params = job.payload, job.kind, job.filename, job.dry_run, job_params(job)
         session.commit()  # end the read before the long work
-        role = IMPORT_KINDS.get(kind)
+        role = JOB_KINDS.get(kind)
         if owner is None or not owner.is_active or role is None or not owner.has_role(role):
             _fail(rt, job_id, attempt, FAILURE_NOT_ALLOWED)  # deactivated, or the role taken away meanwhile
             return
-        if payload is None:
-            raise RuntimeError(f"job {job_id} has no file")
-        data = rt.crypto.decrypt_bytes(payload)
+        data = b""
+        if kind in FILE_KINDS:
+            if payload is None:
+                raise RuntimeError(f"job {job_id} has no file")
+            data = rt.crypto.decrypt_bytes(payload)
         del payload
+        _RUNNERS[kind](_Context(rt, job_id, attempt, kind, beat, session, owner, data, filename, dry_run, params))
 
-        written = False
 
-        def on_written(report: imports.ImportReport) -> None:
-            nonlocal written
-            _finish(session, rt, job_id, attempt, report)  # committed with the rows, or not at all
-            written = True
+def _run_import(ctx: _Context) -> None:
+    written = False
 
-        common: dict[str, Any] = {"session": session, "actor": owner, "audit_key": rt.audit_key, "data": data,
-                                  "filename": filename, "dry_run": dry_run, "max_bytes": rt.max_bytes,
-                                  "progress": beat.update, "on_written": on_written}
-        if kind == IMPORT_INQUIRIES:
-            report = imports.import_inquiries(access_key=rt.access_key, **common)
-        else:
-            report = imports.import_captures(**common)
-        if written:
-            return
-        # A dry run, or problems found: nothing was written. End the import's transaction (on
-        # SQLite it holds the write lock) and record the outcome.
-        session.rollback()
-        _finish(session, rt, job_id, attempt, report)
-        session.commit()
+    def on_written(report: imports.ImportReport) -> None:
+        nonlocal written
+        ctx.finish(report)  # committed with the rows, or not at all
+        written = True
+
+    common: dict[str, Any] = {"session": ctx.session, "actor": ctx.owner, "audit_key": ctx.rt.audit_key,
+                              "data": ctx.data, "filename": ctx.filename, "dry_run": ctx.dry_run,
+                              "max_bytes": ctx.rt.max_bytes, "progress": ctx.beat.update, "on_written": on_written}
+    if ctx.kind == IMPORT_INQUIRIES:
+        report = imports.import_inquiries(access_key=ctx.rt.access_key, **common)
+    else:
+        report = imports.import_captures(**common)
+    if not written:
+        ctx.finish_alone(report)  # a dry run, or problems found: nothing was written
+
+
+def _refusal(exc: ServiceError, dry_run: bool) -> imports.ImportReport:
+    """A service's refusal (the list is gone, still a draft, ...) as the job's problems."""
+    report = imports.ImportReport(dry_run=dry_run)
+    if isinstance(exc, FieldErrors):
+        for column, message in exc.errors.items():
+            report.errors.append(imports.RowError(0, "" if column in ("file", "list") else column, message))
+    else:
+        report.errors.append(imports.RowError(0, "", exc.message, dict(getattr(exc, "params", {}))))
+    return report
+
+
+def _with_outcome(ctx: _Context, work: Callable[[Callable[..., None]], tuple[imports.ImportReport, dict[str, int]]]) -> None:
+    """Run a service that calls `on_written(...)` just before it commits what it wrote: the
+    job's outcome goes in that commit. When it wrote nothing (a dry run, problems, a refusal)
+    the outcome is recorded on its own."""
+    written = False
+
+    def on_written(report: imports.ImportReport, counts: dict[str, int]) -> None:
+        nonlocal written
+        ctx.finish(report, counts)
+        written = True
+
+    try:
+        report, counts = work(on_written)
+    except ServiceError as exc:
+        report, counts = _refusal(exc, ctx.dry_run), {}
+    if not written:
+        ctx.finish_alone(report, counts)
+
+
+def _run_office_answers(ctx: _Context) -> None:
+    list_id = int(ctx.params["list_id"])
+    counts = {"list_id": list_id}
+    ctx.beat.update(imports.PHASE_CHECKING, 0, 0)
+
+    def work(on_written: Callable[..., None]) -> tuple[imports.ImportReport, dict[str, int]]:
+        report = exchange.import_outcomes(
+            session=ctx.session, actor=ctx.owner, audit_key=ctx.rt.audit_key, list_id=list_id, data=ctx.data,
+            filename=ctx.filename, dry_run=ctx.dry_run, max_bytes=ctx.rt.max_bytes,
+            on_written=lambda report: on_written(report, counts))
+        return report, counts
+
+    _with_outcome(ctx, work)
+
+
+def _counterpart_counts(report: counterpart.CounterpartReport) -> dict[str, int]:
+    counts = {"candidates": report.candidates, "unmatched": report.unmatched}
+    if report.list_id is not None:
+        counts["list_id"] = report.list_id
+    return counts
+
+
+def _run_counterpart_import(ctx: _Context) -> None:
+    ctx.beat.update(imports.PHASE_CHECKING, 0, 0)
+
+    def work(on_written: Callable[..., None]) -> tuple[imports.ImportReport, dict[str, int]]:
+        def written(report: counterpart.CounterpartReport) -> None:
+            on_written(report, _counterpart_counts(report))
+
+        ctx.beat.update(PHASE_MATCHING, 0, 0)
+        report = counterpart.import_list(
+            session=ctx.session, actor=ctx.owner, audit_key=ctx.rt.audit_key, data=ctx.data, filename=ctx.filename,
+            details=ctx.params.get("details") or {}, dry_run=ctx.dry_run, max_bytes=ctx.rt.max_bytes,
+            on_written=written)
+        return report, _counterpart_counts(report)
+
+    _with_outcome(ctx, work)
+
+
+def _run_counterpart_reconcile(ctx: _Context) -> None:
+    list_id = int(ctx.params["list_id"])
+    ctx.beat.update(PHASE_MATCHING, 0, 0)
+
+    def work(on_written: Callable[..., None]) -> tuple[imports.ImportReport, dict[str, int]]:
+        def counts(result: tuple[int, int]) -> dict[str, int]:
+            return {"list_id": list_id, "candidates": result[0], "unmatched": result[1]}
+
+        result = counterpart.reconcile(session=ctx.session, actor=ctx.owner, list_id=list_id,
+                                       on_written=lambda r: on_written(imports.ImportReport(dry_run=False), counts(r)))
+        return imports.ImportReport(dry_run=False), counts(result)
+
+    _with_outcome(ctx, work)
+
+
+def _run_match_all(ctx: _Context) -> None:
+    """`match --all`, as the command line runs it. The service commits on its own: the outcome
+    follows in a transaction of its own (see the module's docstring)."""
+    ctx.beat.update(PHASE_MATCHING, 0, 0)
+    result = matching.match_everything(ctx.session, everything=True)
+    counts = {"records": result.records, "new_candidates": result.new_candidates,
+              "dropped_candidates": result.dropped_candidates, "reopened": result.reopened}
+    ctx.finish_alone(imports.ImportReport(dry_run=False, rows_total=result.records), counts)
+
+
+def _run_list_export(ctx: _Context) -> None:
+    """The list's spreadsheet, made once and recorded in the audit log (services/exchange.py);
+    a list exported meanwhile (another job, the command line) is only checked and kept."""
+    list_id = int(ctx.params["list_id"])
+    ctx.beat.update(PHASE_BUILDING, 0, 0)
+    with Session(ctx.rt.read_engine) as reader:
+        number = reader.exec(select(ExchangeList.number).where(ExchangeList.id == list_id)).first()
+        reader.commit()
+    base = {"list_id": list_id, "number": int(number or 0)}
+
+    def work(on_written: Callable[..., None]) -> tuple[imports.ImportReport, dict[str, int]]:
+        def export() -> exchange.ExportedFile:
+            return exchange.export_list(
+                session=ctx.session, actor=ctx.owner, audit_key=ctx.rt.audit_key, list_id=list_id,
+                on_written=lambda f: on_written(imports.ImportReport(dry_run=False), {**base, "file_size": len(f.data)}))
+
+        try:
+            exported = export()
+        except exchange.TamperedExport:
+            raise
+        except Conflict:
+            exported = export()  # exported by someone else meanwhile: now only checked against its record
+        return imports.ImportReport(dry_run=False), {**base, "file_size": len(exported.data)}
+
+    _with_outcome(ctx, work)
+
+
+_RUNNERS: dict[str, Callable[[_Context], None]] = {
+    IMPORT_CAPTURES: _run_import, IMPORT_INQUIRIES: _run_import, OFFICE_ANSWERS: _run_office_answers,
+    COUNTERPART_IMPORT: _run_counterpart_import, COUNTERPART_RECONCILE: _run_counterpart_reconcile,
+    MATCH_ALL: _run_match_all, LIST_EXPORT: _run_list_export,
+}
 
 
 # --- the sweeper: jobs whose worker stopped, messages that were lost, codes left unseen ---------
@@ -520,7 +742,7 @@ def _worker_gone(worker: str, me: str) -> bool:
 def sweep(rt: Runtime, *, pending: Callable[[], set[int]], enqueue: Callable[[int], object]) -> Swept:
     """Run by every worker at start and every few seconds. A running job whose worker is gone
     (its process is gone from this host, or no heartbeat for LEASE) is queued again from the start
-    while it has attempts left and its file, else marked failed; nothing of the stopped attempt was
+    while it has attempts left and its file (when it works on one), else marked failed; nothing of the stopped attempt was
     committed, so either way nothing is half-written. A queued job whose message was lost is put
     on the queue again. Sealed codes older than CODES_KEEP are erased. Every change is conditional
     on what was seen, so two sweepers (or a sweeper and a worker) never undo each other."""
@@ -528,11 +750,11 @@ def sweep(rt: Runtime, *, pending: Callable[[], set[int]], enqueue: Callable[[in
     now = clock.now()
     with Session(rt.read_engine) as session:
         running = session.exec(select(Job.id, Job.attempts, Job.worker, Job.heartbeat_at,  # type: ignore[call-overload]
-                                      col(Job.payload).is_not(None)).where(Job.status == JobStatus.running)).all()
+                                      col(Job.payload).is_not(None), Job.kind).where(Job.status == JobStatus.running)).all()
         waiting = session.exec(select(Job.id).where(Job.status == JobStatus.queued,
                                                     col(Job.enqueued_at) < now - REQUEUE_AFTER)).all()
         session.commit()
-    for job_id, attempt, worker, heartbeat_at, has_file in running:
+    for job_id, attempt, worker, heartbeat_at, has_file, kind in running:
         assert job_id is not None
         written = _file_progress(rt.progress_dir, job_id, attempt)
         beats = [at for at in (heartbeat_at, written.at if written else None) if at is not None]
@@ -542,7 +764,7 @@ def sweep(rt: Runtime, *, pending: Callable[[], set[int]], enqueue: Callable[[in
         try:
             with Session(rt.engine) as session:
                 stale = (*_owned(job_id, attempt), col(Job.worker) == worker)
-                if attempt < MAX_ATTEMPTS and has_file:
+                if attempt < MAX_ATTEMPTS and (has_file or kind not in FILE_KINDS):
                     changed = session.exec(update(Job).where(*stale).values(  # type: ignore[call-overload]
                         status=JobStatus.queued, phase="", rows_done=0, worker="", enqueued_at=now))
                     (swept.restarted if changed.rowcount else []).append(job_id)

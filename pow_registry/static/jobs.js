@@ -15,8 +15,8 @@ document.addEventListener("DOMContentLoaded", function () {
         if (!state) { window.setTimeout(poll, 5000); return; }
         if (state.finished) { window.location.reload(); return; }
         if (phase.textContent !== state.phase) { phase.textContent = state.phase; }
-        bar.max = state.total || 1;
-        bar.value = state.total ? state.done : 0;
+        if (state.total) { bar.max = state.total; bar.value = state.done; }
+        else if (bar.hasAttribute("value")) { bar.value = 0; }  // no value: a bar that only says "working"
         bar.textContent = state.percent + " %";
         bar.setAttribute("aria-label", state.phase);
         rows.textContent = state.rows;

@@ -1,4 +1,4 @@
-"""Administration: accounts and roles, the audit log, undoing merges."""
+"""Administration: accounts and roles, the audit log, undoing merges, re-scoring every record."""
 
 from __future__ import annotations
 
@@ -42,6 +42,33 @@ def metrics() -> ResponseReturnValue:
     from pow_registry import metrics as app_metrics
 
     return app_metrics.response()
+
+
+@bp.get("/matching")
+def matching() -> str:
+    """Re-scoring everything (`pow-registry match --all`) as a job: the open candidates now and
+    the last runs."""
+    from pow_registry.services import code_display, jobs
+    from pow_registry.services import matching as matching_service
+    from pow_registry.web.forms import JobButtonForm
+    from pow_registry.web.jobs import STATUS_LABELS
+
+    session = db.session()
+    runs, _total = jobs.jobs_of(session, auth.actor(), page=1, page_size=5, kind=jobs.MATCH_ALL)
+    return render_template("admin/matching.html", counts=matching_service.candidate_counts(session), runs=runs,
+                           statuses=STATUS_LABELS,
+                           outcomes={job.id: jobs.outcome_of(job) for job in runs},
+                           running=jobs.open_job_for(session, kind=jobs.MATCH_ALL),
+                           form=JobButtonForm(formdata=None, submission=code_display.new_token()))
+
+
+@bp.post("/matching/rescore")
+def rescore() -> ResponseReturnValue:
+    from pow_registry.services import jobs
+    from pow_registry.web.forms import JobButtonForm
+    from pow_registry.web.jobs import start_job
+
+    return start_job(JobButtonForm(), jobs.MATCH_ALL)
 
 
 @bp.get("/users")

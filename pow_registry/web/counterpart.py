@@ -1,22 +1,23 @@
 """Counterpart lists (staff): import a list received from elsewhere, see which names the matcher
-linked to whom, and what nobody matched. The pairs themselves are reviewed in the matches queue."""
+linked to whom, and what nobody matched. The pairs themselves are reviewed in the matches queue.
+Reading a list and matching its names (on import, and again later) run in a job (web/jobs.py)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, render_template
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, SelectField, StringField
+from wtforms import BooleanField, HiddenField, SelectField, StringField
 from wtforms.validators import Length, Optional
 
-from pow_registry import auth, db
-from pow_registry.i18n import gettext as _
+from pow_registry import db
 from pow_registry.i18n import lazy_gettext as _l
-from pow_registry.services import counterpart
+from pow_registry.models import CounterpartList
+from pow_registry.services import code_display, counterpart, jobs
 from pow_registry.services.errors import FieldErrors, NotFound
-from pow_registry.web.forms import EmptyForm, options
-from pow_registry.web.helpers import apply_errors, uploaded_file
+from pow_registry.web.forms import JobButtonForm, options
+from pow_registry.web.helpers import apply_errors
 
 bp = Blueprint("counterpart", __name__, url_prefix="/counterpart")
 
@@ -33,6 +34,10 @@ class CounterpartForm(FlaskForm):
     exchange_date = StringField(_l("Date of the exchange, for a list of those returned"),
                                 validators=[Optional(), Length(max=20)])
     dry_run = BooleanField(_l("Only check the file, write nothing"))
+    submission = HiddenField()  # one-time token: a reload starts no second job (services/jobs.py)
+
+
+DETAILS = ("kind", "title", "source", "received_on", "exchange_date")
 
 
 @bp.get("/")
@@ -42,28 +47,25 @@ def index() -> str:
 
 @bp.route("/new", methods=["GET", "POST"])
 def new() -> ResponseReturnValue:
+    """The list's details are checked here (shown on the form); the file is read, stored and
+    matched in a job, whose page says what it found."""
+    from pow_registry.web.jobs import start_import
+
     form = CounterpartForm()
-    report = None
-    if form.validate_on_submit():
-        upload = uploaded_file(form.file)
-        if upload is not None:
-            data, filename = upload
-            details = {name: getattr(form, name).data for name in ("kind", "title", "source", "received_on",
-                                                                    "exchange_date")}
-            try:
-                report = counterpart.import_list(
-                    session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(), data=data,
-                    filename=filename, details=details, dry_run=bool(form.dry_run.data),
-                    max_bytes=current_app.config["IMPORT_MAX_BYTES"])
-            except FieldErrors as exc:
-                db.session().rollback()
-                apply_errors(form, exc)
-            else:
-                if report.ok and not report.dry_run and report.list_id is not None:
-                    flash(_("Imported %(n)d names: %(c)d candidate pairs to review, %(u)d names nobody matched.",
-                            n=report.rows_created, c=report.candidates, u=report.unmatched), "info")
-                    return redirect(url_for("counterpart.detail", list_id=report.list_id))
-    return render_template("counterpart/new.html", form=form, report=report)
+    details = {name: getattr(form, name).data or "" for name in DETAILS}
+
+    def details_ok() -> bool:
+        try:
+            counterpart.check_details(details)
+        except FieldErrors as exc:
+            apply_errors(form, exc)
+            return False
+        return True
+
+    started = start_import(form, jobs.COUNTERPART_IMPORT, params={"details": details}, check=details_ok)
+    if started is not None:
+        return started
+    return render_template("counterpart/new.html", form=form), 400 if form.is_submitted() else 200
 
 
 @bp.get("/<int:list_id>")
@@ -73,17 +75,16 @@ def detail(list_id: int) -> str:
     except NotFound:
         abort(404)
     return render_template("counterpart/detail.html", d=view, kinds=dict(KIND_CHOICES),
-                           reconcile_form=EmptyForm(prefix="reconcile"))
+                           reconcile_form=JobButtonForm(prefix="reconcile", formdata=None,
+                                                        submission=code_display.new_token()))
 
 
 @bp.post("/<int:list_id>/reconcile")
 def reconcile(list_id: int) -> ResponseReturnValue:
-    form = EmptyForm(prefix="reconcile")
-    if not form.validate_on_submit():
-        abort(400)
-    try:
-        candidates, unmatched = counterpart.reconcile(session=db.session(), actor=auth.actor(), list_id=list_id)
-    except NotFound:
+    """Match the list's names again, in a job (its page says what it found)."""
+    from pow_registry.web.jobs import start_job
+
+    if db.session().get(CounterpartList, list_id) is None:
         abort(404)
-    flash(_("Matched again: %(c)d candidate pairs, %(u)d names nobody matched.", c=candidates, u=unmatched), "info")
-    return redirect(url_for("counterpart.detail", list_id=list_id))
+    db.session().rollback()  # end the read
+    return start_job(JobButtonForm(prefix="reconcile"), jobs.COUNTERPART_RECONCILE, params={"list_id": list_id})

@@ -6,7 +6,10 @@ remove and reorder with a reason, freeze it, download its spreadsheet). The serv
 checking; these views only carry the forms there and the answers back.
 
 The spreadsheet is downloaded by a POST (a form with its CSRF token), never a GET: the first
-download records the file's SHA-256, and a GET changes nothing (security.md).
+download records the file's SHA-256, and a GET changes nothing (security.md). The first one
+makes the file in a job (web/jobs.py; the job's page offers the download when it is ready);
+every later one returns the kept file at once, checked against the audit log's record. The
+office's answers are read and recorded in a job too.
 """
 
 from __future__ import annotations
@@ -42,14 +45,14 @@ from pow_registry.models import (
     Role,
     User,
 )
-from pow_registry.services import exchange
+from pow_registry.services import code_display, exchange, jobs
 from pow_registry.services.errors import FieldErrors, Forbidden, NotFound, ServiceError
 from pow_registry.web.forms import (
     AnswersImportForm,
-    EmptyForm,
     EntryMoveForm,
     EntryOutcomeForm,
     EntryRemoveForm,
+    ExportForm,
     ListAddForm,
     ListAddProposedForm,
     ListForm,
@@ -65,7 +68,6 @@ from pow_registry.web.helpers import (
     page_number,
     parse_int,
     translate,
-    uploaded_file,
     version_field,
 )
 from pow_registry.web.labels import priority_reason
@@ -260,7 +262,7 @@ class _Forms:
     add_person: ListAddForm
     add_proposed: ListAddProposedForm
     freeze: ListFreezeForm
-    download: EmptyForm
+    download: ExportForm
     outcome: dict[int, EntryOutcomeForm]
     answers: AnswersImportForm
 
@@ -268,7 +270,7 @@ class _Forms:
 def _render(list_id: int, status: int = 200, *, remove: tuple[int, EntryRemoveForm] | None = None,
             move: tuple[int, EntryMoveForm] | None = None, add: ListAddForm | None = None,
             freeze: ListFreezeForm | None = None, outcome: tuple[int, EntryOutcomeForm] | None = None,
-            answers: AnswersImportForm | None = None, answers_report: Any = None) -> ResponseReturnValue:
+            answers: AnswersImportForm | None = None) -> ResponseReturnValue:
     session = db.session()
     today = clock.today()  # one reading for the whole page: its day counts and proposals agree
     try:
@@ -287,12 +289,12 @@ def _render(list_id: int, status: int = 200, *, remove: tuple[int, EntryRemoveFo
         add_person=ListAddForm(formdata=None),
         add_proposed=ListAddProposedForm(formdata=None, person_ids=",".join(str(c.person.id) for c in proposals)),
         freeze=freeze or ListFreezeForm(formdata=None, version=row.version),
-        download=EmptyForm(formdata=None),
+        download=ExportForm(formdata=None, submission=code_display.new_token()),
         outcome={v.entry.id or 0: EntryOutcomeForm(formdata=None, version=v.entry.version,
                                                    outcome=v.entry.outcome.value if v.entry.outcome else "acknowledged",
                                                    outcome_date=v.entry.outcome_date or "", note=v.entry.outcome_note)
                  for v in d.entries},
-        answers=answers or AnswersImportForm(formdata=None),
+        answers=answers or AnswersImportForm(formdata=None, submission=code_display.new_token()),
     )
     if outcome is not None:
         forms.outcome[outcome[0]] = outcome[1]
@@ -321,7 +323,7 @@ def _render(list_id: int, status: int = 200, *, remove: tuple[int, EntryRemoveFo
     body = render_template(
         "lists/detail.html", d=d, row=row, draft=draft, proposals=proposals, forms=forms, users=users,
         file_sha256=file_sha256, file_problem=file_problem,
-        counts=counts, priority_reason=priority_reason, shown=_shown, answers_report=answers_report,
+        counts=counts, priority_reason=priority_reason, shown=_shown,
         held_back=held_back, held_back_total=held_back_total,
         on_list={v.entry.person_id: v.person for v in d.entries},
         may_review_duplicates=auth.actor().has_role(Role.researcher),
@@ -479,36 +481,44 @@ def outcome(list_id: int, entry_id: int) -> ResponseReturnValue:
 
 @bp.post("/<int:list_id>/answers")
 def answers(list_id: int) -> ResponseReturnValue:
-    """The office's answers from the spreadsheet it sent back: all rows or none."""
-    _list(list_id)
+    """The office's answers from the spreadsheet it sent back, read and recorded in a job (all
+    rows or none): this only keeps the file and goes to the job's page."""
+    from pow_registry.web.jobs import start_import
+
+    row = _list(list_id)
     form = AnswersImportForm()
-    if not form.validate_on_submit():
-        return _render(list_id, 400, answers=form)
-    upload = uploaded_file(form.file)
-    if upload is None:
-        return _render(list_id, 400, answers=form)
-    data, filename = upload
-    try:
-        report = exchange.import_outcomes(session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(),
-                                          list_id=list_id, data=data, filename=filename,
-                                          dry_run=bool(form.dry_run.data),
-                                          max_bytes=current_app.config["IMPORT_MAX_BYTES"])
-    except ServiceError as exc:
-        return _render(list_id, _refused(exc, form), answers=form)
-    if report.ok and not report.dry_run:
-        return _done(list_id, _("Recorded %(n)d answers; %(s)d rows had no answer yet.", n=report.rows_created,
-                                s=report.rows_skipped), "entries")
-    return _render(list_id, 200 if report.ok else 400, answers=form, answers_report=report)
+
+    def frozen() -> bool:
+        if row.state == ListState.draft:  # the job would refuse it: say so at once (a draft's page has no such form)
+            flash(_("Answers are recorded on frozen lists only."), "error")
+            return False
+        return True
+
+    started = start_import(form, jobs.OFFICE_ANSWERS, params={"list_id": list_id}, check=frozen)
+    if started is not None:
+        return started
+    return _render(list_id, 400, answers=form)
 
 
 @bp.post("/<int:list_id>/download")
 def download(list_id: int) -> ResponseReturnValue:
-    """The frozen list's .xlsx, always the same bytes; the first download records its SHA-256 in
-    the audit log, and every later one is checked against that record (409 when it does not match)."""
-    _list(list_id)
-    form = EmptyForm()
+    """The frozen list's .xlsx, always the same bytes. The first time it is made in a job (which
+    records its SHA-256 in the audit log) and this goes to the job's page; once made, every
+    download is the kept file, checked against that record (409 when it does not match)."""
+    from pow_registry.web.jobs import start_job
+
+    row = _list(list_id)
+    form = ExportForm()
     if not form.validate_on_submit():
         return _render(list_id, 400)
+    try:
+        made = row.state != ListState.draft and exchange.recorded_sha256(
+            db.session(), audit_key=auth.audit_key(), list_id=list_id) is not None
+    except ServiceError as exc:  # TamperedExport
+        return _render(list_id, _refused(exc))
+    if not made and row.state != ListState.draft:
+        db.session().rollback()  # end the read
+        return start_job(form, jobs.LIST_EXPORT, params={"list_id": list_id})
     try:
         exported = exchange.export_list(session=db.session(), actor=auth.actor(), audit_key=auth.audit_key(),
                                         list_id=list_id)

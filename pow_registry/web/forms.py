@@ -414,6 +414,19 @@ class EntryOutcomeForm(FlaskForm):
 class AnswersImportForm(FlaskForm):
     file = FileField(_l("The office's spreadsheet with its answers (.xlsx or .csv)"))
     dry_run = BooleanField(_l("Only check the file, write nothing"))
+    submission = HiddenField()  # one-time token: a reload starts no second job (services/jobs.py)
+
+
+class ExportForm(FlaskForm):
+    """A list's spreadsheet: made in a job the first time, then the kept file (web/exchange.py)."""
+
+    submission = HiddenField()  # one-time token: a reload starts no second job
+
+
+class JobButtonForm(FlaskForm):
+    """A button that starts a job without a file (re-matching everything, a list matched again)."""
+
+    submission = HiddenField()  # one-time token: a reload starts no second job
 
 
 class EntryMoveForm(FlaskForm):

@@ -1,4 +1,6 @@
-"""Jobs: the import pages start one (`start_import`), the job's page shows its progress and its
+"""Jobs: the import pages start one (`start_import`: captures, inquiries, an office's answers, a
+counterpart list), other pages one without a file (`start_job`: re-matching everything, a list's
+spreadsheet, a counterpart list matched again); the job's page shows its progress and its
 outcome, "My jobs" lists them. A job is seen by its owner and by admins; anyone else gets a 404.
 
 The job's page works without JavaScript (it reloads itself while the job runs: a meta refresh
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -33,18 +36,23 @@ from pow_registry.i18n import lazy_gettext as _l
 from pow_registry.models import Job, JobStatus, Role
 from pow_registry.services import jobs
 from pow_registry.services.errors import NotFound
-from pow_registry.web.forms import EmptyForm, ImportForm
+from pow_registry.web.forms import EmptyForm, ExportForm, ImportForm
 from pow_registry.web.helpers import form_token, page_number
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 
-KIND_LABELS = {jobs.IMPORT_CAPTURES: _l("Import of captures"), jobs.IMPORT_INQUIRIES: _l("Import of inquiries")}
+KIND_LABELS = {jobs.IMPORT_CAPTURES: _l("Import of captures"), jobs.IMPORT_INQUIRIES: _l("Import of inquiries"),
+               jobs.OFFICE_ANSWERS: _l("An office's answers"), jobs.COUNTERPART_IMPORT: _l("Import of a counterpart list"),
+               jobs.COUNTERPART_RECONCILE: _l("A counterpart list matched again"),
+               jobs.MATCH_ALL: _l("Everything re-scored"), jobs.LIST_EXPORT: _l("An exchange list's spreadsheet")}
 PHASE_LABELS = {
     "": _l("Waiting for the worker"),
     "reading": _l("Reading the file"),
     "checking": _l("Checking every row"),
     "writing": _l("Writing the rows"),
     "saving": _l("Cross-referencing the new records and saving"),
+    jobs.PHASE_MATCHING: _l("Matching against the registry"),
+    jobs.PHASE_BUILDING: _l("Making the spreadsheet"),
 }
 STATUS_LABELS = {JobStatus.queued: _l("Waiting"), JobStatus.running: _l("Running"), JobStatus.done: _l("Finished"),
                  JobStatus.failed: _l("Failed")}
@@ -54,6 +62,14 @@ FAILURES = {
     jobs.FAILURE_ERROR: _l("The job stopped on an unexpected error; nothing was imported. Try again; if it "
                            "happens again, tell an administrator (the worker's log says why)."),
     jobs.FAILURE_NOT_ALLOWED: _l("Your account may no longer do this; nothing was imported."),
+}
+# The same, for the jobs that import no file.
+FAILURES_NO_FILE = {
+    jobs.FAILURE_WORKER_STOPPED: _l("The worker stopped while this job was running; nothing of it was kept. "
+                                    "Start it again."),
+    jobs.FAILURE_ERROR: _l("The job stopped on an unexpected error; nothing of it was kept. Try again; if it "
+                           "happens again, tell an administrator (the worker's log says why)."),
+    jobs.FAILURE_NOT_ALLOWED: _l("Your account may no longer do this; nothing was changed."),
 }
 #: A job still waiting after this long probably has no worker: the page says how to start one.
 NO_WORKER_HINT_AFTER = timedelta(seconds=60)
@@ -88,10 +104,13 @@ def _check_upload(form: ImportForm) -> tuple[bytes, str] | None:
     return None
 
 
-def start_import(form: ImportForm, kind: str) -> ResponseReturnValue | None:
+def start_import(form: Any, kind: str, params: dict[str, Any] | None = None,
+                 check: Callable[[], bool] | None = None) -> ResponseReturnValue | None:
     """The POST of an import page: keep the file in a new job, put it on the queue, and redirect
     to the job's page (Post/Redirect/Get); the same send again goes to the same job. None when
-    the page should be shown again (no send, or the upload is refused: the form says why)."""
+    the page should be shown again (no send, or the upload is refused: the form says why).
+    `form` has `file`, `dry_run` and `submission`; `check` looks at the form's other fields
+    before anything is kept (False: the form holds the errors)."""
     token = form_token(form)
     if not form.is_submitted():
         return None
@@ -100,12 +119,37 @@ def start_import(form: ImportForm, kind: str) -> ResponseReturnValue | None:
         return redirect(url_for("jobs.detail", job_id=done.id), 303)  # a reload or a second click
     if not form.validate_on_submit():
         return None
+    if check is not None and not check():
+        return None
     upload = _check_upload(form)
     if upload is None:
         return None
     job = jobs.create_import_job(db.session(), actor=auth.actor(), crypto=current_app.extensions["pow_registry.contact_crypto"],
                                  key=_submission_key(), token=token, kind=kind, data=upload[0], filename=upload[1],
-                                 dry_run=bool(form.dry_run.data))
+                                 dry_run=bool(form.dry_run.data), params=params)
+    return _enqueued(job)
+
+
+def start_job(form: Any, kind: str, params: dict[str, Any] | None = None) -> ResponseReturnValue:
+    """The POST of a button that starts a job without a file (`form` has `submission`): the same
+    send again, or a job of this kind for the same list already waiting or running (someone
+    else's click), goes to that job instead of doing the work twice."""
+    token = form_token(form)
+    session = db.session()
+    done = jobs.find_submission(session, key=_submission_key(), token=token)
+    if done is not None:
+        return redirect(url_for("jobs.detail", job_id=done.id), 303)
+    if not form.validate_on_submit():
+        abort(400)
+    running = jobs.open_job_for(session, kind=kind, list_id=(params or {}).get("list_id"))
+    if running is not None:
+        flash(_("This is already being done: here is the job."), "info")
+        return redirect(url_for("jobs.detail", job_id=running.id), 303)
+    job = jobs.create_job(session, actor=auth.actor(), key=_submission_key(), token=token, kind=kind, params=params)
+    return _enqueued(job)
+
+
+def _enqueued(job: Job) -> ResponseReturnValue:
     if not worker.queue().enqueue(job.id or 0):
         flash(_("The job queue cannot be reached just now: the job waits, and starts once a worker finds it."), "warn")
     return redirect(url_for("jobs.detail", job_id=job.id), 303)
@@ -141,8 +185,22 @@ class ProblemsPage:
     errors: list[jobs.Problem]
 
 
-def _back(job: Job) -> str:
-    return url_for("inquiries.import_inquiries" if job.kind == jobs.IMPORT_INQUIRIES else "registry.import_captures")
+def _back(job: Job) -> tuple[str, str]:
+    """Where the job came from: the link under its page, and its words."""
+    list_id = jobs.job_params(job).get("list_id")
+    outcome = jobs.outcome_of(job)
+    if outcome is not None and list_id is None:
+        list_id = outcome.counts.get("list_id")
+    if job.kind in (jobs.OFFICE_ANSWERS, jobs.LIST_EXPORT) and list_id:
+        return url_for("lists.detail", list_id=list_id), _("Back to the list")
+    if job.kind in (jobs.COUNTERPART_IMPORT, jobs.COUNTERPART_RECONCILE):
+        if list_id:
+            return url_for("counterpart.detail", list_id=list_id), _("Open the counterpart list")
+        return url_for("counterpart.new"), _("Import another file")
+    if job.kind == jobs.MATCH_ALL:
+        return url_for("admin.matching"), _("Back to matching")
+    return (url_for("inquiries.import_inquiries" if job.kind == jobs.IMPORT_INQUIRIES else "registry.import_captures"),
+            _("Import another file"))
 
 
 @bp.get("/")
@@ -173,13 +231,17 @@ def detail(job_id: int) -> str:
     codes_until = job.finished_at + jobs.CODES_KEEP if job.finished_at else None
     codes_ready = job.sealed_codes is not None and codes_until is not None and codes_until > clock.now()
     owner = job.owner_id == auth.actor().id  # the codes are for whoever imported the file, not for an admin
+    back, back_text = _back(job)
+    failures = FAILURES if job.kind in jobs.FILE_KINDS else FAILURES_NO_FILE
+    export_ready = (job.kind == jobs.LIST_EXPORT and job.status == JobStatus.done and outcome is not None
+                    and outcome.ok and auth.actor().has_role(Role.staff))  # who may download: as on the list's page
     return render_template("jobs/detail.html", job=job, progress=progress, outcome=outcome, problems=problems,
                            page=page, pages=pages, finished=finished, waiting_long=waiting_long,
                            phase=_phase_label(job, progress), rows_text=_rows_text(progress),
                            kind=KIND_LABELS.get(job.kind, job.kind), status=STATUS_LABELS[job.status],
-                           failure=FAILURES.get(job.failure, FAILURES[jobs.FAILURE_ERROR]),
+                           failure=failures.get(job.failure, failures[jobs.FAILURE_ERROR]),
                            codes_ready=codes_ready, codes_until=codes_until, codes_form=EmptyForm(), owner=owner,
-                           back=_back(job))
+                           back=back, back_text=back_text, export_ready=export_ready, download_form=ExportForm())
 
 
 @bp.get("/<int:job_id>/progress")

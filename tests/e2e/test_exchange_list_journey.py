@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from babel.dates import format_date
 from sqlmodel import select
+from test_import_job_journey import jobs_running  # noqa: F401 - the fixture
 from test_newcomer_journey import log_in, log_out
 
 from pow_registry import clock
@@ -67,7 +68,8 @@ def _soffice_csv(xlsx: Path, out: Path) -> list[list[str]]:
         return list(csv.reader(handle))
 
 
-def test_build_freeze_export_and_answer_an_exchange_list(new_page: Any, live_server: Any, tmp_path: Path) -> None:
+def test_build_freeze_export_and_answer_an_exchange_list(new_page: Any, live_server: Any, tmp_path: Path,
+                                                        jobs_running: Any) -> None:  # noqa: F811
     son_id, inquiry_id = _prepare(live_server.app)
     page = new_page()
     log_in(page, "staff@demo.invalid")
@@ -108,8 +110,14 @@ def test_build_freeze_export_and_answer_an_exchange_list(new_page: Any, live_ser
     with page.expect_navigation():
         page.click("form[action$='/freeze'] button[type=submit]")
     assert page.locator("form[action$='/remove']").count() == 0
-    with page.expect_download() as download:
+    # The first download makes the file in a job: its page offers the file when it is ready.
+    with page.expect_navigation():
         page.click("form[action$='/download'] button[type=submit]")
+    assert re.search(r"/jobs/\d+$", page.url), page.url
+    jobs_running.start()
+    page.wait_for_selector("form.job-download button[type=submit]", timeout=60_000)
+    with page.expect_download() as download:
+        page.click("form.job-download button[type=submit]")
     xlsx = tmp_path / "list.xlsx"
     download.value.save_as(xlsx)
 
