@@ -33,6 +33,26 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 
+def by_package(stats: pstats.Stats) -> list[tuple[str, float]]:
+    """Own time summed per library (site-packages/<name>), per template, the app's own modules,
+    the standard library and C built-ins: which layer the time goes to."""
+    totals: dict[str, float] = {}
+    for (filename, _line, _function), (_cc, _nc, own, _cum, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        if "site-packages/" in filename:
+            where = filename.split("site-packages/", 1)[1].split("/", 1)[0]
+        elif "/templates/" in filename:
+            where = "templates (Jinja code)"
+        elif "/pow_registry/" in filename:
+            where = "pow_registry"
+        elif filename == "~":
+            where = "C built-ins"
+        else:
+            where = "standard library"
+        totals[where] = totals.get(where, 0.0) + own
+    total = sum(totals.values()) or 1.0
+    return sorted(((where, value / total) for where, value in totals.items()), key=lambda item: -item[1])[:18]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000)
@@ -101,6 +121,9 @@ def main() -> None:
             for _ in range(args.requests):
                 request()
             profile.disable()
+            print(f"{name}: own CPU time by where the code lives (share of the profiled total)")
+            for where, share in by_package(pstats.Stats(profile)):
+                print(f"  {where:<28}{share:6.1%}")
             out = io.StringIO()
             pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(args.top)
             print(out.getvalue())
