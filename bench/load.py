@@ -262,7 +262,8 @@ def measure(server: str, args: argparse.Namespace, env: dict[str, str], workdir:
     env = {**env, "POW_REGISTRY_INSTANCE_PATH": str(instance)}
     app_port, bare_port = free_port(), free_port()
     app_command, bare_command = SERVERS[server]
-    server_env = {**env, "PYTHONPATH": os.pathsep.join([str(ROOT / "bench"), str(ROOT)])}
+    code = Path(args.code).resolve() if args.code else ROOT
+    server_env = {**env, "PYTHONPATH": os.pathsep.join([str(ROOT / "bench"), str(code)])}
     with running(_filled(app_command, app_port, args.threads), server_env, workdir / f"{server}.log"), \
             running(_filled(bare_command, bare_port, args.threads), server_env, workdir / f"{server}-bare.log"):
         base = f"http://127.0.0.1:{app_port}"
@@ -307,6 +308,7 @@ def main() -> None:
                         help="rows of the import job run beside status+import (0: none)")
     parser.add_argument("--servers", default="waitress",
                         help=f"comma-separated, each measured in turn: {', '.join(SERVERS)}")
+    parser.add_argument("--code", default="", help="another checkout whose pow_registry the servers run (before/after)")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     servers = [name for name in args.servers.split(",") if name]
@@ -341,7 +343,7 @@ def main() -> None:
 def print_results(server: str, results: dict[str, dict[str, float]], args: argparse.Namespace, note: str,
                   load_before: float) -> None:
     ceiling = results["bare"]["rps"]
-    print(f"\n{server}: wrk 1 thread, {args.connections} connections, {args.seconds} s per page; {args.threads} "
+    print(f"\n{server}{' (code: ' + args.code + ')' if args.code else ''}: wrk 1 thread, {args.connections} connections, {args.seconds} s per page; {args.threads} "
           f"server threads; load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
     print(f"{'page':<15}{'req/s':>9}{'of bare':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'5xx':>6}{'not 200':>9}")
     for name, r in results.items():
