@@ -44,7 +44,8 @@ def database_answers() -> bool:
     if checked is not None and now - checked[0] < DATABASE_CHECK_SECONDS:
         return bool(checked[1])
     try:
-        with db.engine().connect() as connection:
+        # Read-only: on SQLite it neither takes nor waits for the write lock a long import holds.
+        with db.engine().execution_options(**{db.READ_ONLY: True}).connect() as connection:
             connection.exec_driver_sql("SELECT 1")
         answers = True
     except Exception:  # noqa: BLE001 - any database failure means "not healthy"
