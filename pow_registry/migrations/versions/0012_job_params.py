@@ -4,7 +4,7 @@ The office-answers, counterpart, re-matching and list-export jobs need to know w
 are for; the import jobs have none (NULL).
 
 Revision ID: 0012_job_params
-Revises: 0011_jobs
+Revises: 0012_match_pending
 Create Date: 2026-12-21 10:00:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0012_job_params'
-down_revision = '0011_jobs'
+down_revision = '0012_match_pending'  # after the matching queue (both began from 0011_jobs on separate branches)
 branch_labels = None
 depends_on = None
 
