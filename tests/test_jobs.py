@@ -411,14 +411,14 @@ def test_a_worker_killed_mid_import_leaves_nothing_and_its_job_runs_again(subpro
     user = make_user("researcher")
     client = app.test_client()
     client.post("/login", data={"email": user.email, "password": "correct horse battery staple"})
-    rows = 3000  # long enough to be caught writing: the beat shows progress once a second
+    rows = 12_000  # long enough to be caught writing (a thousand rows a second or so, a beat a second)
     job_id = job_id_of(client.post("/registry/import", data={"file": (io.BytesIO(captures_csv(rows)), "c.csv")}))
     env, log = _worker_env(app, Path(app.instance_path)), tmp_path / "worker.log"
     progress_dir = worker.jobs_dir(app)
 
     def writing() -> bool:
         state = jobs.progress_of(job_row(session, job_id), progress_dir)
-        return state.phase == imports.PHASE_WRITING and state.done >= 20
+        return state.phase == imports.PHASE_WRITING and 0 < state.done < rows
 
     for attempt in (1, jobs.MAX_ATTEMPTS):
         # The first worker takes the job; the next one finds it "running" with its worker's process
@@ -450,14 +450,16 @@ def test_a_worker_killed_once_then_restarted_imports_every_row_once(subprocess_a
     user = make_user("researcher")
     client = app.test_client()
     client.post("/login", data={"email": user.email, "password": "correct horse battery staple"})
-    rows = 2000  # long enough to be caught writing: the beat shows progress once a second
+    # Long enough to be caught writing: rows are written a thousand at a time (about a second
+    # each), and the beat shows the progress once a second.
+    rows = 12_000
     job_id = job_id_of(client.post("/registry/import", data={"file": (io.BytesIO(captures_csv(rows)), "c.csv")}))
     env, log = _worker_env(app, Path(app.instance_path)), tmp_path / "worker.log"
     progress_dir = worker.jobs_dir(app)
     process = _start_worker(env, log)
     try:
         wait_for(lambda: (s := jobs.progress_of(job_row(session, job_id), progress_dir)).phase == "writing"
-                 and s.done >= 10, 120, "the rows to be written")
+                 and 0 < s.done < rows, 120, "the rows to be written")
     finally:
         _kill(process)
     assert count(session, Person) == 0
