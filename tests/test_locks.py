@@ -38,7 +38,7 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 def pins(name: str) -> list[tuple[str, str, str, list[str]]]:
     """(package, version, marker, hashes) for every entry of requirements/NAME.txt."""
     text = (ROOT / "requirements" / f"{name}.txt").read_text(encoding="utf-8")
-    entries = []
+    entries: list[tuple[str, str, str, list[str]]] = []
     logical = re.sub(r"\\\n\s*", " ", text)
     for line in logical.splitlines():
         line = line.strip()
