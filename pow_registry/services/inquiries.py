@@ -46,7 +46,7 @@ from pow_registry.models import (
     User,
     utcnow,
 )
-from pow_registry.services import audit, contact_data
+from pow_registry.services import audit, contact_data, matching
 from pow_registry.services.accounts import EMAIL_RE
 from pow_registry.services.errors import N_, FieldErrors, Forbidden, Msg, NotFound
 
@@ -61,7 +61,7 @@ from pow_registry.services.parsing import text as _text
 from pow_registry.services.parsing import yes_no as _bool
 from pow_registry.services.registry import MAX_PAGE_SIZE, NOTES_MAX
 from pow_registry.services.transactions import check_version as _check_version
-from pow_registry.services.transactions import drafts_of, insert_many, note_written_in_bulk
+from pow_registry.services.transactions import drafts_of, insert_many
 from pow_registry.services.transactions import unit_of_work as _unit_of_work
 
 __all__ = [
@@ -383,7 +383,7 @@ def create_inquiries(
                                     _inquiry_created(session, inquiry, item.values["phones"])))
     insert_many(session, InquiryPhone, [phone.model_dump(exclude={"id"}) for phone in phones])
     audit.record_many(session, key=audit_key, actor=actor, events=events)
-    note_written_in_bulk(session, {("inquiry", inquiry_id) for inquiry_id in ids})
+    matching.note_changed(session, {("inquiry", inquiry_id) for inquiry_id in ids})
     return [IssuedInquiry(inquiry, code) for inquiry, code in zip(inquiries, codes, strict=True)]
 
 

@@ -46,7 +46,7 @@ from pow_registry.models import (
     Verification,
     utcnow,
 )
-from pow_registry.services import audit
+from pow_registry.services import audit, matching
 from pow_registry.services.archive import EvidenceStore
 from pow_registry.services.errors import N_, FieldErrors, Forbidden, Msg, NotFound
 from pow_registry.services.parsing import choice as _enum
@@ -56,7 +56,7 @@ from pow_registry.services.parsing import partial_date as _partial_date
 from pow_registry.services.parsing import plain as _plain
 from pow_registry.services.parsing import text as _text
 from pow_registry.services.transactions import check_version as _check_version
-from pow_registry.services.transactions import drafts_of, insert_many, note_written_in_bulk
+from pow_registry.services.transactions import drafts_of, insert_many
 from pow_registry.services.transactions import unit_of_work as _unit_of_work
 
 # ---------------------------------------------------------------------------------------------
@@ -464,7 +464,7 @@ def create_captures(*, session: Session, actor: User, audit_key: bytes,
             events.append(audit.Pending("evidence.create", "evidence", row.id, _evidence_created(row)))
         created.append(CreatedCapture(person.id or 0, report.id or 0, [row.id or 0 for row in rows]))
     audit.record_many(session, key=audit_key, actor=actor, events=events)
-    note_written_in_bulk(session, {("person", person.id or 0) for person in persons})
+    matching.note_changed(session, {("person", person.id or 0) for person in persons})
     return created
 
 

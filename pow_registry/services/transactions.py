@@ -17,7 +17,7 @@ from pow_registry.services.errors import Conflict
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
-__all__ = ["READ_ONLY", "Draft", "check_version", "drafts_of", "insert_many", "note_written_in_bulk", "reading", "unit_of_work"]
+__all__ = ["READ_ONLY", "Draft", "check_version", "drafts_of", "insert_many", "reading", "unit_of_work"]
 
 #: Execution option of a connection whose transaction must not write: on SQLite it begins
 #: DEFERRED with `PRAGMA query_only` (db.py) instead of BEGIN IMMEDIATE, so it takes no write lock.
@@ -83,7 +83,7 @@ def insert_many(session: Session, model: Any, rows: list[dict[str, Any]]) -> lis
     (an import of thousands of rows).
 
     The rows bypass the session's unit of work: nothing is added to it, and what listens to its
-    flushes does not see them (see `note_written_in_bulk`)."""
+    flushes does not see them (the caller tells the matcher: `matching.note_changed`)."""
     if not rows:
         return []
     # Core, not the ORM's bulk INSERT: that one would set a versioned row's version itself (to 1),
@@ -139,10 +139,3 @@ def drafts_of(model: Any) -> Callable[..., Any]:
 
     return make
 
-
-def note_written_in_bulk(session: Session, keys: set[tuple[str, int]]) -> None:
-    """Tell the cross-referencing that these records were written by `insert_many`: its
-    after_flush hook only sees objects that pass through the session (matching.note_changed)."""
-    from pow_registry.services import matching  # it imports the models; this module is below them
-
-    matching.note_changed(session, keys)
