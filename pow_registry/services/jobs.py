@@ -562,22 +562,16 @@ def _run_claimed(rt: Runtime, job_id: int, attempt: int, beat: _Beat) -> None:
 
 
 def _run_import(ctx: _Context) -> None:
-    written = False
+    def work(on_written: Callable[..., None]) -> tuple[imports.ImportReport, dict[str, int]]:
+        common: dict[str, Any] = {"session": ctx.session, "actor": ctx.owner, "audit_key": ctx.rt.audit_key,
+                                  "data": ctx.data, "filename": ctx.filename, "dry_run": ctx.dry_run,
+                                  "max_bytes": ctx.rt.max_bytes, "progress": ctx.beat.update,
+                                  "on_written": lambda report: on_written(report, {})}
+        if ctx.kind == IMPORT_INQUIRIES:
+            return imports.import_inquiries(access_key=ctx.rt.access_key, **common), {}
+        return imports.import_captures(**common), {}
 
-    def on_written(report: imports.ImportReport) -> None:
-        nonlocal written
-        ctx.finish(report)  # committed with the rows, or not at all
-        written = True
-
-    common: dict[str, Any] = {"session": ctx.session, "actor": ctx.owner, "audit_key": ctx.rt.audit_key,
-                              "data": ctx.data, "filename": ctx.filename, "dry_run": ctx.dry_run,
-                              "max_bytes": ctx.rt.max_bytes, "progress": ctx.beat.update, "on_written": on_written}
-    if ctx.kind == IMPORT_INQUIRIES:
-        report = imports.import_inquiries(access_key=ctx.rt.access_key, **common)
-    else:
-        report = imports.import_captures(**common)
-    if not written:
-        ctx.finish_alone(report)  # a dry run, or problems found: nothing was written
+    _with_outcome(ctx, work)
 
 
 def _refusal(exc: ServiceError, dry_run: bool) -> imports.ImportReport:
